@@ -1,0 +1,7 @@
+// cvk — computer-vision kernels, header-only C++20.
+// Box geometry: formats, conversion, areas.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "box/area.hpp"
+#include "box/format.hpp"

@@ -1,0 +1,167 @@
+// cvk — computer-vision kernels, header-only C++20.
+// Box formats and box_convert (torchvision.ops.box_convert semantics, plus yxyx and the legacy
+// pixel-inclusive "+1" convention).
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <type_traits>
+
+#include "../core/as_view.hpp"
+#include "../core/config.hpp"
+#include "../core/tensor.hpp"
+#include "../detail/checks.hpp"
+
+CVK_BEGIN_NAMESPACE
+
+/// Column order of a box.
+enum class box_format {
+  xyxy,    ///< (x1, y1, x2, y2): top-left and bottom-right corners (torchvision's default)
+  xywh,    ///< (x1, y1, w, h): top-left corner, width and height (COCO, OpenCV Rect)
+  cxcywh,  ///< (cx, cy, w, h): centre, width and height (DETR, YOLO)
+  yxyx,    ///< (y1, x1, y2, x2): corners, rows first (TensorFlow, ONNX NonMaxSuppression)
+};
+
+/// Name of a format, "xyxy".
+[[nodiscard]] constexpr const char* to_string(box_format format) noexcept {
+  switch (format) {
+    case box_format::xyxy:
+      return "xyxy";
+    case box_format::xywh:
+      return "xywh";
+    case box_format::cxcywh:
+      return "cxcywh";
+    case box_format::yxyx:
+      return "yxyx";
+  }
+  return "unknown";
+}
+
+/// How widths relate to corners. Continuous (the default, as torchvision): w = x2 - x1.
+/// Pixel-inclusive (legacy Detectron / py-faster-rcnn, integer pixel corners):
+/// w = x2 - x1 + 1, and the centre is x1 + w/2.
+struct box_convention {
+  bool pixel_inclusive = false;
+};
+
+namespace detail {
+
+/// One box to (x1, y1, x2, y2).
+template <class R>
+constexpr std::array<R, 4> to_xyxy(const std::array<R, 4>& b, box_format format,
+                                   box_convention convention) noexcept {
+  const R one = convention.pixel_inclusive ? R(1) : R(0);
+  switch (format) {
+    case box_format::xyxy:
+      return b;
+    case box_format::yxyx:
+      return {b[1], b[0], b[3], b[2]};
+    case box_format::xywh:
+      return {b[0], b[1], b[0] + b[2] - one, b[1] + b[3] - one};
+    case box_format::cxcywh: {
+      const R x1 = b[0] - R(0.5) * b[2];
+      const R y1 = b[1] - R(0.5) * b[3];
+      if (convention.pixel_inclusive) return {x1, y1, x1 + b[2] - one, y1 + b[3] - one};
+      return {x1, y1, b[0] + R(0.5) * b[2], b[1] + R(0.5) * b[3]};
+    }
+  }
+  return b;
+}
+
+/// One box from (x1, y1, x2, y2).
+template <class R>
+constexpr std::array<R, 4> from_xyxy(const std::array<R, 4>& b, box_format format,
+                                     box_convention convention) noexcept {
+  const R one = convention.pixel_inclusive ? R(1) : R(0);
+  switch (format) {
+    case box_format::xyxy:
+      return b;
+    case box_format::yxyx:
+      return {b[1], b[0], b[3], b[2]};
+    case box_format::xywh:
+      return {b[0], b[1], b[2] - b[0] + one, b[3] - b[1] + one};
+    case box_format::cxcywh: {
+      const R w = b[2] - b[0] + one;
+      const R h = b[3] - b[1] + one;
+      if (convention.pixel_inclusive) return {b[0] + R(0.5) * w, b[1] + R(0.5) * h, w, h};
+      return {(b[0] + b[2]) / R(2), (b[1] + b[3]) / R(2), w, h};
+    }
+  }
+  return b;
+}
+
+/// Row `i` of an N×4 view as four reals.
+template <class R, class View>
+constexpr std::array<R, 4> load_box(const View& boxes, index_t i) noexcept {
+  return {static_cast<R>(boxes(i, 0)), static_cast<R>(boxes(i, 1)), static_cast<R>(boxes(i, 2)),
+          static_cast<R>(boxes(i, 3))};
+}
+
+/// A single box (rank-1 view of 4) as four reals.
+template <class R, class View>
+constexpr std::array<R, 4> load_single_box(const View& box) noexcept {
+  return {static_cast<R>(box(0)), static_cast<R>(box(1)), static_cast<R>(box(2)),
+          static_cast<R>(box(3))};
+}
+
+/// Checks that a result of type R can be stored in Out without narrowing.
+template <class Out, class R>
+constexpr void assert_no_narrowing() {
+  static_assert(std::is_floating_point_v<Out>,
+                "cvk: box results are floating point; the output tensor must hold float or double");
+  static_assert(sizeof(Out) >= sizeof(R),
+                "cvk: the output element type would narrow the result; use a double output for "
+                "double or integer input");
+}
+
+}  // namespace detail
+
+/// Converts boxes between formats, writing into `out`.
+///
+///   boxes  N×4 in `from`, any arithmetic type, any strides
+///   out    N×4 mutable tensor of float or double (no narrowing), receives boxes in `to`
+///
+/// Integer input is converted in double. `out` may be `boxes` itself (in place).
+/// Throws cvk::shape_error when boxes is not N×4 or out is not the same N×4.
+/// O(N).
+template <tensor_of_rank<2> Boxes, tensor_of_rank<2> Out>
+void box_convert(const Boxes& boxes, box_format from, box_format to, Out&& out,
+                 box_convention convention = {}) {
+  const auto in = detail::checked_view<2>(boxes, "box_convert", "boxes");
+  detail::expect_shape(in, {detail::any_extent, 4}, "box_convert", "boxes", "N×4");
+  const index_t n = in.extent(0);
+  auto dst = detail::output_view<2>(std::forward<Out>(out), {n, 4}, "box_convert");
+  using R = real_t<typename decltype(in)::value_type>;
+  using O = typename decltype(dst)::value_type;
+  detail::assert_no_narrowing<O, R>();
+  for (index_t i = 0; i < n; ++i) {
+    const auto b = detail::from_xyxy(detail::to_xyxy(detail::load_box<R>(in, i), from, convention),
+                                     to, convention);
+    for (index_t k = 0; k < 4; ++k) dst(i, k) = static_cast<O>(b[static_cast<std::size_t>(k)]);
+  }
+}
+
+/// Converts boxes between formats and returns them as a new N×4 tensor (see above).
+template <tensor_of_rank<2> Boxes>
+[[nodiscard]] auto box_convert(const Boxes& boxes, box_format from, box_format to,
+                               box_convention convention = {}) {
+  const auto in = detail::checked_view<2>(boxes, "box_convert", "boxes");
+  detail::expect_shape(in, {detail::any_extent, 4}, "box_convert", "boxes", "N×4");
+  tensor<real_t<typename decltype(in)::value_type>, 2> result(in.extent(0), index_t{4});
+  box_convert(in, from, to, result, convention);
+  return result;
+}
+
+/// Converts one box (a 4-vector: std::array, a registered struct, ...) and returns it.
+template <tensor_of_static_rank<1> Box>
+[[nodiscard]] auto box_convert(const Box& box, box_format from, box_format to,
+                               box_convention convention = {}) {
+  const auto in = detail::checked_view<1>(box, "box_convert", "box");
+  detail::expect_shape(in, {4}, "box_convert", "box", "4");
+  using R = real_t<typename decltype(in)::value_type>;
+  return detail::from_xyxy(detail::to_xyxy(detail::load_single_box<R>(in), from, convention), to,
+                           convention);
+}
+
+CVK_END_NAMESPACE

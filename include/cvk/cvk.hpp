@@ -1,0 +1,7 @@
+// cvk — computer-vision kernels, header-only C++20.
+// Umbrella header: every public header except the opt-in adaptors (cvk/adapt/*.hpp).
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "box.hpp"
+#include "core.hpp"
