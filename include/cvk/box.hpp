@@ -5,3 +5,4 @@
 
 #include "box/area.hpp"
 #include "box/format.hpp"
+#include "box/iou.hpp"

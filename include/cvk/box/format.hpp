@@ -91,6 +91,15 @@ constexpr std::array<R, 4> from_xyxy(const std::array<R, 4>& b, box_format forma
   return b;
 }
 
+/// One box from `from` to `to` through xyxy; the identity when the formats agree (torchvision
+/// returns a copy there, while the round trip through xyxy would round: x + w - x != w).
+template <class R>
+constexpr std::array<R, 4> convert_box(const std::array<R, 4>& b, box_format from, box_format to,
+                                       box_convention convention) noexcept {
+  if (from == to) return b;
+  return from_xyxy(to_xyxy(b, from, convention), to, convention);
+}
+
 /// Row `i` of an N×4 view as four reals.
 template <class R, class View>
 constexpr std::array<R, 4> load_box(const View& boxes, index_t i) noexcept {
@@ -136,8 +145,7 @@ void box_convert(const Boxes& boxes, box_format from, box_format to, Out&& out,
   using O = typename decltype(dst)::value_type;
   detail::assert_no_narrowing<O, R>();
   for (index_t i = 0; i < n; ++i) {
-    const auto b = detail::from_xyxy(detail::to_xyxy(detail::load_box<R>(in, i), from, convention),
-                                     to, convention);
+    const auto b = detail::convert_box(detail::load_box<R>(in, i), from, to, convention);
     for (index_t k = 0; k < 4; ++k) dst(i, k) = static_cast<O>(b[static_cast<std::size_t>(k)]);
   }
 }
@@ -160,8 +168,7 @@ template <tensor_of_static_rank<1> Box>
   const auto in = detail::checked_view<1>(box, "box_convert", "box");
   detail::expect_shape(in, {4}, "box_convert", "box", "4");
   using R = real_t<typename decltype(in)::value_type>;
-  return detail::from_xyxy(detail::to_xyxy(detail::load_single_box<R>(in), from, convention), to,
-                           convention);
+  return detail::convert_box(detail::load_single_box<R>(in), from, to, convention);
 }
 
 CVK_END_NAMESPACE
