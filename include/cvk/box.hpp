@@ -5,4 +5,5 @@
 
 #include "box/area.hpp"
 #include "box/format.hpp"
+#include "box/coder.hpp"
 #include "box/iou.hpp"

@@ -32,3 +32,25 @@
 #else
 #  define CVK_HAS_OPENMP 0
 #endif
+
+// Kernel compilation options (GCC). In GNU mode GCC fuses a*b + c across statements
+// (-ffp-contract=fast), which changes the rounding of e.g. `union = area_a + area_b - w * h`
+// relative to torchvision; and with -ftrapping-math (its default) it refuses to vectorize the
+// selects of these formulas without AVX-512 masking. Kernels are compiled with contraction off
+// and trapping math off (results are unchanged: cvk never reads the floating-point flags).
+// Everything between CVK_KERNEL_BEGIN and CVK_KERNEL_END gets these options; functions must
+// share them to be inlined into each other. clang fuses only within one expression (the
+// formulas keep each product in its own statement) and does not trap by default.
+// clang-format off
+#if defined(__GNUC__) && !defined(__clang__)
+#  define CVK_KERNEL_BEGIN _Pragma("GCC push_options") CVK_KERNEL_OPTIMIZE
+// _Pragma takes exactly one string literal: keep this line whole.
+#  define CVK_KERNEL_OPTIMIZE _Pragma("GCC optimize(\"fp-contract=off\", \"no-trapping-math\", \"tree-loop-vectorize\", \"vect-cost-model=dynamic\", \"tree-loop-if-convert\")")
+#  define CVK_KERNEL_END _Pragma("GCC pop_options")
+#  define CVK_UNROLL _Pragma("GCC unroll 16")
+#else
+#  define CVK_KERNEL_BEGIN
+#  define CVK_KERNEL_END
+#  define CVK_UNROLL _Pragma("unroll")
+#endif
+// clang-format on
