@@ -15,8 +15,9 @@
 CVK_BEGIN_NAMESPACE
 
 namespace detail {
-/// Area of one xyxy box: (x2 - x1) * (y2 - y1), widths not clamped (as torchvision), so an
-/// inverted box has a negative or zero area. NaN coordinates give NaN.
+/// Area of one xyxy box: (x2 - x1) * (y2 - y1), widths not clamped (as torchvision), so a
+/// box inverted along one axis has a negative area (along both, a positive one). NaN coordinates
+/// give NaN.
 template <class R>
 constexpr R xyxy_area(const std::array<R, 4>& b, box_convention convention) noexcept {
   const R one = convention.pixel_inclusive ? R(1) : R(0);
@@ -30,7 +31,7 @@ constexpr R xyxy_area(const std::array<R, 4>& b, box_convention convention) noex
 ///   out    mutable tensor of N float or double values (no narrowing)
 ///
 /// Area = (x2 - x1) * (y2 - y1) after conversion to xyxy, as torchvision: widths are not
-/// clamped, so inverted boxes give non-positive areas; NaN propagates. With
+/// clamped, so a box inverted along one axis has a negative area; NaN propagates. With
 /// `pixel_inclusive`, (x2 - x1 + 1) * (y2 - y1 + 1). Throws cvk::shape_error when boxes is not
 /// N×4 or out does not hold N values. O(N).
 template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Out>

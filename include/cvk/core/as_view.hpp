@@ -22,9 +22,12 @@ struct view_traits;
 namespace detail {
 namespace as_view_lookup {
 
-// Poison pill: keeps an unconstrained `as_view` in an enclosing namespace from being found,
-// so only ADL can supply the third-choice overload.
-void as_view(auto&&) = delete;
+// Poison pill: keeps an unconstrained `as_view` in an enclosing namespace (and the cvk::as_view
+// object, which would switch ADL off) from being found, so only ADL can supply the third-choice
+// overload. It takes no argument so that it never competes with a user's overload: a deleted
+// `as_view(auto&&)` would be a better match than `as_view(const X&)` for non-const lvalues and
+// rvalues, and hide it (the C++23 fix to the std::ranges poison pills, P2602).
+void as_view() = delete;
 
 template <class V>
 concept view_type = is_strided_view_v<V> || is_dynamic_view_v<V>;

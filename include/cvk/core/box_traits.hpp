@@ -1,7 +1,7 @@
 // cvk — computer-vision kernels, header-only C++20.
 // Non-intrusive registration of a user's own box struct (Boost.Geometry style):
 //   struct MyBox { float x1, y1, x2, y2; int label; };
-//   CVK_REGISTER_BOX(MyBox, x1, y1, x2, y2)      // at global scope
+//   CVK_REGISTER_BOX(MyBox, x1, y1, x2, y2);     // at global scope
 // after which a MyBox is a 4-vector, and std::vector<MyBox>, std::span<MyBox> and MyBox[N]
 // are N×4 tensors that every box operator accepts. The four names are the box's columns in
 // the order of the box_format used (x1, y1, x2, y2 for xyxy; x, y, w, h for xywh; ...).

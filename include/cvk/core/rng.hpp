@@ -74,7 +74,8 @@ class rng {
   constexpr bool bernoulli(double p) noexcept { return uniform<double>() < p; }
 
   /// Normal(mean, stddev) by the Box–Muller transform, computed in double. Bit-identical
-  /// wherever std::log, std::sqrt and std::cos are correctly rounded (glibc, libc++ on glibc).
+  /// with the same C math library (std::log, std::sqrt, std::cos); uniform draws are identical
+  /// everywhere.
   template <std::floating_point T = double>
   T normal(T mean = 0, T stddev = 1) noexcept {
     const double u1 = 1.0 - uniform<double>();  // (0, 1]: log stays finite

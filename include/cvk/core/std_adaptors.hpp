@@ -20,6 +20,8 @@ CVK_BEGIN_NAMESPACE
 namespace detail {
 template <class T>
 concept arithmetic = std::is_arithmetic_v<T>;
+template <class T>
+concept vector_element = arithmetic<T> && !std::is_same_v<T, bool>;
 
 template <class Row, class T, std::size_t K>
 constexpr strided_view<T, 2> rows_view(Row* rows, std::size_t n) noexcept {
@@ -30,8 +32,9 @@ constexpr strided_view<T, 2> rows_view(Row* rows, std::size_t n) noexcept {
 }
 }  // namespace detail
 
-/// std::vector<T> of numbers: a rank-1 tensor of size().
-template <detail::arithmetic T, class Alloc>
+/// std::vector<T> of numbers: a rank-1 tensor of size(). Not std::vector<bool>, which stores
+/// bits and has no data().
+template <detail::vector_element T, class Alloc>
 struct view_traits<std::vector<T, Alloc>> {
   static strided_view<T, 1> view(std::vector<T, Alloc>& v) noexcept {
     return {v.data(), {static_cast<index_t>(v.size())}};
