@@ -1,0 +1,344 @@
+// cvk — computer-vision kernels, header-only C++20.
+// Tests of cvk/box/iou.hpp: the IoU family against torchvision 0.14 fixtures and against a plain
+// long-double reference on random boxes (pairwise, aligned, single-box; 2-D and N-D; strided
+// inputs and outputs; any thread count), the degenerate-box policy and the errors.
+// SPDX-License-Identifier: MIT
+#include <array>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <cvk/box/iou.hpp>
+#include <cvk/core.hpp>
+
+#include "support/fixtures.hpp"
+#include "support/iou_reference.hpp"
+#include "support/random_boxes.hpp"
+
+namespace {
+
+using cvk_test::reference::iou_metric;
+using cvk_test::reference::iou_pair;
+
+constexpr std::array<iou_metric, 5> all_metrics = {
+    iou_metric::iou, iou_metric::ioa, iou_metric::giou, iou_metric::diou, iou_metric::ciou};
+
+const char* metric_name(iou_metric m) {
+  switch (m) {
+    case iou_metric::iou:
+      return "box_iou";
+    case iou_metric::ioa:
+      return "box_ioa";
+    case iou_metric::giou:
+      return "generalized_box_iou";
+    case iou_metric::diou:
+      return "distance_box_iou";
+    case iou_metric::ciou:
+      return "complete_box_iou";
+  }
+  return "";
+}
+
+// Dispatch to the cvk entry points by metric (pairwise, into out).
+template <std::size_t Dim = 2, class A, class B, class Out>
+void pairwise(iou_metric m, const A& a, const B& b, Out&& out, const cvk::iou_options& o = {}) {
+  switch (m) {
+    case iou_metric::iou:
+      cvk::box_iou<Dim>(a, b, std::forward<Out>(out), o);
+      break;
+    case iou_metric::ioa:
+      cvk::box_ioa<Dim>(a, b, std::forward<Out>(out), o);
+      break;
+    case iou_metric::giou:
+      cvk::generalized_box_iou<Dim>(a, b, std::forward<Out>(out), o);
+      break;
+    case iou_metric::diou:
+      cvk::distance_box_iou(a, b, std::forward<Out>(out), o);
+      break;
+    case iou_metric::ciou:
+      cvk::complete_box_iou(a, b, std::forward<Out>(out), o);
+      break;
+  }
+}
+
+template <class A, class B>
+auto aligned(iou_metric m, const A& a, const B& b) {
+  switch (m) {
+    case iou_metric::iou:
+      return cvk::box_iou_aligned(a, b);
+    case iou_metric::ioa:
+      return cvk::box_ioa_aligned(a, b);
+    case iou_metric::giou:
+      return cvk::generalized_box_iou_aligned(a, b);
+    case iou_metric::diou:
+      return cvk::distance_box_iou_aligned(a, b);
+    case iou_metric::ciou:
+      break;
+  }
+  return cvk::complete_box_iou_aligned(a, b);
+}
+
+template <class A, class B>
+auto single(iou_metric m, const A& a, const B& b) {
+  switch (m) {
+    case iou_metric::iou:
+      return cvk::box_iou(a, b);
+    case iou_metric::ioa:
+      return cvk::box_ioa(a, b);
+    case iou_metric::giou:
+      return cvk::generalized_box_iou(a, b);
+    case iou_metric::diou:
+      return cvk::distance_box_iou(a, b);
+    case iou_metric::ciou:
+      break;
+  }
+  return cvk::complete_box_iou(a, b);
+}
+
+template <class T>
+double tolerance() {
+  return std::is_same_v<T, float> ? 2e-5 : 1e-12;
+}
+
+template <class T>
+bool same_bits_or_both_nan(T a, T b) {
+  return (std::isnan(a) && std::isnan(b)) || a == b;
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("IoU family reproduces torchvision 0.14", "[box][iou][fixtures]", float,
+                   double) {
+  using T = TestType;
+  const std::string dtype = std::is_same_v<T, float> ? "float32" : "float64";
+  const cvk_test::fixture_file file(cvk_test::test_data_path("box_iou_torchvision.txt"));
+  const auto a = file.table("boxes1/" + dtype).template rows_of<T, 4>();
+  const auto b = file.table("boxes2/" + dtype).template rows_of<T, 4>();
+  for (const iou_metric m :
+       {iou_metric::iou, iou_metric::giou, iou_metric::diou, iou_metric::ciou}) {
+    const auto expected =
+        file.table(std::string(metric_name(m)) + "/" + dtype).template values<T>();
+    cvk::tensor<T, 2> got(static_cast<cvk::index_t>(a.size()), static_cast<cvk::index_t>(b.size()));
+    pairwise(m, a, b, got);
+    std::size_t exact = 0, compared = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      for (std::size_t j = 0; j < b.size(); ++j) {
+        const T want = expected[i * b.size() + j];
+        const T have = got(i, j);
+        INFO(metric_name(m) << " pair (" << i << ", " << j << ") torchvision " << want << " cvk "
+                            << have);
+        if (std::isnan(want)) {
+          // torchvision divides 0 by 0 for pairs with no union or no enclosing area; cvk's
+          // documented policy gives the value of the reference instead.
+          CHECK(std::abs(static_cast<long double>(have) - iou_pair(m, a[i], b[j], 2)) <=
+                tolerance<T>());
+          continue;
+        }
+        ++compared;
+        if (m == iou_metric::ciou) {
+          // torch's atan (SLEEF) and the C library's atan differ in the last bit.
+          CHECK(std::abs(have - want) <= (std::is_same_v<T, float> ? T(5e-7) : T(1e-15)));
+        } else {
+          // Same operations in the same order: bit-identical.
+          CHECK(have == want);
+        }
+        exact += have == want ? 1 : 0;
+      }
+    }
+    CHECK(compared > a.size() * b.size() * 9 / 10);
+    if (m != iou_metric::ciou) CHECK(exact == compared);
+  }
+}
+
+TEMPLATE_TEST_CASE("IoU family equals the plain reference on random boxes", "[box][iou]", float,
+                   double) {
+  using T = TestType;
+  cvk::rng gen(7, 1);
+  const auto a = cvk_test::random_xyxy_boxes<T>(gen, 37, -100.0, 300.0, 150.0);
+  const auto b = cvk_test::random_xyxy_boxes<T>(gen, 53, -100.0, 300.0, 150.0);
+  for (const iou_metric m : all_metrics) {
+    INFO(metric_name(m));
+    cvk::tensor<T, 2> got(37, 53);
+    pairwise(m, a, b, got);
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      for (std::size_t j = 0; j < b.size(); ++j) {
+        REQUIRE(std::abs(static_cast<long double>(got(i, j)) - iou_pair(m, a[i], b[j], 2)) <=
+                tolerance<T>());
+      }
+    }
+    // Aligned and single-box forms give exactly the pairwise values.
+    std::vector<std::array<T, 4>> diagonal(b.begin(), b.begin() + 37);
+    const auto al = aligned(m, a, diagonal);
+    REQUIRE(al.size() == 37);
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      cvk::tensor<T, 2> one(1, 1);
+      pairwise(m, std::vector<std::array<T, 4>>{a[i]}, std::vector<std::array<T, 4>>{diagonal[i]},
+               one);
+      CHECK(same_bits_or_both_nan(al(i), one(0, 0)));
+      CHECK(same_bits_or_both_nan(single(m, a[i], diagonal[i]), one(0, 0)));
+    }
+  }
+}
+
+TEMPLATE_TEST_CASE("IoU family: strided inputs and outputs, any thread count", "[box][iou]", float,
+                   double) {
+  using T = TestType;
+  cvk::rng gen(11);
+  const auto a = cvk_test::random_xyxy_boxes<T>(gen, 70);
+  const auto b = cvk_test::random_xyxy_boxes<T>(gen, 1100);  // more than one column tile
+  for (const iou_metric m : all_metrics) {
+    INFO(metric_name(m));
+    cvk::tensor<T, 2> expected(70, 1100);
+    pairwise(m, a, b, expected, {.threads = 1});
+
+    // Row stride 7 for A; column-major storage for B; negative row stride for both.
+    std::vector<T> a_rows(70 * 7, T(-1));
+    std::vector<T> b_cols(1100 * 4);
+    for (std::size_t i = 0; i < 70; ++i) {
+      for (std::size_t k = 0; k < 4; ++k) a_rows[i * 7 + k] = a[i][k];
+    }
+    for (std::size_t j = 0; j < 1100; ++j) {
+      for (std::size_t k = 0; k < 4; ++k) b_cols[k * 1100 + j] = b[j][k];
+    }
+    const auto av = cvk::view(a_rows.data(), {70, 4}, {7, 1});
+    const auto bv = cvk::view(b_cols.data(), {1100, 4}, {1, 1100});
+    // Output: column-major (stride 1 along rows) inside a bigger buffer.
+    std::vector<T> out_buffer(70 * 1100 + 5, T(42));
+    const auto out = cvk::view(out_buffer.data() + 5, {70, 1100}, {1, 70});
+    pairwise(m, av, bv, out, {.threads = 2});
+    for (cvk::index_t i = 0; i < 70; ++i) {
+      for (cvk::index_t j = 0; j < 1100; ++j)
+        REQUIRE(same_bits_or_both_nan(out(i, j), expected(i, j)));
+    }
+    CHECK(out_buffer[0] == T(42));
+
+    const auto a_rev = cvk::view(a.back().data(), {70, 4}, {-4, 1});
+    cvk::tensor<T, 2> reversed(70, 1100);
+    pairwise(m, a_rev, b, reversed, {.threads = 2});
+    for (cvk::index_t i = 0; i < 70; ++i) {
+      for (cvk::index_t j = 0; j < 1100; ++j)
+        REQUIRE(same_bits_or_both_nan(reversed(i, j), expected(69 - i, j)));
+    }
+  }
+}
+
+TEST_CASE("IoU family: integer boxes are computed in double", "[box][iou]") {
+  const std::vector<std::array<int, 4>> a{{0, 0, 10, 10}, {5, 5, 15, 15}};
+  const int b[1][4] = {{0, 0, 10, 20}};
+  const auto r = cvk::box_iou(a, b);
+  static_assert(std::is_same_v<decltype(r), const cvk::tensor<double, 2>>);
+  CHECK(r(0, 0) == 0.5);
+  CHECK(r(1, 0) == Approx(50.0 / 250.0));
+}
+
+TEMPLATE_TEST_CASE("IoU family: box formats", "[box][iou]", float, double) {
+  using T = TestType;
+  cvk::rng gen(3);
+  const auto a = cvk_test::random_integer_valued_boxes<T>(gen, 20, cvk::box_format::xyxy);
+  const auto b = cvk_test::random_integer_valued_boxes<T>(gen, 30, cvk::box_format::xyxy);
+  const auto expected = cvk::generalized_box_iou(a, b);
+  for (const auto format :
+       {cvk::box_format::xywh, cvk::box_format::cxcywh, cvk::box_format::yxyx}) {
+    const auto ac = cvk::box_convert(a, cvk::box_format::xyxy, format);
+    const auto bc = cvk::box_convert(b, cvk::box_format::xyxy, format);
+    const auto got = cvk::generalized_box_iou(ac, bc, {.format = format});
+    CHECK(got == expected);
+  }
+}
+
+TEMPLATE_TEST_CASE("IoU family: N-dimensional boxes", "[box][iou][nd]", float, double) {
+  using T = TestType;
+  cvk::rng gen(5);
+  const auto make3 = [&](std::size_t n) {
+    std::vector<std::array<T, 6>> boxes(n);
+    for (auto& box : boxes) {
+      for (std::size_t d = 0; d < 3; ++d) {
+        box[d] = static_cast<T>(gen.uniform(0.0, 100.0));
+        box[3 + d] = box[d] + static_cast<T>(gen.uniform(1.0, 60.0));
+      }
+    }
+    return boxes;
+  };
+  const auto a = make3(23);
+  const auto b = make3(31);
+  for (const iou_metric m : {iou_metric::iou, iou_metric::ioa, iou_metric::giou}) {
+    INFO(metric_name(m));
+    cvk::tensor<T, 2> got(23, 31);
+    pairwise<3>(m, a, b, got);
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      for (std::size_t j = 0; j < b.size(); ++j) {
+        REQUIRE(std::abs(static_cast<long double>(got(i, j)) - iou_pair(m, a[i], b[j], 3)) <=
+                tolerance<T>());
+      }
+    }
+  }
+  // A 3-D box that is flat in z reduces to nothing; equal z extents reduce to the 2-D IoU.
+  const std::array<T, 6> p{0, 0, 0, 2, 2, 1};
+  const std::array<T, 6> q{1, 1, 0, 3, 3, 1};
+  CHECK(cvk::box_iou<3>(p, q) == Approx(1.0 / 7.0));
+  CHECK(cvk::box_iou(std::array<T, 4>{0, 0, 2, 2}, std::array<T, 4>{1, 1, 3, 3}) ==
+        Approx(1.0 / 7.0));
+  // 1-D intervals.
+  CHECK(cvk::box_iou<1>(std::array<T, 2>{0, 4}, std::array<T, 2>{2, 6}) == Approx(2.0 / 6.0));
+  CHECK(cvk::generalized_box_iou<1>(std::array<T, 2>{0, 1}, std::array<T, 2>{3, 4}) ==
+        Approx(-0.5));
+}
+
+TEMPLATE_TEST_CASE("IoU family: degenerate boxes follow the documented policy", "[box][iou]", float,
+                   double) {
+  using T = TestType;
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  const std::array<T, 4> point{1, 1, 1, 1};
+  const std::array<T, 4> line{0, 0, 0, 5};
+  const std::array<T, 4> unit{0, 0, 1, 1};
+  // Zero union → 0 (torchvision: 0/0 = NaN).
+  CHECK(cvk::box_iou(point, point) == T(0));
+  CHECK(cvk::box_iou(line, line) == T(0));
+  // Zero enclosing area → GIoU = IoU.
+  CHECK(cvk::generalized_box_iou(point, point) == T(0));
+  // Zero-area box against a real one: IoU 0, GIoU negative and finite.
+  CHECK(cvk::box_iou(point, unit) == T(0));
+  CHECK(std::isfinite(cvk::generalized_box_iou(point, unit)));
+  // IoA of a zero-area first box is 0.
+  CHECK(cvk::box_ioa(point, unit) == T(0));
+  // CIoU of zero-area boxes stays finite (aspect angle of 0/0 taken as 0).
+  CHECK(std::isfinite(cvk::complete_box_iou(point, point)));
+  // NaN coordinates give NaN for every metric.
+  const std::array<T, 4> bad{0, 0, nan, 1};
+  CHECK(std::isnan(cvk::box_iou(bad, unit)));
+  CHECK(std::isnan(cvk::box_iou(unit, bad)));
+  CHECK(std::isnan(cvk::generalized_box_iou(bad, unit)));
+  CHECK(std::isnan(cvk::distance_box_iou(bad, unit)));
+  // Identical boxes: 1 for every metric; touching boxes: IoU 0.
+  CHECK(cvk::complete_box_iou(unit, unit) == T(1));
+  CHECK(cvk::box_iou(unit, std::array<T, 4>{1, 0, 2, 1}) == T(0));
+  // Empty inputs give empty results.
+  const std::vector<std::array<T, 4>> none;
+  const std::vector<std::array<T, 4>> some{unit, unit};
+  CHECK(cvk::box_iou(none, some).extent(0) == 0);
+  CHECK(cvk::box_iou(some, none).extent(1) == 0);
+  CHECK(cvk::box_iou_aligned(none, none).size() == 0);
+}
+
+TEST_CASE("IoU family: errors name the function, the argument and the shapes",
+          "[box][iou][errors]") {
+  const std::vector<std::array<float, 4>> a(3);
+  const std::vector<std::array<float, 5>> five(3);
+  const std::vector<std::array<float, 4>> b(7);
+  CHECK_THROWS_WITH(cvk::box_iou(five, a), "box_iou: boxes1 must be N×4, got 3×5");
+  CHECK_THROWS_WITH(cvk::generalized_box_iou(a, five),
+                    "generalized_box_iou: boxes2 must be N×4, got 3×5");
+  CHECK_THROWS_AS(cvk::box_iou<3>(a, a), cvk::shape_error);
+  CHECK_THROWS_WITH(cvk::box_iou<3>(a, a), "box_iou: boxes1 must be N×6, got 3×4");
+  CHECK_THROWS_WITH(
+      cvk::box_iou_aligned(a, b),
+      "box_iou_aligned: boxes1 and boxes2 must have the same number of boxes, got 3×4 and 7×4");
+  cvk::tensor<float, 2> wrong(3, 6);
+  CHECK_THROWS_WITH(cvk::complete_box_iou(a, b, wrong),
+                    "complete_box_iou: out must be 3×7, got 3×6");
+  std::vector<float> short_out(2);
+  CHECK_THROWS_WITH(cvk::box_ioa_aligned(a, a, short_out), "box_ioa_aligned: out must be 3, got 2");
+}
