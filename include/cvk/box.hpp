@@ -1,5 +1,5 @@
 // cvk — computer-vision kernels, header-only C++20.
-// Box geometry: formats, conversion, areas.
+// Box geometry: formats, conversion, areas, the IoU family, box coding, losses, rotated boxes.
 // SPDX-License-Identifier: MIT
 #pragma once
 
@@ -7,3 +7,5 @@
 #include "box/format.hpp"
 #include "box/coder.hpp"
 #include "box/iou.hpp"
+#include "box/loss.hpp"
+#include "box/rotated.hpp"
