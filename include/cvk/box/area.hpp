@@ -20,8 +20,10 @@ namespace detail {
 /// give NaN.
 template <class R>
 constexpr R xyxy_area(const std::array<R, 4>& b, box_convention convention) noexcept {
-  const R one = convention.pixel_inclusive ? R(1) : R(0);
-  return (b[2] - b[0] + one) * (b[3] - b[1] + one);
+  // Two branches rather than adding a 0: x + 0 cannot be folded away (it turns -0 into +0), and
+  // the branch is loop-invariant, so compilers hoist it out of the loop.
+  if (convention.pixel_inclusive) return (b[2] - b[0] + R(1)) * (b[3] - b[1] + R(1));
+  return (b[2] - b[0]) * (b[3] - b[1]);
 }
 }  // namespace detail
 
@@ -44,10 +46,21 @@ void box_area(const Boxes& boxes, Out&& out, box_format format = box_format::xyx
   using R = real_t<typename decltype(in)::value_type>;
   using O = typename decltype(dst)::value_type;
   detail::assert_no_narrowing<O, R>();
-  for (index_t i = 0; i < n; ++i) {
-    const auto b = detail::to_xyxy(detail::load_box<R>(in, i), format, convention);
-    dst(i) = static_cast<O>(detail::xyxy_area(b, convention));
-  }
+  const auto loop = [&](const auto& src, const auto& areas, auto format_c) {
+    for (index_t i = 0; i < n; ++i) {
+      const auto b = detail::to_xyxy(detail::load_box<R>(src, i), format_c(), convention);
+      areas(i) = static_cast<O>(detail::xyxy_area(b, convention));
+    }
+  };
+  detail::dispatch_format(format, [&](auto format_c) {
+    if (detail::rows_are_packed<4>(in) && (dst.stride(0) == 1 || n <= 1)) {
+      O* const first = dst.data();
+      loop(detail::packed_rows<const typename decltype(in)::value_type, 4>{in.data()},
+           [first](index_t i) -> O& { return first[i]; }, format_c);
+    } else {
+      loop(in, dst, format_c);
+    }
+  });
 }
 
 /// Area of each box, returned as a tensor of N values (see above).

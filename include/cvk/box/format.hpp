@@ -7,6 +7,7 @@
 #include <array>
 #include <cstddef>
 #include <type_traits>
+#include <utility>
 
 #include "../core/as_view.hpp"
 #include "../core/config.hpp"
@@ -114,6 +115,40 @@ constexpr std::array<R, 4> load_single_box(const View& box) noexcept {
           static_cast<R>(box(3))};
 }
 
+/// Calls `body(std::integral_constant<box_format, F>{})` for the runtime `format`, so that a loop
+/// is compiled once per format with the format's switch folded away.
+template <class Body>
+constexpr void dispatch_format(box_format format, Body&& body) {
+  switch (format) {
+    case box_format::xywh:
+      body(std::integral_constant<box_format, box_format::xywh>{});
+      return;
+    case box_format::cxcywh:
+      body(std::integral_constant<box_format, box_format::cxcywh>{});
+      return;
+    case box_format::yxyx:
+      body(std::integral_constant<box_format, box_format::yxyx>{});
+      return;
+    case box_format::xyxy:
+      break;
+  }
+  body(std::integral_constant<box_format, box_format::xyxy>{});
+}
+
+/// Contiguous rows of `Columns` elements: (i, k) → data[Columns·i + k], strides known to the
+/// compiler (the fast path of a strided_view whose rows are packed).
+template <class T, index_t Columns>
+struct packed_rows {
+  T* data;
+  constexpr T& operator()(index_t i, index_t k) const noexcept { return data[Columns * i + k]; }
+};
+
+/// True when an N×Columns view's rows are packed (what packed_rows can stand for).
+template <index_t Columns, class View>
+constexpr bool rows_are_packed(const View& v) noexcept {
+  return v.stride(1) == 1 && (v.stride(0) == Columns || v.extent(0) <= 1);
+}
+
 /// Checks that a result of type R can be stored in Out without narrowing.
 template <class Out, class R>
 constexpr void assert_no_narrowing() {
@@ -144,10 +179,23 @@ void box_convert(const Boxes& boxes, box_format from, box_format to, Out&& out,
   using R = real_t<typename decltype(in)::value_type>;
   using O = typename decltype(dst)::value_type;
   detail::assert_no_narrowing<O, R>();
-  for (index_t i = 0; i < n; ++i) {
-    const auto b = detail::convert_box(detail::load_box<R>(in, i), from, to, convention);
-    for (index_t k = 0; k < 4; ++k) dst(i, k) = static_cast<O>(b[static_cast<std::size_t>(k)]);
-  }
+  const auto loop = [&](const auto& src, const auto& out_rows, auto from_c, auto to_c) {
+    for (index_t i = 0; i < n; ++i) {
+      const auto b = detail::convert_box(detail::load_box<R>(src, i), from_c(), to_c(), convention);
+      for (index_t k = 0; k < 4; ++k)
+        out_rows(i, k) = static_cast<O>(b[static_cast<std::size_t>(k)]);
+    }
+  };
+  detail::dispatch_format(from, [&](auto from_c) {
+    detail::dispatch_format(to, [&](auto to_c) {
+      if (detail::rows_are_packed<4>(in) && detail::rows_are_packed<4>(dst)) {
+        loop(detail::packed_rows<const typename decltype(in)::value_type, 4>{in.data()},
+             detail::packed_rows<O, 4>{dst.data()}, from_c, to_c);
+      } else {
+        loop(in, dst, from_c, to_c);
+      }
+    });
+  });
 }
 
 /// Converts boxes between formats and returns them as a new N×4 tensor (see above).

@@ -12,8 +12,10 @@
 #include <utility>
 
 #include "../core/as_view.hpp"
+#include "../core/box_traits.hpp"  // registered box structs are tensors for every operator
 #include "../core/config.hpp"
 #include "../core/errors.hpp"
+#include "../core/std_adaptors.hpp"  // std containers are tensors for every operator
 #include "../core/strided_view.hpp"
 
 CVK_BEGIN_NAMESPACE

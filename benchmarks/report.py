@@ -1,0 +1,407 @@
+#!/usr/bin/env python3
+# cvk — computer-vision kernels, header-only C++20.
+# Turns Google Benchmark JSON (cvk_bench, cvk_bench_portable, torchvision_bench.py) into
+# docs/benchmarks.md and, when matplotlib is importable, docs/benchmarks.png. Stdlib only.
+# SPDX-License-Identifier: MIT
+"""Write docs/benchmarks.md (and a throughput plot) from Google Benchmark JSON files.
+
+Run the benchmarks with --benchmark_repetitions=N --benchmark_report_aggregates_only=true so
+that median aggregates exist; every figure in the report is such a median, read from the JSON.
+
+Benchmark names follow ``op/impl/type/key:value/.../threads:T`` (benchmarks/common.hpp); the
+JSON context's ``cvk_variant`` (native, portable, torchvision) tells the builds apart.
+"""
+
+import argparse
+import json
+import os
+import sys
+from collections import OrderedDict
+
+# Tokens Google Benchmark appends to a name; they are settings, not parameters.
+GB_BARE_TOKENS = {"real_time", "manual_time", "process_time"}
+GB_KEYED_TOKENS = {"min_time", "min_warmup_time", "iterations", "repeats"}
+
+IMPL_NAMES = {"cvk": "cvk", "loop": "plain loop", "opencv": "OpenCV", "onednn": "oneDNN",
+              "dnnl": "oneDNN", "torchvision": "torchvision"}
+TYPE_ORDER = {"float": 0, "double": 1}
+# A median whose repetitions have a larger coefficient of variation is marked as noisy.
+NOISY_CV = 0.10
+
+
+def parse_name(name):
+    """'box_area/cvk/float/N:1000/threads:1/real_time' -> (op, impl, type, params, threads)."""
+    parts = name.split("/")
+    if len(parts) < 2:
+        return None
+    op, impl, type_name, params, threads = parts[0], parts[1], "", OrderedDict(), 1
+    for token in parts[2:]:
+        key, sep, value = token.partition(":")
+        if not sep:
+            if token not in GB_BARE_TOKENS and not type_name:
+                type_name = token
+            continue
+        if key in GB_KEYED_TOKENS:
+            continue
+        if key == "threads":
+            threads = int(value)
+        else:
+            params[key] = value
+    return op, impl, type_name, params, threads
+
+
+class Column:
+    """One series of the report: an implementation as built in one run (native, portable...)."""
+
+    def __init__(self, impl, variant):
+        self.impl, self.variant = impl, variant
+
+    @property
+    def key(self):
+        return (self.impl, self.variant)
+
+    @property
+    def title(self):
+        name = IMPL_NAMES.get(self.impl, self.impl)
+        if self.impl == "cvk":
+            return f"cvk {self.variant}"
+        if self.variant.startswith("portable"):
+            return f"{name} ({self.variant})"
+        return name
+
+    @property
+    def order(self):
+        first = {"cvk": 0, "loop": 1}.get(self.impl, 2)
+        return (first, 0 if self.variant == "native" else 1, self.impl)
+
+
+def load_runs(paths):
+    """Reads every file; returns (runs, results). results: op -> row -> column key -> entry."""
+    runs, results, columns = [], OrderedDict(), {}
+    for path in paths:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+        context = data.get("context", {})
+        variant = context.get("cvk_variant") or os.path.splitext(os.path.basename(path))[0]
+        if any(run["variant"] == variant for run in runs):  # e.g. two portable builds
+            variant += f" ({os.path.splitext(os.path.basename(path))[0]})"
+        entries = data.get("benchmarks", [])
+        medians = [e for e in entries if e.get("aggregate_name") == "median"]
+        spread = {}  # run name -> {"mean": entry, "stddev": entry}
+        for e in entries:
+            if e.get("aggregate_name") in ("mean", "stddev"):
+                spread.setdefault(e.get("run_name"), {})[e["aggregate_name"]] = e
+        if not medians:
+            print(f"report.py: {path} has no median aggregates (run with "
+                  "--benchmark_repetitions=N --benchmark_report_aggregates_only=true); "
+                  "using single runs", file=sys.stderr)
+            medians = [e for e in entries if e.get("run_type", "iteration") == "iteration"]
+        repetitions = max((e.get("repetitions", 1) for e in medians), default=0)
+        runs.append({"path": path, "context": context, "variant": variant,
+                     "count": len(medians), "repetitions": repetitions})
+        for entry in medians:
+            if entry.get("error_occurred"):
+                print(f"report.py: {entry['name']}: {entry.get('error_message', 'error')}",
+                      file=sys.stderr)
+                continue
+            parsed = parse_name(entry.get("run_name") or entry["name"])
+            if parsed is None:
+                continue
+            both = spread.get(entry.get("run_name"), {})
+            if "mean" in both and "stddev" in both and both["mean"].get("real_time"):
+                entry = dict(entry, cvk_cv=both["stddev"]["real_time"] / both["mean"]["real_time"])
+            op, impl, type_name, params, threads = parsed
+            column = columns.setdefault((impl, variant), Column(impl, variant))
+            row = (type_name, tuple(params.items()), threads)
+            results.setdefault(op, OrderedDict()).setdefault(row, {})[column.key] = entry
+    return runs, results, columns
+
+
+def seconds(entry):
+    scale = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[entry.get("time_unit", "ns")]
+    return entry["real_time"] * scale
+
+
+def throughput(entry):
+    """Items per second when the benchmark counts items, else None."""
+    value = entry.get("items_per_second")
+    return float(value) if value else None
+
+
+def si(value):
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g} {prefix}"
+    return f"{value:.3g} "
+
+
+def compact_count(text):
+    """'1000000' -> '1M', '100000' -> '100k'; anything else unchanged."""
+    try:
+        value = int(text)
+    except ValueError:
+        return text
+    for factor, suffix in ((1_000_000_000, "G"), (1_000_000, "M"), (1_000, "k")):
+        if value >= factor and value % factor == 0:
+            return f"{value // factor}{suffix}"
+    return str(value)
+
+
+def numeric(text):
+    try:
+        return (0, float(text), "")
+    except ValueError:
+        return (1, 0.0, text)
+
+
+def row_sort_key(row):
+    type_name, params, threads = row
+    return (TYPE_ORDER.get(type_name, len(TYPE_ORDER)), type_name, threads,
+            tuple(numeric(value) for _, value in params))
+
+
+def primary_cvk(columns_here):
+    """The cvk column the ratios use: the native build when there is one."""
+    mine = [c for c in columns_here if c.impl == "cvk"]
+    native = [c for c in mine if c.variant == "native"]
+    return (native or mine or [None])[0]
+
+
+def op_table(op, rows, columns):
+    """Markdown lines for one op."""
+    keys = {key for cells in rows.values() for key in cells}
+    columns_here = sorted((columns[key] for key in keys), key=lambda c: c.order)
+    cvk = primary_cvk(columns_here)
+    peers = [c for c in columns_here if c.impl != "cvk"]
+    uses_items = all(throughput(e) is not None for cells in rows.values() for e in cells.values())
+    param_names = []
+    for _, params, _ in rows:
+        for key, _ in params:
+            if key not in param_names:
+                param_names.append(key)
+
+    unit = "items/s (higher is better)" if uses_items else "ms per call (lower is better)"
+    lines = [f"## {op}", ""]
+    lines.append(f"Median {unit}. Ratio columns: {cvk.title if cvk else 'cvk'} ÷ the other, "
+                 "in throughput (above 1: cvk is faster); — where one side was not measured.")
+    lines.append("")
+    header = ["type"] + param_names + ["threads"] + [c.title for c in columns_here]
+    header += [f"cvk ÷ {c.title}" for c in peers] if cvk else []
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "|".join(["---"] * (1 + len(param_names) + 1)
+                                + ["---:"] * (len(header) - len(param_names) - 2)) + "|")
+    single_thread_fallback = False
+    any_noisy = False
+    for row in sorted(rows, key=row_sort_key):
+        type_name, params, threads = row
+        cells = rows[row]
+        param_map = dict(params)
+        line = [type_name or "—"] + [compact_count(param_map.get(k, "—")) for k in param_names]
+        line.append(str(threads))
+        for column in columns_here:
+            entry = cells.get(column.key)
+            if entry is None:
+                line.append("—")
+                continue
+            noisy = entry.get("cvk_cv", 0.0) > NOISY_CV
+            any_noisy = any_noisy or noisy
+            text = f"{si(throughput(entry))}/s" if uses_items else f"{seconds(entry) * 1e3:.3g} ms"
+            line.append(text + ("*" if noisy else ""))
+        if cvk:
+            mine, mark = cells.get(cvk.key), ""
+            if mine is None and threads != 1:
+                # cvk measured only single-threaded here: compare that figure, marked.
+                mine = rows.get((type_name, params, 1), {}).get(cvk.key)
+                mark = "†" if mine is not None else ""
+                single_thread_fallback = single_thread_fallback or bool(mark)
+            for peer in peers:
+                theirs = cells.get(peer.key)
+                if mine is None or theirs is None:
+                    line.append("—")
+                elif uses_items:
+                    line.append(f"{throughput(mine) / throughput(theirs):.2f}×{mark}")
+                else:
+                    line.append(f"{seconds(theirs) / seconds(mine):.2f}×{mark}")
+        lines.append("| " + " | ".join(line) + " |")
+    lines.append("")
+    if any_noisy:
+        lines.append(f"\\* the repetitions of this figure varied by more than {NOISY_CV:.0%} "
+                     "(standard deviation over mean): a noisy measurement.")
+        lines.append("")
+    if single_thread_fallback:
+        lines.append(f"† {cvk.title} was measured single-threaded only for this row's input; the "
+                     "ratio compares that 1-thread figure with the other's figure at this thread "
+                     "count.")
+        lines.append("")
+    labels = OrderedDict()  # column title -> its distinct labels
+    for column in columns_here:
+        for row in sorted(rows, key=row_sort_key):
+            entry = rows[row].get(column.key)
+            if entry and entry.get("label"):
+                texts = labels.setdefault(column.title, [])
+                if entry["label"] not in texts:
+                    texts.append(entry["label"])
+    by_text = OrderedDict()  # columns with the same labels share one line
+    for title, texts in labels.items():
+        by_text.setdefault(tuple(texts), []).append(title)
+    for texts, titles in by_text.items():
+        lines.append(f"- **{', '.join(titles)}**: " + "; ".join(f"`{t}`" for t in texts))
+    lines.append("")
+    return lines
+
+
+def machine_section(runs):
+    lines = []
+    reference = next((r["context"] for r in runs if r["context"].get("cvk_variant") != "torchvision"),
+                     runs[0]["context"] if runs else {})
+    cpu = reference.get("cpu_model", "unknown")
+    cores = reference.get("num_cpus", "?")
+    mhz = reference.get("mhz_per_cpu")
+    lines.append(f"- **CPU**: {cpu}, {cores} logical CPUs"
+                 + (f" at {mhz} MHz" if mhz else ""))
+    if reference.get("cpu_isa"):
+        lines.append(f"- **ISA**: {reference['cpu_isa']}")
+    caches = reference.get("caches") or []
+    if caches:
+        described = ", ".join(f"L{c['level']} {c['type'].lower()} {c['size'] // 1024} KiB"
+                              for c in caches)
+        lines.append(f"- **caches**: {described}")
+    lines.append(f"- **host**: {reference.get('host_name', 'unknown')}")
+    lines.append("")
+    lines.append("| run | date | compiler | flags | build | OpenMP | peers | repetitions | "
+                 "load average |")
+    lines.append("|---|---|---|---|---|---|---|---:|---|")
+    for run in runs:
+        ctx = run["context"]
+        load = ctx.get("load_avg")
+        load_text = " / ".join(f"{x:.2f}" for x in load) if load else "—"
+        build = ctx.get("cvk_build_type", "—")
+        if ctx.get("library_build_type") and run["variant"] != "torchvision":
+            build += f" (libbenchmark: {ctx['library_build_type']})"
+        cells = [run["variant"], ctx.get("date", "—"), ctx.get("cvk_compiler", "—"),
+                 f"`{ctx['cvk_flags']}`" if ctx.get("cvk_flags") else "—", build,
+                 ctx.get("cvk_openmp", "—"), ctx.get("cvk_peers", "—"),
+                 str(run["repetitions"]), load_text]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    lines.append("")
+    return lines
+
+
+def write_plot(results, columns, path):
+    """A log-log throughput plot per op (x: the N parameter). False without matplotlib."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    # Only ops measured at two sizes or more make a curve.
+    ops = [op for op, rows in results.items()
+           if len({dict(params).get("N") for _, params, _ in rows} - {None}) >= 2]
+    if not ops:
+        return False
+    ncols = min(2, len(ops))
+    nrows = (len(ops) + ncols - 1) // ncols
+    colours = plt.rcParams["axes.prop_cycle"].by_key().get("color", ["C0"])
+    color_index = {key: i for i, key in enumerate(
+        sorted(columns, key=lambda k: columns[k].order))}
+    figure, axes = plt.subplots(nrows, ncols, figsize=(6.5 * ncols, 4.5 * nrows), squeeze=False)
+    for index, op in enumerate(ops):
+        axis = axes[index // ncols][index % ncols]
+        series = OrderedDict()
+        for row, cells in results[op].items():
+            type_name, params, threads = row
+            others = tuple((k, v) for k, v in params if k != "N")
+            n = dict(params).get("N")
+            if n is None:
+                continue
+            for key, entry in cells.items():
+                value = throughput(entry)
+                if value is None:
+                    continue
+                series.setdefault((columns[key].order, key, TYPE_ORDER.get(type_name, 9),
+                                   type_name, threads, others), []).append((float(n), value))
+        for (_, key, _, type_name, threads, others), points in sorted(series.items()):
+            points.sort()
+            label = f"{columns[key].title}, {type_name}, {threads} thr"
+            if others:
+                label += ", " + ", ".join(f"{k}={v}" for k, v in others)
+            # Colour: the implementation; line style: the type; marker: the thread count.
+            axis.plot([p[0] for p in points], [p[1] for p in points],
+                      color=colours[color_index[key] % len(colours)],
+                      marker={1: "o", 2: "s"}.get(threads, "^"), markersize=4,
+                      linestyle="-" if type_name == "float" else "--", label=label)
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.set_title(op)
+        axis.set_xlabel("N")
+        axis.set_ylabel("items/s (median)")
+        axis.grid(True, which="both", alpha=0.3)
+        axis.legend(fontsize=6, ncol=2)
+    for index in range(len(ops), nrows * ncols):
+        axes[index // ncols][index % ncols].axis("off")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return True
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("json", nargs="+", help="Google Benchmark JSON files")
+    parser.add_argument("--out", default="docs/benchmarks.md")
+    parser.add_argument("--png", default=None,
+                        help="plot to write (default: next to --out, .png); 'none' to skip")
+    args = parser.parse_args()
+
+    paths = [p for p in args.json if os.path.exists(p)]
+    for missing in sorted(set(args.json) - set(paths)):
+        print(f"report.py: {missing} not found, skipped", file=sys.stderr)
+    if not paths:
+        print("report.py: no benchmark JSON to report", file=sys.stderr)
+        return 1
+    runs, results, columns = load_runs(paths)
+    if not results:
+        print("report.py: the JSON files hold no benchmarks", file=sys.stderr)
+        return 1
+
+    png = args.png if args.png is not None else os.path.splitext(args.out)[0] + ".png"
+    plotted = False
+    if png != "none":
+        os.makedirs(os.path.dirname(os.path.abspath(png)), exist_ok=True)
+        plotted = write_plot(results, columns, png)
+        if plotted:
+            print(f"report.py: wrote {png}")
+        else:
+            print(f"report.py: matplotlib is not importable; skipped {png}")
+
+    lines = ["# Benchmarks", ""]
+    lines.append("<!-- Generated by benchmarks/report.py from Google Benchmark JSON; do not edit. "
+                 "Regenerate with scripts/examples_and_benchmarks.sh. -->")
+    lines.append("")
+    lines.append("Every figure below is the median of the repetitions recorded in the JSON of one "
+                 "run of `scripts/examples_and_benchmarks.sh` on the machine described here: "
+                 "`cvk_bench` (native flags), `cvk_bench_portable` (the compiler's default "
+                 "x86-64 target) and, when torch is installed, "
+                 "`benchmarks/torchvision_bench.py`. The machine is shared, so small "
+                 "differences (under about 10%) are noise; the load average at the start of "
+                 "each run is listed.")
+    lines.append("")
+    lines.append("## Machine and builds")
+    lines.append("")
+    lines += machine_section(runs)
+    if plotted:
+        relative = os.path.relpath(os.path.abspath(png), os.path.dirname(os.path.abspath(args.out)))
+        lines.append(f"![Throughput per operator]({relative})")
+        lines.append("")
+    for op, rows in results.items():
+        lines += op_table(op, rows, columns)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w", encoding="utf-8") as out:
+        out.write("\n".join(lines).rstrip() + "\n")
+    print(f"report.py: wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,275 @@
+#!/usr/bin/env python3
+# cvk — computer-vision kernels, header-only C++20.
+# torchvision peer timings written as Google-Benchmark-compatible JSON (the same benchmark names
+# as cvk_bench, "peer": "torchvision"), so benchmarks/report.py puts both in one table.
+# SPDX-License-Identifier: MIT
+"""Time torchvision.ops on the inputs cvk_bench uses and write Google Benchmark JSON.
+
+Each op is one function decorated with @op(...): it receives (case, dtype, generator) and
+returns a zero-argument callable to time. Adding box_iou or nms is one more such function.
+
+Names follow cvk_bench: ``op/torchvision/type/key:value/.../threads:T``; only the median,
+mean and stddev aggregates of the repetitions are written, as
+``--benchmark_report_aggregates_only=true`` does.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import statistics
+import sys
+import time
+
+# Same sizes as benchmarks/common.hpp (box_counts).
+BOX_COUNTS = (1_000, 100_000, 1_000_000)
+DTYPES = ("float", "double")
+SEED = 2019
+
+OPS = []
+
+
+def op(name, cases, description):
+    """Registers a benchmark: `cases` is a list of dicts of name parameters (in name order)."""
+
+    def register(setup):
+        OPS.append({"name": name, "cases": cases, "description": description, "setup": setup})
+        return setup
+
+    return register
+
+
+def torch_dtype(torch, type_name):
+    return {"float": torch.float32, "double": torch.float64}[type_name]
+
+
+def random_boxes(torch, n, dtype, generator):
+    """n xyxy boxes, corners in [0, 1000), sides in [1, 100) (as benchmarks/common.hpp)."""
+    corners = torch.rand((n, 2), generator=generator, dtype=dtype) * 1000
+    sides = 1 + torch.rand((n, 2), generator=generator, dtype=dtype) * 99
+    return torch.cat([corners, corners + sides], dim=1).contiguous()
+
+
+@op("box_area", [{"N": n} for n in BOX_COUNTS], "torchvision.ops.box_area(boxes), xyxy")
+def bench_box_area(torch, ops, case, dtype, generator):
+    boxes = random_boxes(torch, case["N"], dtype, generator)
+    return lambda: ops.box_area(boxes)
+
+
+@op("box_convert", [{"N": n} for n in BOX_COUNTS],
+    "torchvision.ops.box_convert(boxes, 'xyxy', 'cxcywh')")
+def bench_box_convert(torch, ops, case, dtype, generator):
+    boxes = random_boxes(torch, case["N"], dtype, generator)
+    return lambda: ops.box_convert(boxes, in_fmt="xyxy", out_fmt="cxcywh")
+
+
+# nms scenes: the same as benchmarks/bench_nms.cpp (IoU threshold 0.5).
+NMS_CASES = [{"N": n} for n in (1_000, 10_000, 50_000)]
+
+
+def uniform_nms_scene(torch, n, dtype, generator):
+    """n boxes on a 1000×1000 image, sides in [1, 50), uniform scores."""
+    corners = torch.rand((n, 2), generator=generator, dtype=dtype) * 1000
+    sides = 1 + torch.rand((n, 2), generator=generator, dtype=dtype) * 49
+    scores = torch.rand(n, generator=generator, dtype=dtype)
+    return torch.cat([corners, corners + sides], dim=1).contiguous(), scores
+
+
+@op("nms", NMS_CASES, "torchvision.ops.nms(boxes, scores, 0.5), uniform boxes, sides 1-50")
+def bench_nms(torch, ops, case, dtype, generator):
+    boxes, scores = uniform_nms_scene(torch, case["N"], dtype, generator)
+    return lambda: ops.nms(boxes, scores, 0.5)
+
+
+@op("nms_shelf", [{"N": 30_000}],
+    "torchvision.ops.nms(boxes, scores, 0.5), 150 objects x 200 jittered candidates")
+def bench_nms_shelf(torch, ops, case, dtype, generator):
+    per_object = case["N"] // 150
+    index = torch.arange(150, dtype=dtype)
+    cx = (40 + 65 * (index % 15)).repeat_interleave(per_object)
+    cy = (50 + 95 * torch.div(index, 15, rounding_mode="floor")).repeat_interleave(per_object)
+    noise = torch.randn((case["N"], 4), generator=generator, dtype=dtype)
+    w = 60 * torch.exp(0.1 * noise[:, 0])
+    h = 90 * torch.exp(0.1 * noise[:, 1])
+    x = cx + 6 * noise[:, 2]
+    y = cy + 9 * noise[:, 3]
+    boxes = torch.stack([x - w / 2, y - h / 2, x + w / 2, y + h / 2], dim=1).contiguous()
+    scores = torch.rand(case["N"], generator=generator, dtype=dtype)
+    return lambda: ops.nms(boxes, scores, 0.5)
+
+
+@op("nms_overlapping", [{"N": 2_000}],
+    "torchvision.ops.nms(boxes, scores, 0.5), every box contains the image centre")
+def bench_nms_overlapping(torch, ops, case, dtype, generator):
+    n = case["N"]
+    extents = 1 + torch.rand((n, 4), generator=generator, dtype=dtype) * 199
+    boxes = torch.cat([500 - extents[:, :2], 500 + extents[:, 2:]], dim=1).contiguous()
+    scores = torch.rand(n, generator=generator, dtype=dtype)
+    return lambda: ops.nms(boxes, scores, 0.5)
+
+
+@op("batched_nms", [{"N": 10_000}],
+    "torchvision.ops.batched_nms(boxes, scores, classes, 0.5), uniform boxes, 80 classes")
+def bench_batched_nms(torch, ops, case, dtype, generator):
+    boxes, scores = uniform_nms_scene(torch, case["N"], dtype, generator)
+    classes = torch.randint(0, 80, (case["N"],), generator=generator)
+    return lambda: ops.batched_nms(boxes, scores, classes, 0.5)
+
+
+def time_repetitions(fn, repetitions, min_time):
+    """Per-call wall and CPU seconds of each repetition; each runs at least `min_time` seconds."""
+    fn()  # warm-up: allocator, lazy initialisation
+    iterations = 1
+    while True:  # calibrate as Google Benchmark does: grow until one batch lasts min_time
+        start = time.perf_counter()
+        for _ in range(iterations):
+            fn()
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_time:
+            break
+        scale = 10 if elapsed <= 0 else min(10.0, max(1.4, 1.4 * min_time / elapsed))
+        iterations = max(iterations + 1, int(iterations * scale))
+    runs = []
+    for _ in range(repetitions):
+        wall, cpu = time.perf_counter(), time.process_time()
+        for _ in range(iterations):
+            fn()
+        runs.append(((time.perf_counter() - wall) / iterations,
+                     (time.process_time() - cpu) / iterations))
+    return iterations, runs
+
+
+def bench_name(op_name, type_name, case, threads):
+    params = "".join(f"/{key}:{value}" for key, value in case.items())
+    return f"{op_name}/torchvision/{type_name}{params}/threads:{threads}"
+
+
+def aggregates(name, description, case, runs, repetitions, label):
+    """Google Benchmark aggregate entries (median, mean, stddev) for one benchmark."""
+    walls = [wall for wall, _ in runs]
+    cpus = [cpu for _, cpu in runs]
+    items = case.get("N")
+    entries = []
+    for aggregate, reduce in (("median", statistics.median), ("mean", statistics.fmean),
+                              ("stddev", lambda xs: statistics.stdev(xs) if len(xs) > 1 else 0.0)):
+        wall, cpu = reduce(walls), reduce(cpus)
+        entry = {
+            "name": f"{name}/real_time_{aggregate}",
+            "run_name": f"{name}/real_time",
+            "run_type": "aggregate",
+            "repetitions": repetitions,
+            "threads": 1,
+            "aggregate_name": aggregate,
+            "aggregate_unit": "time",
+            "iterations": repetitions,
+            "real_time": wall * 1e6,
+            "cpu_time": cpu * 1e6,
+            "time_unit": "us",
+            "label": f"{description} [{label}]",
+            "peer": "torchvision",
+        }
+        if items is not None and aggregate != "stddev" and wall > 0:
+            entry["items_per_second"] = items / wall
+        entries.append(entry)
+    return entries
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            fields = {}
+            for line in cpuinfo:
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        return platform.processor() or "unknown"
+    model = fields.get("model name", "unknown")
+    if "cpu family" in fields and "model" in fields:
+        model += f" (family {fields['cpu family']}, model {fields['model']})"
+    return model
+
+
+def torch_build(torch):
+    """How the installed torch was built: compiler, CPU capability, parallel backend."""
+    parts = []
+    try:
+        for line in torch.__config__.show().splitlines():
+            line = line.strip().lstrip("- ").strip()
+            if line.startswith(("GCC", "clang", "MSVC")) or line.startswith("CPU capability"):
+                parts.append(line)
+        for line in torch.__config__.parallel_info().splitlines():
+            if line.startswith("ATen parallel backend"):
+                parts.append(line.strip())
+    except (AttributeError, RuntimeError):
+        pass
+    return f"torch {torch.__version__}" + (f" ({'; '.join(parts)})" if parts else "")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, help="JSON file to write")
+    parser.add_argument("--repetitions", type=int, default=5)
+    parser.add_argument("--min-time", type=float, default=0.05,
+                        help="seconds each repetition runs at least")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
+                        help="torch.set_num_threads values")
+    parser.add_argument("--filter", default="",
+                        help="run only the benchmarks whose name matches this regular expression")
+    args = parser.parse_args()
+
+    try:
+        import torch
+        import torchvision
+        from torchvision import ops
+    except ImportError as missing:
+        print(f"torchvision_bench.py: {missing}; skipping the torchvision peer "
+              "(Debian: apt-get install python3-torchvision)")
+        return 0
+
+    label = f"torchvision {torchvision.__version__}, torch {torch.__version__}"
+    benchmarks = []
+    for spec in OPS:
+        for threads in args.threads:
+            torch.set_num_threads(threads)
+            for type_name in DTYPES:
+                for case in spec["cases"]:
+                    name = bench_name(spec["name"], type_name, case, threads)
+                    if args.filter and not re.search(args.filter, name):
+                        continue
+                    generator = torch.Generator().manual_seed(SEED)
+                    fn = spec["setup"](torch, ops, case, torch_dtype(torch, type_name), generator)
+                    with torch.inference_mode():
+                        _, runs = time_repetitions(fn, args.repetitions, args.min_time)
+                    entries = aggregates(name, spec["description"], case, runs, args.repetitions,
+                                         label)
+                    benchmarks.extend(entries)
+                    median = entries[0]
+                    print(f"{name:<52} {median['real_time']:12.3f} us "
+                          f"{median.get('items_per_second', 0) / 1e6:10.1f} M items/s", flush=True)
+
+    context = {
+        "date": datetime.datetime.now(datetime.timezone.utc).astimezone().isoformat(
+            timespec="seconds"),
+        "host_name": platform.node(),
+        "executable": os.path.abspath(__file__),
+        "num_cpus": os.cpu_count(),
+        "load_avg": list(os.getloadavg()) if hasattr(os, "getloadavg") else [],
+        "library_build_type": "release",
+        "cpu_model": cpu_model(),
+        "cvk_variant": "torchvision",
+        "cvk_peers": label,
+        "cvk_flags": f"Python {platform.python_version()}, {label}, "
+                     f"torch.set_num_threads({' and '.join(str(t) for t in args.threads)})",
+        "cvk_compiler": torch_build(torch),
+    }
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w", encoding="utf-8") as out:
+        json.dump({"context": context, "benchmarks": benchmarks}, out, indent=2)
+    print(f"torchvision_bench.py: wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
