@@ -5,3 +5,4 @@
 
 #include "box.hpp"
 #include "core.hpp"
+#include "nms.hpp"

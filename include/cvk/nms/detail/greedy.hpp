@@ -1,0 +1,336 @@
+// cvk — computer-vision kernels, header-only C++20.
+// The greedy NMS kernels on candidates already in processing order: the pair test written as
+// torchvision 0.14's CPU kernel (csrc/ops/cpu/nms_kernel.cpp) so the decisions are bit-identical,
+// a compare-against-kept loop, and the same loop with a uniform grid over the kept boxes.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <span>
+#include <type_traits>
+#include <vector>
+
+#include "../../core/config.hpp"
+#include "../../core/strided_view.hpp"
+
+CVK_BEGIN_NAMESPACE
+CVK_KERNEL_BEGIN
+namespace detail {
+
+/// std::max and std::min with their exact semantics ((a < b) ? b : a, and (b < a) ? b : a:
+/// the first argument wins ties and NaN comparisons), written here because GCC does not inline
+/// functions compiled with other options (std::max) into CVK_KERNEL code.
+template <class R>
+constexpr R max_of(R a, R b) noexcept {
+  return a < b ? b : a;
+}
+template <class R>
+constexpr R min_of(R a, R b) noexcept {
+  return b < a ? b : a;
+}
+
+/// One candidate: xyxy corners and torchvision's area (x2 - x1) * (y2 - y1), unclamped.
+template <class R>
+struct nms_box {
+  R x1{};
+  R y1{};
+  R x2{};
+  R y2{};
+  R area{};
+};
+
+/// Corners → candidate (the area product in its own statement, as torchvision's box_area).
+template <class R>
+constexpr nms_box<R> make_nms_box(R x1, R y1, R x2, R y2) noexcept {
+  const R w = x2 - x1;
+  const R h = y2 - y1;
+  const R area = w * h;
+  return {x1, y1, x2, y2, area};
+}
+
+/// The IoU threshold as a value of R plus the comparison. torchvision compares the IoU in R
+/// with the threshold in double; for float, `double(iou) > t` holds exactly when
+/// `iou > (largest float <= t)` and `double(iou) >= t` when `iou >= (smallest float >= t)`, so
+/// rounding the threshold once in the right direction gives the same decisions in R.
+template <class R>
+struct nms_threshold {
+  R value{};
+  bool inclusive = false;
+
+  static nms_threshold from(double threshold, bool inclusive_comparison) noexcept {
+    return {round_toward<R>(threshold, inclusive_comparison), inclusive_comparison};
+  }
+
+  /// True when suppression needs a positive intersection (IoU > t >= 0, or IoU >= t > 0):
+  /// then only boxes that overlap with positive area can suppress each other.
+  [[nodiscard]] bool needs_overlap() const noexcept {
+    return inclusive ? value > R(0) : value >= R(0);
+  }
+
+ private:
+  template <class T>
+  static T round_toward(double t, bool up) noexcept {
+    if constexpr (sizeof(T) >= sizeof(double)) {
+      (void)up;
+      return static_cast<T>(t);
+    } else {
+      constexpr T inf = std::numeric_limits<T>::infinity();
+      constexpr T big = std::numeric_limits<T>::max();
+      if (t > static_cast<double>(big)) return up || std::isinf(t) ? inf : big;
+      if (t < -static_cast<double>(big)) return !up || std::isinf(t) ? -inf : -big;
+      T r = static_cast<T>(t);
+      if (!up && static_cast<double>(r) > t) r = std::nextafter(r, -inf);
+      if (up && static_cast<double>(r) < t) r = std::nextafter(r, inf);
+      return r;
+    }
+  }
+};
+
+/// Whether kept box `i` suppresses candidate `j`: torchvision's per-pair code, same operations
+/// in the same order (std::max / std::min argument order included, which decides NaN results).
+/// A zero union gives 0/0 = NaN, and NaN compares false: such a pair never suppresses.
+template <class R>
+inline bool suppresses(const nms_box<R>& i, const nms_box<R>& j,
+                       const nms_threshold<R>& threshold) noexcept {
+  const R xx1 = max_of(i.x1, j.x1);
+  const R yy1 = max_of(i.y1, j.y1);
+  const R xx2 = min_of(i.x2, j.x2);
+  const R yy2 = min_of(i.y2, j.y2);
+  const R w = max_of(R(0), xx2 - xx1);
+  const R h = max_of(R(0), yy2 - yy1);
+  const R inter = w * h;
+  const R sum = i.area + j.area;
+  const R uni = sum - inter;
+  const R ovr = inter / uni;
+  return threshold.inclusive ? ovr >= threshold.value : ovr > threshold.value;
+}
+
+/// Greedy NMS by comparing each candidate with the boxes kept so far (ONNX Runtime's loop):
+/// candidate j is kept iff no kept i < j suppresses it, which is exactly the decision of
+/// torchvision's suppress-forward loop. Appends kept positions; stops after `max_keep`.
+/// O(N·K) for K kept boxes.
+template <class R>
+void greedy_against_kept(std::span<const nms_box<R>> boxes, const nms_threshold<R>& threshold,
+                         std::size_t max_keep, std::vector<index_t>& kept) {
+  if (max_keep == 0) return;
+  std::vector<nms_box<R>> kept_boxes;
+  for (std::size_t j = 0; j < boxes.size(); ++j) {
+    const nms_box<R>& candidate = boxes[j];
+    bool suppressed = false;
+    for (const nms_box<R>& k : kept_boxes) {
+      if (suppresses(k, candidate, threshold)) {
+        suppressed = true;
+        break;
+      }
+    }
+    if (suppressed) continue;
+    kept.push_back(static_cast<index_t>(j));
+    if (kept.size() == max_keep) return;
+    kept_boxes.push_back(candidate);
+  }
+}
+
+/// Whether any of `count` kept boxes (columns x1, y1, x2, y2, area) suppresses `j`: the pair
+/// test of `suppresses` without an early exit, so that it vectorizes.
+template <class R, bool Inclusive>
+inline bool any_suppresses(const R* x1, const R* y1, const R* x2, const R* y2, const R* area,
+                           std::size_t count, const nms_box<R>& j, R threshold) noexcept {
+  unsigned hit = 0;
+  for (std::size_t k = 0; k < count; ++k) {
+    const R xx1 = max_of(x1[k], j.x1);
+    const R yy1 = max_of(y1[k], j.y1);
+    const R xx2 = min_of(x2[k], j.x2);
+    const R yy2 = min_of(y2[k], j.y2);
+    const R w = max_of(R(0), xx2 - xx1);
+    const R h = max_of(R(0), yy2 - yy1);
+    const R inter = w * h;
+    const R sum = area[k] + j.area;
+    const R uni = sum - inter;
+    const R ovr = inter / uni;
+    if constexpr (Inclusive) {
+      hit |= static_cast<unsigned>(ovr >= threshold);
+    } else {
+      hit |= static_cast<unsigned>(ovr > threshold);
+    }
+  }
+  return hit != 0;
+}
+
+/// Whether a candidate can take part in a suppression when `needs_overlap()` holds: finite area
+/// (so finite corners) and positive width and height. Any other box meets every box with a zero
+/// intersection or a NaN/infinite union, so its IoU is 0, -0 or NaN: never above a threshold
+/// >= 0. Such boxes are always kept and never stored in the grid.
+template <class R>
+inline bool takes_part(const nms_box<R>& b) noexcept {
+  const R finite_if_zero = b.area - b.area;  // 0 for finite areas, NaN for inf and NaN
+  return finite_if_zero == R(0) && b.x2 > b.x1 && b.y2 > b.y1;
+}
+
+/// Cells of the grid a box may be stored in along one axis, and how many fit before a box is
+/// "large": large kept boxes go to a list every candidate scans, large candidates scan every
+/// kept box. The cell side is `cell_scale` times the median box side.
+inline constexpr index_t grid_max_span = 4;
+inline constexpr double grid_cell_scale = 1.0;
+/// Below this many candidates the plain compare-against-kept loop is faster than building a grid.
+inline constexpr std::size_t grid_min_boxes = 48;
+
+/// Greedy NMS, same decisions as greedy_against_kept, when `threshold.needs_overlap()`: kept
+/// boxes are stored in a uniform grid (in every cell they cover), and a candidate is compared
+/// only with the kept boxes in the cells it covers. Two boxes with a positive intersection share
+/// at least one cell (the cell mapping is monotone), so no suppressing pair is missed.
+/// O(N + cells) memory; O(N · kept boxes per neighbourhood) time on spatially spread scenes.
+template <class R>
+void greedy_grid(std::span<const nms_box<R>> boxes, const nms_threshold<R>& threshold,
+                 std::size_t max_keep, std::vector<index_t>& kept) {
+  if (max_keep == 0) return;
+  // Extent of the boxes that take part, and the median of their longer sides.
+  double lo_x = std::numeric_limits<double>::infinity();
+  double lo_y = lo_x;
+  double hi_x = -lo_x;
+  double hi_y = -lo_x;
+  std::vector<R> sides;
+  sides.reserve(boxes.size());
+  for (const nms_box<R>& b : boxes) {
+    if (!takes_part(b)) continue;
+    lo_x = min_of(lo_x, static_cast<double>(b.x1));
+    lo_y = min_of(lo_y, static_cast<double>(b.y1));
+    hi_x = max_of(hi_x, static_cast<double>(b.x2));
+    hi_y = max_of(hi_y, static_cast<double>(b.y2));
+    sides.push_back(max_of(b.x2 - b.x1, b.y2 - b.y1));
+  }
+  const double width = hi_x - lo_x;
+  const double height = hi_y - lo_y;
+  if (sides.empty() || !std::isfinite(width) || !std::isfinite(height)) {
+    greedy_against_kept(boxes, threshold, max_keep, kept);
+    return;
+  }
+  const auto middle = sides.begin() + static_cast<std::ptrdiff_t>(sides.size() / 2);
+  std::nth_element(sides.begin(), middle, sides.end());
+  double cell = static_cast<double>(*middle) * grid_cell_scale;
+  // At most about 2 cells per box: a large empty canvas must not cost memory.
+  const double max_cells = 2.0 * static_cast<double>(sides.size()) + 16.0;
+  double cols_d = std::max(1.0, std::ceil(width / cell));
+  double rows_d = std::max(1.0, std::ceil(height / cell));
+  while (cols_d * rows_d > max_cells) {
+    cell *= std::max(1.05, std::sqrt(cols_d * rows_d / max_cells));
+    cols_d = std::max(1.0, std::ceil(width / cell));
+    rows_d = std::max(1.0, std::ceil(height / cell));
+  }
+  const auto cols = static_cast<index_t>(cols_d);
+  const auto rows = static_cast<index_t>(rows_d);
+  const double inverse = 1.0 / cell;
+  // Monotone in x (each step rounds monotonically), so overlapping intervals share a cell.
+  const auto column = [&](R x) {
+    const double c = __builtin_floor((static_cast<double>(x) - lo_x) * inverse);
+    return static_cast<index_t>(min_of(max_of(c, 0.0), static_cast<double>(cols - 1)));
+  };
+  const auto row = [&](R y) {
+    const double r = __builtin_floor((static_cast<double>(y) - lo_y) * inverse);
+    return static_cast<index_t>(min_of(max_of(r, 0.0), static_cast<double>(rows - 1)));
+  };
+  struct cell_range {
+    index_t c0, c1, r0, r1;
+    [[nodiscard]] bool large() const noexcept {
+      return c1 - c0 >= grid_max_span || r1 - r0 >= grid_max_span;
+    }
+  };
+  const auto range_of = [&](const nms_box<R>& b) {
+    return cell_range{column(b.x1), column(b.x2), row(b.y1), row(b.y2)};
+  };
+
+  // Bucket storage sized for the worst case (every candidate kept): counting sort by cell.
+  const auto cell_count = static_cast<std::size_t>(cols * rows);
+  std::vector<std::size_t> fill(cell_count + 1, 0);
+  for (const nms_box<R>& b : boxes) {
+    if (!takes_part(b)) continue;
+    const cell_range range = range_of(b);
+    if (range.large()) continue;
+    for (index_t r = range.r0; r <= range.r1; ++r) {
+      for (index_t c = range.c0; c <= range.c1; ++c)
+        ++fill[static_cast<std::size_t>(r * cols + c) + 1];
+    }
+  }
+  for (std::size_t c = 0; c < cell_count; ++c) fill[c + 1] += fill[c];
+  // Kept boxes by cell, one column per coordinate (the cell scan vectorizes over them).
+  const std::size_t capacity = fill[cell_count];
+  std::vector<R> stored_x1(capacity), stored_y1(capacity), stored_x2(capacity), stored_y2(capacity),
+      stored_area(capacity);
+  std::vector<std::size_t> start(fill.begin(), fill.end() - 1);
+  fill.pop_back();  // fill[c]: one past the last box stored in cell c (starts empty)
+
+  std::vector<nms_box<R>> large_kept;
+  for (std::size_t j = 0; j < boxes.size(); ++j) {
+    const nms_box<R>& candidate = boxes[j];
+    bool suppressed = false;
+    cell_range range{};
+    const bool active = takes_part(candidate);
+    if (active) {
+      range = range_of(candidate);
+      if (range.large()) {
+        for (const index_t k : kept) {
+          if (suppresses(boxes[static_cast<std::size_t>(k)], candidate, threshold)) {
+            suppressed = true;
+            break;
+          }
+        }
+      } else {
+        for (index_t r = range.r0; r <= range.r1 && !suppressed; ++r) {
+          for (index_t c = range.c0; c <= range.c1 && !suppressed; ++c) {
+            const auto cell_index = static_cast<std::size_t>(r * cols + c);
+            const std::size_t first = start[cell_index];
+            const std::size_t count = fill[cell_index] - first;
+            suppressed = threshold.inclusive
+                             ? any_suppresses<R, true>(&stored_x1[first], &stored_y1[first],
+                                                       &stored_x2[first], &stored_y2[first],
+                                                       &stored_area[first], count, candidate,
+                                                       threshold.value)
+                             : any_suppresses<R, false>(&stored_x1[first], &stored_y1[first],
+                                                        &stored_x2[first], &stored_y2[first],
+                                                        &stored_area[first], count, candidate,
+                                                        threshold.value);
+          }
+        }
+        for (std::size_t k = 0; k < large_kept.size() && !suppressed; ++k) {
+          suppressed = suppresses(large_kept[k], candidate, threshold);
+        }
+      }
+    }
+    if (suppressed) continue;
+    kept.push_back(static_cast<index_t>(j));
+    if (kept.size() == max_keep) return;
+    if (!active) continue;
+    if (range.large()) {
+      large_kept.push_back(candidate);
+    } else {
+      for (index_t r = range.r0; r <= range.r1; ++r) {
+        for (index_t c = range.c0; c <= range.c1; ++c) {
+          const std::size_t slot = fill[static_cast<std::size_t>(r * cols + c)]++;
+          stored_x1[slot] = candidate.x1;
+          stored_y1[slot] = candidate.y1;
+          stored_x2[slot] = candidate.x2;
+          stored_y2[slot] = candidate.y2;
+          stored_area[slot] = candidate.area;
+        }
+      }
+    }
+  }
+}
+
+/// Greedy NMS on candidates in processing order: appends the positions of the kept ones, at
+/// most `max_keep`. Picks the grid when the threshold allows it and the input is not tiny.
+template <class R>
+void greedy_nms(std::span<const nms_box<R>> boxes, const nms_threshold<R>& threshold,
+                std::size_t max_keep, std::vector<index_t>& kept) {
+  if (threshold.needs_overlap() && boxes.size() >= grid_min_boxes) {
+    greedy_grid(boxes, threshold, max_keep, kept);
+  } else {
+    greedy_against_kept(boxes, threshold, max_keep, kept);
+  }
+}
+
+}  // namespace detail
+CVK_KERNEL_END
+CVK_END_NAMESPACE

@@ -1,0 +1,260 @@
+// cvk — computer-vision kernels, header-only C++20.
+// Greedy non-maximum suppression: nms (torchvision.ops.nms semantics, bit-identical decisions)
+// and the class-aware batched_nms (torchvision.ops.batched_nms output, computed per class).
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <optional>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "../box/format.hpp"
+#include "../core/as_view.hpp"
+#include "../core/config.hpp"
+#include "../core/errors.hpp"
+#include "../core/parallel.hpp"
+#include "../core/tensor.hpp"
+#include "../detail/checks.hpp"
+#include "detail/greedy.hpp"
+
+CVK_BEGIN_NAMESPACE
+
+/// Options of nms and batched_nms. The defaults give torchvision.ops.nms exactly.
+struct nms_options {
+  /// Keep only boxes whose score is > score_threshold before suppression (OpenCV NMSBoxes,
+  /// ONNX NonMaxSuppression). Compared in double. Unset: no score filter.
+  std::optional<double> score_threshold{};
+  /// Return at most this many indices (the highest scored survivors); the greedy loop stops as
+  /// soon as they are found. Unset: no limit.
+  std::optional<index_t> max_output{};
+  /// Only the top_k highest scored candidates (after score_threshold) enter suppression
+  /// (OpenCV's top_k, mmcv/Paddle nms_pre). Unset: all.
+  std::optional<index_t> top_k{};
+  /// Suppress when IoU >= iou_threshold instead of IoU > iou_threshold (mmcv soft/rotated,
+  /// TensorRT EfficientNMS).
+  bool inclusive = false;
+  /// Column order of the boxes.
+  box_format format = box_format::xyxy;
+  /// batched_nms only: threads over classes, 0 = max_threads(). Results do not depend on it.
+  int threads = 0;
+};
+
+namespace detail {
+
+/// Checks the arguments shared by nms and batched_nms; returns N.
+template <class BoxView, class ScoreView>
+index_t check_nms_arguments(const BoxView& boxes, const ScoreView& scores, double iou_threshold,
+                            const nms_options& options, const char* fn) {
+  expect_shape(boxes, {any_extent, 4}, fn, "boxes", "N×4");
+  const index_t n = boxes.extent(0);
+  if (scores.extent(0) != n) {
+    CVK_THROW(shape_error, std::string(fn) + ": scores must have " + std::to_string(n) +
+                               " elements (one per box), got " + std::to_string(scores.extent(0)));
+  }
+  if (std::isnan(iou_threshold)) {
+    CVK_THROW(invalid_argument, std::string(fn) + ": iou_threshold must be a number, got nan");
+  }
+  if (options.score_threshold && std::isnan(*options.score_threshold)) {
+    CVK_THROW(invalid_argument, std::string(fn) + ": score_threshold must be a number, got nan");
+  }
+  const auto non_negative = [fn](const std::optional<index_t>& value, const char* name) {
+    if (value && *value < 0) {
+      CVK_THROW(invalid_argument,
+                std::string(fn) + ": " + name + " must be >= 0, got " + std::to_string(*value));
+    }
+  };
+  non_negative(options.max_output, "max_output");
+  non_negative(options.top_k, "top_k");
+  return n;
+}
+
+/// Box indices in processing order: score descending, equal scores by ascending index (a stable
+/// sort, as torchvision), NaN scores last in index order; then the score filter and top_k.
+template <class ScoreView>
+std::vector<index_t> nms_order(const ScoreView& scores, const nms_options& options) {
+  using S = typename ScoreView::value_type;
+  const index_t n = scores.extent(0);
+  std::vector<std::pair<S, index_t>> ranked;
+  std::vector<index_t> unordered;  // NaN scores
+  ranked.reserve(static_cast<std::size_t>(n));
+  for (index_t i = 0; i < n; ++i) {
+    const S s = scores(i);
+    if constexpr (std::is_floating_point_v<S>) {
+      if (std::isnan(s)) {
+        if (!options.score_threshold) unordered.push_back(i);  // NaN > t is false: filtered
+        continue;
+      }
+    }
+    if (options.score_threshold && !(static_cast<double>(s) > *options.score_threshold)) continue;
+    ranked.emplace_back(s, i);
+  }
+  const auto before = [](const std::pair<S, index_t>& a, const std::pair<S, index_t>& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  };
+  const std::size_t limit =
+      options.top_k ? static_cast<std::size_t>(*options.top_k) : ranked.size() + unordered.size();
+  if (limit < ranked.size()) {
+    const auto cut = ranked.begin() + static_cast<std::ptrdiff_t>(limit);
+    std::nth_element(ranked.begin(), cut, ranked.end(), before);
+    ranked.erase(cut, ranked.end());
+  }
+  std::sort(ranked.begin(), ranked.end(), before);
+  std::vector<index_t> order;
+  order.reserve(std::min(limit, ranked.size() + unordered.size()));
+  for (const auto& entry : ranked) order.push_back(entry.second);
+  for (const index_t i : unordered) {
+    if (order.size() == limit) break;
+    order.push_back(i);
+  }
+  return order;
+}
+
+/// The candidates (xyxy corners and area in R) of the boxes listed in `order`.
+template <class R, class BoxView>
+std::vector<nms_box<R>> gather_nms_boxes(const BoxView& boxes, const std::vector<index_t>& order,
+                                         box_format format) {
+  std::vector<nms_box<R>> result;
+  result.reserve(order.size());
+  for (const index_t i : order) {
+    const auto b = to_xyxy(load_box<R>(boxes, i), format, box_convention{});
+    result.push_back(make_nms_box(b[0], b[1], b[2], b[3]));
+  }
+  return result;
+}
+
+inline std::size_t nms_max_keep(const nms_options& options, std::size_t candidates) {
+  return options.max_output ? std::min(static_cast<std::size_t>(*options.max_output), candidates)
+                            : candidates;
+}
+
+inline tensor<index_t, 1> to_index_tensor(const std::vector<index_t>& indices) {
+  tensor<index_t, 1> result(static_cast<index_t>(indices.size()));
+  std::copy(indices.begin(), indices.end(), result.begin());
+  return result;
+}
+
+}  // namespace detail
+
+/// Greedy non-maximum suppression; the indices of the kept boxes, highest score first.
+///
+///   boxes   N×4 in options.format (xyxy by default), any arithmetic type, any strides
+///   scores  N, any arithmetic type, any strides
+///   result  K indices into boxes, K <= N, in decreasing score (equal scores: lower index first)
+///
+/// With default options the result equals torchvision.ops.nms(boxes, scores, iou_threshold)
+/// element for element for float and double input: IoU computed with torchvision's operations,
+/// a box suppressed when IoU > iou_threshold, the threshold compared in double. A pair whose
+/// union is 0 (two zero-area boxes) has IoU 0/0 = NaN in torchvision, which never suppresses;
+/// cvk decides the same. NaN scores rank last (torchvision ranks them first); a NaN or infinite
+/// coordinate makes the box's IoU NaN, so it neither suppresses nor is suppressed. Integer boxes
+/// are computed in double.
+///
+/// Throws cvk::shape_error when boxes is not N×4 or scores has not N elements, and
+/// cvk::invalid_argument when iou_threshold or score_threshold is NaN or max_output or top_k
+/// is negative. O(N log N) to sort; then, for a threshold >= 0, each candidate is compared only
+/// with the kept boxes near it (a uniform grid): O(N) for spread-out boxes, O(N·K) at worst.
+template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores>
+[[nodiscard]] tensor<index_t, 1> nms(const Boxes& boxes, const Scores& scores, double iou_threshold,
+                                     const nms_options& options = {}) {
+  constexpr const char* fn = "nms";
+  const auto b = detail::checked_view<2>(boxes, fn, "boxes");
+  const auto s = detail::checked_view<1>(scores, fn, "scores");
+  detail::check_nms_arguments(b, s, iou_threshold, options, fn);
+  using R = real_t<typename decltype(b)::value_type>;
+  const std::vector<index_t> order = detail::nms_order(s, options);
+  const std::vector<detail::nms_box<R>> candidates =
+      detail::gather_nms_boxes<R>(b, order, options.format);
+  std::vector<index_t> kept;
+  detail::greedy_nms<R>(candidates,
+                        detail::nms_threshold<R>::from(iou_threshold, options.inclusive),
+                        detail::nms_max_keep(options, candidates.size()), kept);
+  for (index_t& k : kept) k = order[static_cast<std::size_t>(k)];
+  return detail::to_index_tensor(kept);
+}
+
+/// Class-aware greedy NMS: boxes suppress only boxes of the same class. The indices of the kept
+/// boxes over all classes, highest score first (equal scores: lower index first).
+///
+///   boxes    N×4 in options.format, any arithmetic type, any strides
+///   scores   N, any arithmetic type, any strides
+///   classes  N, any integer type, any strides (class ids, any values, negative included)
+///   result   K indices into boxes, K <= N
+///
+/// Equals torchvision.ops.batched_nms(boxes, scores, classes, iou_threshold) — NMS run per
+/// class, kept indices merged by score — but without the coordinate-offset trick, so no
+/// rounding from the offsets and no overlap between classes when coordinates are negative.
+/// options.top_k caps the candidates over all classes; options.max_output caps the merged result
+/// (the highest scored survivors); classes run concurrently on options.threads threads.
+/// Throws as nms, and cvk::shape_error when classes has not N elements.
+/// O(N log N) plus the per-class cost of nms.
+template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores, tensor_of_rank<1> Classes>
+[[nodiscard]] tensor<index_t, 1> batched_nms(const Boxes& boxes, const Scores& scores,
+                                             const Classes& classes, double iou_threshold,
+                                             const nms_options& options = {}) {
+  constexpr const char* fn = "batched_nms";
+  const auto b = detail::checked_view<2>(boxes, fn, "boxes");
+  const auto s = detail::checked_view<1>(scores, fn, "scores");
+  const auto c = detail::checked_view<1>(classes, fn, "classes");
+  using C = typename decltype(c)::value_type;
+  static_assert(std::is_integral_v<C> && !std::is_same_v<C, bool>,
+                "cvk: batched_nms classes must be an integer tensor (class ids)");
+  const index_t n = detail::check_nms_arguments(b, s, iou_threshold, options, fn);
+  if (c.extent(0) != n) {
+    CVK_THROW(shape_error, std::string(fn) + ": classes must have " + std::to_string(n) +
+                               " elements (one per box), got " + std::to_string(c.extent(0)));
+  }
+  using R = real_t<typename decltype(b)::value_type>;
+  const std::vector<index_t> order = detail::nms_order(s, options);
+  const std::size_t count = order.size();
+
+  // Candidates grouped by class, each group in processing order: (class, rank) sorted.
+  std::vector<std::pair<C, index_t>> by_class(count);
+  for (std::size_t r = 0; r < count; ++r) by_class[r] = {c(order[r]), static_cast<index_t>(r)};
+  std::sort(by_class.begin(), by_class.end());
+  std::vector<index_t> grouped_order(count);
+  std::vector<std::size_t> group_start{0};
+  for (std::size_t k = 0; k < count; ++k) {
+    grouped_order[k] = order[static_cast<std::size_t>(by_class[k].second)];
+    if (k > 0 && by_class[k].first != by_class[k - 1].first) group_start.push_back(k);
+  }
+  group_start.push_back(count);
+  const std::vector<detail::nms_box<R>> candidates =
+      detail::gather_nms_boxes<R>(b, grouped_order, options.format);
+  const auto threshold = detail::nms_threshold<R>::from(iou_threshold, options.inclusive);
+  const std::size_t max_keep = detail::nms_max_keep(options, count);
+
+  // kept_rank[r] != 0: the candidate of rank r survives in its class. Groups write disjoint ranks.
+  std::vector<unsigned char> kept_rank(count, 0);
+  const auto groups = static_cast<index_t>(group_start.size() - 1);
+  parallel_for(
+      0, groups, 1,
+      [&](index_t lo, index_t hi) {
+        std::vector<index_t> kept;
+        for (index_t g = lo; g < hi; ++g) {
+          const std::size_t first = group_start[static_cast<std::size_t>(g)];
+          const std::size_t last = group_start[static_cast<std::size_t>(g) + 1];
+          kept.clear();
+          detail::greedy_nms<R>(std::span(candidates).subspan(first, last - first), threshold,
+                                max_keep, kept);
+          for (const index_t k : kept) {
+            kept_rank[static_cast<std::size_t>(
+                by_class[first + static_cast<std::size_t>(k)].second)] = 1;
+          }
+        }
+      },
+      groups > 1 && count >= 2048 ? options.threads : 1);
+
+  std::vector<index_t> result;
+  for (std::size_t r = 0; r < count && result.size() < max_keep; ++r) {
+    if (kept_rank[r] != 0) result.push_back(order[r]);
+  }
+  return detail::to_index_tensor(result);
+}
+
+CVK_END_NAMESPACE

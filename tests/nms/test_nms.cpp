@@ -1,0 +1,578 @@
+// cvk — computer-vision kernels, header-only C++20.
+// Tests of cvk/nms/nms.hpp: nms and batched_nms against torchvision 0.14 fixtures and against
+// torchvision's CPU algorithm written plainly (O(N²), below) on thousands of random scenes of
+// every density and every option; the grid kernel against the compare-against-kept loop;
+// strided and container inputs; the NaN and degenerate-box policies; the errors.
+// SPDX-License-Identifier: MIT
+#include <algorithm>
+#include <array>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <cvk/core.hpp>
+#include <cvk/nms.hpp>
+
+#include "support/fixtures.hpp"
+#include "support/layouts.hpp"
+
+namespace {
+
+using cvk::index_t;
+template <class T>
+using boxes_t = std::vector<std::array<T, 4>>;
+
+// ---------------------------------------------------------------------------------------------
+// The reference: torchvision's nms_kernel.cpp written plainly, with the score filter, top_k and
+// max_output of nms_options added the obvious way. The threshold is compared in double, as
+// torchvision does (cvk rounds it into the box type instead; this checks that it is the same).
+CVK_KERNEL_BEGIN
+template <class T, class S>
+std::vector<index_t> reference_nms(const boxes_t<T>& boxes, const std::vector<S>& scores,
+                                   double threshold, const cvk::nms_options& options = {}) {
+  std::vector<index_t> order;
+  for (std::size_t i = 0; i < scores.size(); ++i) {
+    const bool passes =
+        !options.score_threshold || static_cast<double>(scores[i]) > *options.score_threshold;
+    if (passes) order.push_back(static_cast<index_t>(i));
+  }
+  // descending, NaN last, stable (equal scores keep index order)
+  std::stable_sort(order.begin(), order.end(), [&](index_t a, index_t b) {
+    const S sa = scores[static_cast<std::size_t>(a)];
+    const S sb = scores[static_cast<std::size_t>(b)];
+    if (std::isnan(static_cast<double>(sb))) return !std::isnan(static_cast<double>(sa));
+    return sa > sb;
+  });
+  if (options.top_k && static_cast<std::size_t>(*options.top_k) < order.size()) {
+    order.resize(static_cast<std::size_t>(*options.top_k));
+  }
+  const std::size_t n = order.size();
+  std::vector<T> x1(n), y1(n), x2(n), y2(n), areas(n);
+  for (std::size_t k = 0; k < n; ++k) {
+    const auto& b = boxes[static_cast<std::size_t>(order[k])];
+    x1[k] = b[0];
+    y1[k] = b[1];
+    x2[k] = b[2];
+    y2[k] = b[3];
+    const T w = x2[k] - x1[k];
+    const T h = y2[k] - y1[k];
+    areas[k] = w * h;
+  }
+  std::vector<unsigned char> suppressed(n, 0);
+  std::vector<index_t> keep;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (suppressed[i] != 0) continue;
+    if (options.max_output && keep.size() == static_cast<std::size_t>(*options.max_output)) break;
+    keep.push_back(order[i]);
+    for (std::size_t j = i + 1; j < n; ++j) {
+      if (suppressed[j] != 0) continue;
+      const T xx1 = std::max(x1[i], x1[j]);
+      const T yy1 = std::max(y1[i], y1[j]);
+      const T xx2 = std::min(x2[i], x2[j]);
+      const T yy2 = std::min(y2[i], y2[j]);
+      const T w = std::max(T(0), xx2 - xx1);
+      const T h = std::max(T(0), yy2 - yy1);
+      const T inter = w * h;
+      const T sum = areas[i] + areas[j];
+      const T ovr = inter / (sum - inter);
+      const auto o = static_cast<double>(ovr);
+      if (options.inclusive ? o >= threshold : o > threshold) suppressed[j] = 1;
+    }
+  }
+  return keep;
+}
+CVK_KERNEL_END
+
+/// batched_nms by definition: top_k over all boxes, reference_nms per class, merge by score
+/// (NaN last, then index), then max_output.
+template <class T, class S, class C>
+std::vector<index_t> reference_batched_nms(const boxes_t<T>& boxes, const std::vector<S>& scores,
+                                           const std::vector<C>& classes, double threshold,
+                                           const cvk::nms_options& options = {}) {
+  cvk::nms_options ranking = options;
+  ranking.max_output.reset();
+  // the candidates: reference_nms at a threshold no IoU exceeds ranks and filters only
+  cvk::nms_options rank_only = ranking;
+  rank_only.inclusive = false;
+  const auto candidates =
+      reference_nms(boxes, scores, std::numeric_limits<double>::infinity(), rank_only);
+  std::map<C, std::vector<std::size_t>> groups;
+  for (const index_t i : candidates) {
+    groups[classes[static_cast<std::size_t>(i)]].push_back(static_cast<std::size_t>(i));
+  }
+  std::vector<index_t> kept;
+  cvk::nms_options per_class;
+  per_class.inclusive = options.inclusive;
+  for (const auto& [c, members] : groups) {
+    boxes_t<T> b;
+    std::vector<S> s;
+    for (const std::size_t i : members) {
+      b.push_back(boxes[i]);
+      s.push_back(scores[i]);
+    }
+    for (const index_t k : reference_nms(b, s, threshold, per_class)) {
+      kept.push_back(static_cast<index_t>(members[static_cast<std::size_t>(k)]));
+    }
+  }
+  std::vector<index_t> rank(scores.size(), 0);
+  for (std::size_t r = 0; r < candidates.size(); ++r) {
+    rank[static_cast<std::size_t>(candidates[r])] = static_cast<index_t>(r);
+  }
+  std::sort(kept.begin(), kept.end(), [&](index_t a, index_t b) {
+    return rank[static_cast<std::size_t>(a)] < rank[static_cast<std::size_t>(b)];
+  });
+  if (options.max_output && kept.size() > static_cast<std::size_t>(*options.max_output)) {
+    kept.resize(static_cast<std::size_t>(*options.max_output));
+  }
+  return kept;
+}
+
+std::vector<index_t> to_vector(const cvk::tensor<index_t, 1>& t) {
+  return std::vector<index_t>(t.begin(), t.end());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Random scenes.
+
+enum class density { sparse, clusters, overlapping, mixed_scales, tiny_canvas };
+
+template <class T>
+boxes_t<T> random_scene(cvk::rng& gen, density d, std::size_t n) {
+  boxes_t<T> boxes(n);
+  const auto box_at = [&](double cx, double cy, double w, double h) {
+    return std::array<T, 4>{static_cast<T>(cx - w / 2), static_cast<T>(cy - h / 2),
+                            static_cast<T>(cx + w / 2), static_cast<T>(cy + h / 2)};
+  };
+  switch (d) {
+    case density::sparse:
+      for (auto& b : boxes) {
+        const double x = gen.uniform(0.0, 1000.0);
+        const double y = gen.uniform(0.0, 1000.0);
+        b = {static_cast<T>(x), static_cast<T>(y), static_cast<T>(x + gen.uniform(1.0, 50.0)),
+             static_cast<T>(y + gen.uniform(1.0, 50.0))};
+      }
+      break;
+    case density::clusters: {
+      const std::size_t objects = 1 + gen.below(12);
+      std::vector<std::array<double, 4>> centres(objects);
+      for (auto& c : centres) {
+        c = {gen.uniform(-200.0, 400.0), gen.uniform(-200.0, 400.0), gen.uniform(5.0, 80.0),
+             gen.uniform(5.0, 80.0)};
+      }
+      for (auto& b : boxes) {
+        const auto& c = centres[gen.below(objects)];
+        b = box_at(c[0] + gen.normal(0.0, 0.1) * c[2], c[1] + gen.normal(0.0, 0.1) * c[3],
+                   c[2] * std::exp(gen.normal(0.0, 0.1)), c[3] * std::exp(gen.normal(0.0, 0.1)));
+      }
+      break;
+    }
+    case density::overlapping:
+      for (auto& b : boxes) {
+        b = {static_cast<T>(500 - gen.uniform(1.0, 200.0)),
+             static_cast<T>(500 - gen.uniform(1.0, 200.0)),
+             static_cast<T>(500 + gen.uniform(1.0, 200.0)),
+             static_cast<T>(500 + gen.uniform(1.0, 200.0))};
+      }
+      break;
+    case density::mixed_scales:
+      for (auto& b : boxes) {
+        const double side = std::exp(gen.uniform(0.0, 6.5));  // 1 .. 665
+        b = box_at(gen.uniform(0.0, 800.0), gen.uniform(0.0, 800.0), side * gen.uniform(0.5, 1.5),
+                   side * gen.uniform(0.5, 1.5));
+      }
+      break;
+    case density::tiny_canvas:  // small integer grid: exact ties in IoU, identical boxes
+      for (auto& b : boxes) {
+        const auto x = static_cast<double>(gen.below(8));
+        const auto y = static_cast<double>(gen.below(8));
+        const auto w = static_cast<double>(1 + gen.below(4));
+        const auto h = static_cast<double>(1 + gen.below(4));
+        b = {static_cast<T>(x), static_cast<T>(y), static_cast<T>(x + w), static_cast<T>(y + h)};
+      }
+      break;
+  }
+  return boxes;
+}
+
+template <class T>
+std::vector<T> random_scores(cvk::rng& gen, std::size_t n, bool ties) {
+  std::vector<T> scores(n);
+  for (auto& s : scores) {
+    s = ties ? static_cast<T>(gen.below(5)) / T(4) : gen.uniform<T>(T(0), T(1));
+  }
+  return scores;
+}
+
+double random_threshold(cvk::rng& gen) {
+  constexpr std::array<double, 9> fixed = {0.0, 0.3, 0.45, 0.5, 0.7, 1.0, -0.25, 0.25, 0.75};
+  return gen.bernoulli(0.7) ? fixed[gen.below(fixed.size())] : gen.uniform(0.0, 1.0);
+}
+
+cvk::nms_options random_options(cvk::rng& gen, std::size_t n) {
+  cvk::nms_options o;
+  o.inclusive = gen.bernoulli(0.3);
+  if (gen.bernoulli(0.25)) o.score_threshold = gen.uniform(-0.1, 0.9);
+  if (gen.bernoulli(0.25)) o.max_output = static_cast<index_t>(gen.below(n + 2));
+  if (gen.bernoulli(0.25)) o.top_k = static_cast<index_t>(gen.below(n + 2));
+  return o;
+}
+
+std::string describe(density d, std::size_t n, double threshold, const cvk::nms_options& o) {
+  constexpr std::array<const char*, 5> names = {"sparse", "clusters", "overlapping", "mixed_scales",
+                                                "tiny_canvas"};
+  std::string text = std::string(names[static_cast<std::size_t>(d)]) + " N=" + std::to_string(n) +
+                     " threshold=" + std::to_string(threshold) + (o.inclusive ? " inclusive" : "");
+  if (o.score_threshold) text += " score_threshold=" + std::to_string(*o.score_threshold);
+  if (o.max_output) text += " max_output=" + std::to_string(*o.max_output);
+  if (o.top_k) text += " top_k=" + std::to_string(*o.top_k);
+  return text;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// torchvision fixtures
+
+TEMPLATE_TEST_CASE("nms and batched_nms equal torchvision 0.14 on the fixtures", "[nms]", float,
+                   double) {
+  using T = TestType;
+  const cvk_test::fixture_file file(cvk_test::test_data_path("nms_torchvision.txt"));
+  const std::string dtype = std::is_same_v<T, float> ? "float32" : "float64";
+  const auto thresholds = file.table("thresholds").values<double>();
+  std::size_t nms_checked = 0;
+  std::size_t batched_checked = 0;
+  for (const auto& [name, table] : file.tables()) {
+    const bool is_nms = name.rfind("nms/", 0) == 0;
+    const bool is_batched = name.rfind("batched_nms/", 0) == 0;
+    if (!is_nms && !is_batched) continue;
+    // <op>/<scene>/<dtype>/<t>
+    const auto first = name.find('/');
+    const auto second = name.find('/', first + 1);
+    const auto third = name.find('/', second + 1);
+    const std::string scene = name.substr(first + 1, second - first - 1);
+    if (name.substr(second + 1, third - second - 1) != dtype) continue;
+    const double threshold = thresholds[std::stoul(name.substr(third + 1))];
+    const auto boxes = file.table("boxes/" + scene + "/" + dtype).template rows_of<T, 4>();
+    const auto scores = file.table("scores/" + scene + "/" + dtype).template values<T>();
+    const auto expected = table.template values<index_t>();
+    INFO(name << " threshold " << threshold);
+    if (is_nms) {
+      CHECK(to_vector(cvk::nms(boxes, scores, threshold)) == expected);
+      ++nms_checked;
+    } else {
+      const auto classes = file.table("classes/" + scene).template values<std::int64_t>();
+      CHECK(to_vector(cvk::batched_nms(boxes, scores, classes, threshold)) == expected);
+      ++batched_checked;
+    }
+  }
+  CHECK(nms_checked == 14 * 6);
+  CHECK(batched_checked >= 14 * 6 - 4);
+}
+
+TEST_CASE("the fixture's adversarial scenes test what they claim", "[nms]") {
+  // IoU exactly 0.5 (float and double): kept at 0.5, suppressed just below it or with >=.
+  const boxes_t<float> half = {{0, 0, 2, 1}, {0, 0, 1, 1}};
+  const std::vector<float> scores = {0.9f, 0.8f};
+  CHECK(to_vector(cvk::nms(half, scores, 0.5)) == std::vector<index_t>{0, 1});
+  CHECK(to_vector(cvk::nms(half, scores, 0.4999999)) == std::vector<index_t>{0});
+  CHECK(to_vector(cvk::nms(half, scores, 0.5, {.inclusive = true})) == std::vector<index_t>{0});
+  // IoU 0.3f (in float, 3/10 rounds to 0.300000012) is > 0.3 in double: suppressed, as
+  // torchvision; in double 3/10 rounds to exactly the double 0.3: kept.
+  const boxes_t<float> f3 = {{10, 0, 20, 10}, {10, 0, 20, 3}};
+  const boxes_t<double> d3 = {{10, 0, 20, 10}, {10, 0, 20, 3}};
+  CHECK(to_vector(cvk::nms(f3, scores, 0.3)) == std::vector<index_t>{0});
+  CHECK(to_vector(cvk::nms(d3, std::vector<double>{0.9, 0.8}, 0.3)) == std::vector<index_t>{0, 1});
+  // two zero-area boxes: 0/0 = NaN never suppresses, at any threshold, even with >= 0.
+  const boxes_t<double> points = {{3, 3, 3, 3}, {3, 3, 3, 3}};
+  const std::vector<double> two = {0.9, 0.8};
+  CHECK(to_vector(cvk::nms(points, two, 0.0)) == std::vector<index_t>{0, 1});
+  CHECK(to_vector(cvk::nms(points, two, -1.0)) == std::vector<index_t>{0, 1});
+  CHECK(to_vector(cvk::nms(points, two, 0.0, {.inclusive = true})) == std::vector<index_t>{0, 1});
+  // disjoint boxes: IoU 0 suppresses only below 0 or with >= 0.
+  const boxes_t<double> apart = {{0, 0, 1, 1}, {5, 5, 6, 6}};
+  CHECK(to_vector(cvk::nms(apart, two, 0.0)) == std::vector<index_t>{0, 1});
+  CHECK(to_vector(cvk::nms(apart, two, -0.5)) == std::vector<index_t>{0});
+  CHECK(to_vector(cvk::nms(apart, two, 0.0, {.inclusive = true})) == std::vector<index_t>{0});
+  // identical boxes at threshold 1: IoU 1 is not > 1.
+  const boxes_t<double> same = {{1, 2, 3, 4}, {1, 2, 3, 4}};
+  CHECK(to_vector(cvk::nms(same, two, 1.0)) == std::vector<index_t>{0, 1});
+  CHECK(to_vector(cvk::nms(same, two, 1.0, {.inclusive = true})) == std::vector<index_t>{0});
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fast path against the plain reference
+
+TEMPLATE_TEST_CASE("nms equals the plain O(N^2) greedy on random scenes of every density", "[nms]",
+                   float, double) {
+  using T = TestType;
+  cvk::rng gen(7, std::is_same_v<T, float> ? 1 : 2);
+  std::size_t grid_runs = 0;
+  for (int scene = 0; scene < 2500; ++scene) {
+    const auto d = static_cast<density>(scene % 5);
+    const std::size_t n = gen.bernoulli(0.2) ? gen.below(60) : 40 + gen.below(500);
+    const auto boxes = random_scene<T>(gen, d, n);
+    const auto scores = random_scores<T>(gen, n, gen.bernoulli(0.3));
+    const double threshold = random_threshold(gen);
+    const auto options = gen.bernoulli(0.6) ? random_options(gen, n) : cvk::nms_options{};
+    if (threshold >= 0 && n >= 48) ++grid_runs;
+    INFO(describe(d, n, threshold, options));
+    REQUIRE(to_vector(cvk::nms(boxes, scores, threshold, options)) ==
+            reference_nms(boxes, scores, threshold, options));
+  }
+  CHECK(grid_runs > 1000);
+}
+
+TEMPLATE_TEST_CASE("the grid kernel equals the compare-against-kept loop at every size", "[nms]",
+                   float, double) {
+  using T = TestType;
+  using box = cvk::detail::nms_box<T>;
+  cvk::rng gen(11, std::is_same_v<T, float> ? 1 : 2);
+  for (int scene = 0; scene < 2000; ++scene) {
+    const auto d = static_cast<density>(scene % 5);
+    const std::size_t n = gen.below(120);
+    const auto corners = random_scene<T>(gen, d, n);
+    std::vector<box> boxes;
+    for (const auto& b : corners)
+      boxes.push_back(cvk::detail::make_nms_box(b[0], b[1], b[2], b[3]));
+    const auto threshold =
+        cvk::detail::nms_threshold<T>::from(gen.uniform(0.01, 1.0), gen.bernoulli(0.3));
+    const std::size_t max_keep = gen.bernoulli(0.2) ? gen.below(n + 1) : n;
+    std::vector<index_t> grid;
+    std::vector<index_t> plain;
+    cvk::detail::greedy_grid<T>(boxes, threshold, max_keep, grid);
+    cvk::detail::greedy_against_kept<T>(boxes, threshold, max_keep, plain);
+    INFO("scene " << scene << " N=" << n << " max_keep=" << max_keep);
+    REQUIRE(grid == plain);
+  }
+}
+
+TEST_CASE("nms threshold rounding: float IoU compared as double at every float threshold",
+          "[nms]") {
+  // Thresholds right next to the IoU of a pair, in double and in float steps.
+  const boxes_t<float> pair = {{0, 0, 3, 1}, {0, 0, 1, 1}};  // float IoU = 1/3 rounded
+  const std::vector<float> scores = {1.0f, 0.5f};
+  const float iou = 1.0f / 3.0f;
+  for (const double t : {static_cast<double>(iou), std::nextafter(static_cast<double>(iou), 0.0),
+                         std::nextafter(static_cast<double>(iou), 1.0),
+                         static_cast<double>(std::nextafter(iou, 0.0f)),
+                         static_cast<double>(std::nextafter(iou, 1.0f)), 1.0 / 3.0}) {
+    for (const bool inclusive : {false, true}) {
+      INFO("threshold " << t << (inclusive ? " inclusive" : ""));
+      const cvk::nms_options o{.inclusive = inclusive};
+      CHECK(to_vector(cvk::nms(pair, scores, t, o)) == reference_nms(pair, scores, t, o));
+    }
+  }
+  // thresholds beyond float's range
+  for (const double t : {1e300, -1e300, std::numeric_limits<double>::infinity(),
+                         -std::numeric_limits<double>::infinity()}) {
+    for (const bool inclusive : {false, true}) {
+      const cvk::nms_options o{.inclusive = inclusive};
+      CHECK(to_vector(cvk::nms(pair, scores, t, o)) == reference_nms(pair, scores, t, o));
+    }
+  }
+}
+
+TEMPLATE_TEST_CASE("batched_nms equals per-class reference NMS on random scenes", "[nms]", float,
+                   double) {
+  using T = TestType;
+  cvk::rng gen(13, std::is_same_v<T, float> ? 1 : 2);
+  for (int scene = 0; scene < 600; ++scene) {
+    const auto d = static_cast<density>(scene % 5);
+    const std::size_t n = gen.below(400);
+    const auto boxes = random_scene<T>(gen, d, n);
+    const auto scores = random_scores<T>(gen, n, gen.bernoulli(0.3));
+    const std::uint64_t class_count = 1 + gen.below(20);
+    std::vector<int> classes(n);
+    for (auto& c : classes) c = static_cast<int>(gen.below(class_count)) - 3;
+    const double threshold = random_threshold(gen);
+    const auto options = gen.bernoulli(0.6) ? random_options(gen, n) : cvk::nms_options{};
+    INFO(describe(d, n, threshold, options) << " classes=" << class_count);
+    const auto expected = reference_batched_nms(boxes, scores, classes, threshold, options);
+    REQUIRE(to_vector(cvk::batched_nms(boxes, scores, classes, threshold, options)) == expected);
+    cvk::nms_options one_thread = options;
+    one_thread.threads = 1;
+    REQUIRE(to_vector(cvk::batched_nms(boxes, scores, classes, threshold, one_thread)) == expected);
+  }
+}
+
+TEST_CASE("batched_nms on a large scene is the same for any thread count", "[nms]") {
+  cvk::rng gen(17);
+  const auto boxes = random_scene<float>(gen, density::sparse, 6000);
+  const auto scores = random_scores<float>(gen, 6000, false);
+  std::vector<std::int64_t> classes(6000);
+  for (auto& c : classes) c = static_cast<std::int64_t>(gen.below(80));
+  const auto expected = reference_batched_nms(boxes, scores, classes, 0.5);
+  for (const int threads : {0, 1, 2, 3}) {
+    INFO("threads " << threads);
+    CHECK(to_vector(cvk::batched_nms(boxes, scores, classes, 0.5, {.threads = threads})) ==
+          expected);
+  }
+}
+
+TEST_CASE("batched_nms keeps classes apart with negative coordinates", "[nms]") {
+  // torchvision's offset trick shifts class c by c * (max coordinate + 1) = c * 0 here (every
+  // coordinate is negative, the largest is -1): box 2 would be suppressed by box 0 of class 0.
+  const boxes_t<double> boxes = {{-10, -10, -1, -1}, {-10, -10, -1, -1}, {-10, -9, -1, -2}};
+  const std::vector<double> scores = {0.9, 0.8, 0.7};
+  const std::vector<int> classes = {0, 0, 1};
+  CHECK(to_vector(cvk::batched_nms(boxes, scores, classes, 0.5)) == std::vector<index_t>{0, 2});
+  CHECK(to_vector(cvk::nms(boxes, scores, 0.5)) == std::vector<index_t>{0});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+TEST_CASE("nms options: score_threshold, top_k, max_output, format", "[nms]") {
+  const boxes_t<double> boxes = {{0, 0, 10, 10},   {1, 1, 11, 11},   {20, 20, 30, 30},
+                                 {40, 40, 50, 50}, {41, 41, 51, 51}, {60, 60, 70, 70}};
+  const std::vector<double> scores = {0.9, 0.95, 0.3, 0.6, 0.5, 0.1};
+  CHECK(to_vector(cvk::nms(boxes, scores, 0.5)) == std::vector<index_t>{1, 3, 2, 5});
+  CHECK(to_vector(cvk::nms(boxes, scores, 0.5, {.score_threshold = 0.3})) ==
+        std::vector<index_t>{1, 3});
+  CHECK(to_vector(cvk::nms(boxes, scores, 0.5, {.max_output = 2})) == std::vector<index_t>{1, 3});
+  CHECK(to_vector(cvk::nms(boxes, scores, 0.5, {.max_output = 0})).empty());
+  // top_k = 3 keeps the candidates 1, 0, 3 (box 2 never enters); box 0 is suppressed by box 1
+  CHECK(to_vector(cvk::nms(boxes, scores, 0.5, {.top_k = 3})) == std::vector<index_t>{1, 3});
+  CHECK(to_vector(cvk::nms(boxes, scores, 0.5, {.top_k = 0})).empty());
+  // formats: the same boxes written as xywh, cxcywh, yxyx (integer-valued: exact conversions)
+  boxes_t<double> xywh;
+  boxes_t<double> cxcywh;
+  boxes_t<double> yxyx;
+  for (const auto& b : boxes) {
+    xywh.push_back({b[0], b[1], b[2] - b[0], b[3] - b[1]});
+    cxcywh.push_back({(b[0] + b[2]) / 2, (b[1] + b[3]) / 2, b[2] - b[0], b[3] - b[1]});
+    yxyx.push_back({b[1], b[0], b[3], b[2]});
+  }
+  const auto expected = to_vector(cvk::nms(boxes, scores, 0.1));
+  REQUIRE(expected == std::vector<index_t>{1, 3, 2, 5});
+  CHECK(to_vector(cvk::nms(xywh, scores, 0.1, {.format = cvk::box_format::xywh})) == expected);
+  CHECK(to_vector(cvk::nms(cxcywh, scores, 0.1, {.format = cvk::box_format::cxcywh})) == expected);
+  CHECK(to_vector(cvk::nms(yxyx, scores, 0.1, {.format = cvk::box_format::yxyx})) == expected);
+  // xywh read as xyxy: boxes 3 and 4 become inverted and no longer suppress each other
+  CHECK(to_vector(cvk::nms(xywh, scores, 0.1)) == std::vector<index_t>{1, 3, 4, 2, 5});
+}
+
+TEST_CASE("nms stops at max_output on a large scene", "[nms]") {
+  cvk::rng gen(19);
+  const auto boxes = random_scene<float>(gen, density::sparse, 20000);
+  const auto scores = random_scores<float>(gen, 20000, false);
+  const auto all = to_vector(cvk::nms(boxes, scores, 0.5));
+  REQUIRE(all.size() > 100);
+  const auto first = to_vector(cvk::nms(boxes, scores, 0.5, {.max_output = 100}));
+  CHECK(first == std::vector<index_t>(all.begin(), all.begin() + 100));
+}
+
+TEST_CASE("nms ranks NaN scores last and drops them under a score threshold", "[nms]") {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const boxes_t<double> boxes = {
+      {0, 0, 10, 10}, {0, 0, 10, 10}, {50, 50, 60, 60}, {50, 50, 60, 60}, {80, 80, 90, 90}};
+  const std::vector<double> scores = {nan, 0.5, 0.7, nan, nan};
+  // torchvision ranks NaN first and would return {0, 3, 4}: cvk ranks them last (index order)
+  CHECK(to_vector(cvk::nms(boxes, scores, 0.5)) == std::vector<index_t>{2, 1, 4});
+  CHECK(to_vector(cvk::nms(boxes, scores, 0.5, {.score_threshold = -1.0})) ==
+        std::vector<index_t>{2, 1});
+  CHECK(to_vector(cvk::nms(boxes, scores, 0.5, {.top_k = 3})) == std::vector<index_t>{2, 1});
+}
+
+TEST_CASE("nms: NaN and infinite coordinates never suppress and are never suppressed", "[nms]") {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  boxes_t<double> boxes = {
+      {0, 0, 10, 10}, {0, 0, nan, 10}, {0, 0, 10, 10}, {-inf, 0, 10, 10}, {0, 0, 10, 10}};
+  // plus enough sparse boxes to take the grid path
+  cvk::rng gen(23);
+  for (const auto& b : random_scene<double>(gen, density::sparse, 100)) {
+    boxes.push_back({b[0] + 100, b[1] + 100, b[2] + 100, b[3] + 100});
+  }
+  std::vector<double> scores(boxes.size());
+  for (std::size_t i = 0; i < scores.size(); ++i) scores[i] = 1.0 - 0.001 * static_cast<double>(i);
+  const auto kept = to_vector(cvk::nms(boxes, scores, 0.5));
+  CHECK(kept == reference_nms(boxes, scores, 0.5));
+  CHECK(std::vector<index_t>(kept.begin(), kept.begin() + 3) == std::vector<index_t>{0, 1, 3});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inputs
+
+TEST_CASE("nms reads any strides and any tensor type", "[nms]") {
+  cvk::rng gen(29);
+  const auto boxes = random_scene<float>(gen, density::clusters, 300);
+  const auto scores = random_scores<float>(gen, 300, true);
+  const auto expected = reference_nms(boxes, scores, 0.45);
+  for (const auto l : cvk_test::all_layouts) {
+    INFO(cvk_test::to_string(l));
+    const auto stored = cvk_test::with_layout(boxes, l, std::nanf(""));
+    CHECK(to_vector(cvk::nms(stored.view, scores, 0.45)) == expected);
+  }
+  // scores with stride 3, walked backwards
+  std::vector<float> spread(3 * scores.size(), -1.0f);
+  for (std::size_t i = 0; i < scores.size(); ++i) spread[3 * (scores.size() - 1 - i)] = scores[i];
+  const auto backwards = cvk::view(spread.data() + 3 * (scores.size() - 1),
+                                   {static_cast<index_t>(scores.size())}, {index_t{-3}});
+  CHECK(to_vector(cvk::nms(boxes, backwards, 0.45)) == expected);
+  // cvk::tensor inputs
+  cvk::tensor<float, 2> box_tensor(static_cast<index_t>(boxes.size()), index_t{4});
+  cvk::tensor<float, 1> score_tensor(static_cast<index_t>(scores.size()));
+  for (std::size_t i = 0; i < boxes.size(); ++i) {
+    for (std::size_t k = 0; k < 4; ++k) {
+      box_tensor(static_cast<index_t>(i), static_cast<index_t>(k)) = boxes[i][k];
+    }
+    score_tensor(static_cast<index_t>(i)) = scores[i];
+  }
+  CHECK(to_vector(cvk::nms(box_tensor, score_tensor, 0.45)) == expected);
+  // integer boxes (computed in double) and integer scores
+  const boxes_t<int> int_boxes = {{0, 0, 4, 4}, {1, 1, 5, 5}, {10, 10, 12, 12}};
+  const std::vector<int> int_scores = {3, 7, 7};
+  // IoU(box 1, box 0) = 9/23 = 0.391; equal scores 7: index 1 before index 2
+  CHECK(to_vector(cvk::nms(int_boxes, int_scores, 0.4)) == std::vector<index_t>{1, 2, 0});
+  CHECK(to_vector(cvk::nms(int_boxes, int_scores, 0.3)) == std::vector<index_t>{1, 2});
+}
+
+TEST_CASE("nms and batched_nms of empty input are empty", "[nms]") {
+  const boxes_t<float> none;
+  const std::vector<float> no_scores;
+  const std::vector<int> no_classes;
+  CHECK(cvk::nms(none, no_scores, 0.5).size() == 0);
+  CHECK(cvk::batched_nms(none, no_scores, no_classes, 0.5).size() == 0);
+  CHECK(cvk::nms(none, no_scores, 0.5, {.max_output = 3, .top_k = 2}).size() == 0);
+}
+
+TEST_CASE("nms and batched_nms errors name the function, the argument and the shapes", "[nms]") {
+  const boxes_t<float> seven(7, std::array<float, 4>{0, 0, 1, 1});
+  const std::vector<float> five(5, 0.5f);
+  const std::vector<float> scores(7, 0.5f);
+  const std::vector<int> classes(7, 0);
+  const std::vector<int> six_classes(6, 0);
+  std::vector<float> flat(21, 0.0f);
+  const auto seven_by_three = cvk::view(flat.data(), 7, 3);
+  CHECK_THROWS_MATCHES(cvk::nms(seven, five, 0.5), cvk::shape_error,
+                       Catch::Message("nms: scores must have 7 elements (one per box), got 5"));
+  CHECK_THROWS_MATCHES(cvk::nms(seven_by_three, scores, 0.5), cvk::shape_error,
+                       Catch::Message("nms: boxes must be N×4, got 7×3"));
+  CHECK_THROWS_MATCHES(cvk::nms(seven, scores, std::nan("")), cvk::invalid_argument,
+                       Catch::Message("nms: iou_threshold must be a number, got nan"));
+  CHECK_THROWS_MATCHES(cvk::nms(seven, scores, 0.5, {.score_threshold = std::nan("")}),
+                       cvk::invalid_argument,
+                       Catch::Message("nms: score_threshold must be a number, got nan"));
+  CHECK_THROWS_MATCHES(cvk::nms(seven, scores, 0.5, {.max_output = -1}), cvk::invalid_argument,
+                       Catch::Message("nms: max_output must be >= 0, got -1"));
+  CHECK_THROWS_MATCHES(cvk::nms(seven, scores, 0.5, {.top_k = -2}), cvk::invalid_argument,
+                       Catch::Message("nms: top_k must be >= 0, got -2"));
+  CHECK_THROWS_MATCHES(
+      cvk::batched_nms(seven, scores, six_classes, 0.5), cvk::shape_error,
+      Catch::Message("batched_nms: classes must have 7 elements (one per box), got 6"));
+  CHECK_THROWS_MATCHES(
+      cvk::batched_nms(seven, five, classes, 0.5), cvk::shape_error,
+      Catch::Message("batched_nms: scores must have 7 elements (one per box), got 5"));
+  CHECK_THROWS_MATCHES(cvk::batched_nms(seven_by_three, scores, classes, 0.5), cvk::shape_error,
+                       Catch::Message("batched_nms: boxes must be N×4, got 7×3"));
+  CHECK_THROWS_MATCHES(cvk::batched_nms(seven, scores, classes, std::nan("")),
+                       cvk::invalid_argument,
+                       Catch::Message("batched_nms: iou_threshold must be a number, got nan"));
+}
