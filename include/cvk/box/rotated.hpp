@@ -114,7 +114,8 @@ std::array<G, 2> sincos_degrees(G degrees) noexcept {
 /// get_rotated_vertices): width axis u = (cos a, -sin a) w/2, height axis v = (sin a, cos a) h/2;
 /// clockwise flips the sign of sin a. Vertices u+v, -u+v, -u-v, u-v (positive signed area).
 template <class G>
-convex_quad<G> rotated_quad(G cx, G cy, G w, G h, G angle, const rotated_options& options) noexcept {
+convex_quad<G> rotated_quad(G cx, G cy, G w, G h, G angle,
+                            const rotated_options& options) noexcept {
   if (!(std::isfinite(cx) && std::isfinite(cy) && std::isfinite(w) && std::isfinite(h) &&
         std::isfinite(angle))) {
     return nan_quad<G>();
@@ -138,7 +139,9 @@ convex_quad<G> rotated_quad(G cx, G cy, G w, G h, G angle, const rotated_options
   q.y = {uy + vy, vy - uy, -uy - vy, uy - vy};
   q.cx = cx;
   q.cy = cy;
-  q.area = w * h;
+  // A box with a side <= 0 is empty; detectron2 tests only w·h < 1e-14, which would take a
+  // box with both sides negative for the same rectangle turned by 180°.
+  q.area = w > G(0) && h > G(0) ? w * h : G(0);
   set_bounds(q);
   return q;
 }
@@ -237,8 +240,8 @@ class packed_convex {
       // The expression of bounds_may_overlap, on the same values.
       const G dx = a.cx - cx[j];
       const G dy = a.cy - cy[j];
-      const bool apart = (dx + a.xhi <= xlo[j]) | (dx + a.xlo >= xhi[j]) |
-                         (dy + a.yhi <= ylo[j]) | (dy + a.ylo >= yhi[j]);
+      const bool apart = (dx + a.xhi <= xlo[j]) | (dx + a.xlo >= xhi[j]) | (dy + a.yhi <= ylo[j]) |
+                         (dy + a.ylo >= yhi[j]);
       overlap[j] = static_cast<std::uint8_t>(!apart);
     }
   }
@@ -286,14 +289,22 @@ void convex_pairwise(const ViewA& a, const ViewB& b, const ViewOut& out,
               // Most pairs of a sparse scene are apart: write zeros, then visit the candidates
               // found eight bytes at a time.
               std::fill(dst, dst + len, O(0));
-              for (index_t w = 0; w < len; w += 8) {
-                std::uint64_t word = 0;
-                std::memcpy(&word, overlap.data() + w, sizeof(word));
-                while (word != 0) {
-                  const index_t j = w + std::countr_zero(word) / 8;
-                  word &= word - 1;
-                  dst[j] = static_cast<O>(
-                      static_cast<R>(convex_pair_metric<Kind>(row, packed[j0 + j], true)));
+              const auto visit = [&](index_t j) {
+                dst[j] = static_cast<O>(
+                    static_cast<R>(convex_pair_metric<Kind>(row, packed[j0 + j], true)));
+              };
+              if constexpr (std::endian::native == std::endian::little) {
+                for (index_t w = 0; w < len; w += 8) {
+                  std::uint64_t word = 0;
+                  std::memcpy(&word, overlap.data() + w, sizeof(word));
+                  while (word != 0) {
+                    visit(w + std::countr_zero(word) / 8);  // byte k is bits 8k..8k+7
+                    word &= word - 1;
+                  }
+                }
+              } else {
+                for (index_t j = 0; j < len; ++j) {
+                  if (overlap[static_cast<std::size_t>(j)] != 0) visit(j);
                 }
               }
             } else {
@@ -423,30 +434,30 @@ inline rotated_options quad_as_rotated(const quad_options& options) noexcept {
 //   name(box1, box2[, options])              → scalar              (two single boxes)
 // Any arithmetic element type and strides; results are float for float input, double for
 // double or integer input. Every pair is computed in double.
-#define CVK_DEFINE_CONVEX_FAMILY(name, input, kind, options_type, to_rotated)                     \
-  template <tensor_of_rank<2> A, tensor_of_rank<2> B>                                             \
-  [[nodiscard]] auto name(const A& boxes1, const B& boxes2, const options_type& options = {}) {   \
-    return detail::convex_pairwise_entry<input, kind>(boxes1, boxes2, to_rotated(options));       \
-  }                                                                                               \
-  template <tensor_of_rank<2> A, tensor_of_rank<2> B, tensor_of_rank<2> Out>                      \
-  void name(const A& boxes1, const B& boxes2, Out&& out, const options_type& options = {}) {      \
-    detail::convex_pairwise_entry<input, kind>(boxes1, boxes2, std::forward<Out>(out),            \
-                                               to_rotated(options));                              \
-  }                                                                                               \
-  template <tensor_of_rank<2> A, tensor_of_rank<2> B>                                             \
-  [[nodiscard]] auto name##_aligned(const A& boxes1, const B& boxes2,                             \
-                                    const options_type& options = {}) {                           \
-    return detail::convex_aligned_entry<input, kind>(boxes1, boxes2, to_rotated(options));        \
-  }                                                                                               \
-  template <tensor_of_rank<2> A, tensor_of_rank<2> B, tensor_of_rank<1> Out>                      \
-  void name##_aligned(const A& boxes1, const B& boxes2, Out&& out,                                \
-                      const options_type& options = {}) {                                         \
-    detail::convex_aligned_entry<input, kind>(boxes1, boxes2, std::forward<Out>(out),             \
-                                              to_rotated(options));                               \
-  }                                                                                               \
-  template <tensor_of_static_rank<1> A, tensor_of_static_rank<1> B>                               \
-  [[nodiscard]] auto name(const A& box1, const B& box2, const options_type& options = {}) {       \
-    return detail::convex_single_entry<input, kind>(box1, box2, to_rotated(options));             \
+#define CVK_DEFINE_CONVEX_FAMILY(name, input, kind, options_type, to_rotated)                   \
+  template <tensor_of_rank<2> A, tensor_of_rank<2> B>                                           \
+  [[nodiscard]] auto name(const A& boxes1, const B& boxes2, const options_type& options = {}) { \
+    return detail::convex_pairwise_entry<input, kind>(boxes1, boxes2, to_rotated(options));     \
+  }                                                                                             \
+  template <tensor_of_rank<2> A, tensor_of_rank<2> B, tensor_of_rank<2> Out>                    \
+  void name(const A& boxes1, const B& boxes2, Out&& out, const options_type& options = {}) {    \
+    detail::convex_pairwise_entry<input, kind>(boxes1, boxes2, std::forward<Out>(out),          \
+                                               to_rotated(options));                            \
+  }                                                                                             \
+  template <tensor_of_rank<2> A, tensor_of_rank<2> B>                                           \
+  [[nodiscard]] auto name##_aligned(const A& boxes1, const B& boxes2,                           \
+                                    const options_type& options = {}) {                         \
+    return detail::convex_aligned_entry<input, kind>(boxes1, boxes2, to_rotated(options));      \
+  }                                                                                             \
+  template <tensor_of_rank<2> A, tensor_of_rank<2> B, tensor_of_rank<1> Out>                    \
+  void name##_aligned(const A& boxes1, const B& boxes2, Out&& out,                              \
+                      const options_type& options = {}) {                                       \
+    detail::convex_aligned_entry<input, kind>(boxes1, boxes2, std::forward<Out>(out),           \
+                                              to_rotated(options));                             \
+  }                                                                                             \
+  template <tensor_of_static_rank<1> A, tensor_of_static_rank<1> B>                             \
+  [[nodiscard]] auto name(const A& box1, const B& box2, const options_type& options = {}) {     \
+    return detail::convex_single_entry<input, kind>(box1, box2, to_rotated(options));           \
   }
 
 #define CVK_CONVEX_SAME_OPTIONS(options) (options)
