@@ -4,8 +4,8 @@
 #pragma once
 
 #include "box/area.hpp"
-#include "box/format.hpp"
 #include "box/coder.hpp"
+#include "box/format.hpp"
 #include "box/iou.hpp"
 #include "box/loss.hpp"
 #include "box/rotated.hpp"

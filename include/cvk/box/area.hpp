@@ -55,8 +55,9 @@ void box_area(const Boxes& boxes, Out&& out, box_format format = box_format::xyx
   detail::dispatch_format(format, [&](auto format_c) {
     if (detail::rows_are_packed<4>(in) && (dst.stride(0) == 1 || n <= 1)) {
       O* const first = dst.data();
-      loop(detail::packed_rows<const typename decltype(in)::value_type, 4>{in.data()},
-           [first](index_t i) -> O& { return first[i]; }, format_c);
+      loop(
+          detail::packed_rows<const typename decltype(in)::value_type, 4>{in.data()},
+          [first](index_t i) -> O& { return first[i]; }, format_c);
     } else {
       loop(in, dst, format_c);
     }
