@@ -31,11 +31,13 @@ SEED = 2019
 OPS = []
 
 
-def op(name, cases, description):
-    """Registers a benchmark: `cases` is a list of dicts of name parameters (in name order)."""
+def op(name, cases, description, items=None):
+    """Registers a benchmark: `cases` is a list of dicts of name parameters (in name order);
+    `items(case)` is the work per call (default: the case's N), reported as items_per_second."""
 
     def register(setup):
-        OPS.append({"name": name, "cases": cases, "description": description, "setup": setup})
+        OPS.append({"name": name, "cases": cases, "description": description, "setup": setup,
+                    "items": items or (lambda case: case.get("N"))})
         return setup
 
     return register
@@ -75,6 +77,26 @@ def uniform_nms_scene(torch, n, dtype, generator):
     sides = 1 + torch.rand((n, 2), generator=generator, dtype=dtype) * 49
     scores = torch.rand(n, generator=generator, dtype=dtype)
     return torch.cat([corners, corners + sides], dim=1).contiguous(), scores
+
+
+# The pairwise IoU family at N = M (as benchmarks/bench_box_iou.cpp); items are box pairs.
+IOU_CASES = [{"N": n} for n in (100, 1000, 4000)]
+
+
+def pairwise_op(name):
+    @op(name, IOU_CASES, f"torchvision.ops.{name}(boxes1, boxes2), N×N pairs",
+        items=lambda case: case["N"] ** 2)
+    def bench(torch, ops, case, dtype, generator):
+        first = random_boxes(torch, case["N"], dtype, generator)
+        second = random_boxes(torch, case["N"], dtype, generator)
+        fn = getattr(ops, name)
+        return lambda: fn(first, second)
+
+    return bench
+
+
+for _iou_name in ("box_iou", "generalized_box_iou", "distance_box_iou", "complete_box_iou"):
+    pairwise_op(_iou_name)
 
 
 @op("nms", NMS_CASES, "torchvision.ops.nms(boxes, scores, 0.5), uniform boxes, sides 1-50")
@@ -146,11 +168,10 @@ def bench_name(op_name, type_name, case, threads):
     return f"{op_name}/torchvision/{type_name}{params}/threads:{threads}"
 
 
-def aggregates(name, description, case, runs, repetitions, label):
+def aggregates(name, description, items, runs, repetitions, label):
     """Google Benchmark aggregate entries (median, mean, stddev) for one benchmark."""
     walls = [wall for wall, _ in runs]
     cpus = [cpu for _, cpu in runs]
-    items = case.get("N")
     entries = []
     for aggregate, reduce in (("median", statistics.median), ("mean", statistics.fmean),
                               ("stddev", lambda xs: statistics.stdev(xs) if len(xs) > 1 else 0.0)):
@@ -242,7 +263,7 @@ def main():
                     fn = spec["setup"](torch, ops, case, torch_dtype(torch, type_name), generator)
                     with torch.inference_mode():
                         _, runs = time_repetitions(fn, args.repetitions, args.min_time)
-                    entries = aggregates(name, spec["description"], case, runs, args.repetitions,
+                    entries = aggregates(name, spec["description"], spec["items"](case), runs, args.repetitions,
                                          label)
                     benchmarks.extend(entries)
                     median = entries[0]
