@@ -8,4 +8,5 @@
 #include "box/format.hpp"
 #include "box/iou.hpp"
 #include "box/loss.hpp"
+#include "box/loss_nd.hpp"
 #include "box/rotated.hpp"
