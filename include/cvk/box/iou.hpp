@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #include "../core/as_view.hpp"
 #include "../core/config.hpp"
@@ -62,15 +63,22 @@ constexpr const char* iou_function_name(bool aligned) noexcept {
 template <class A, class B>
 using pair_real_t = real_t<std::common_type_t<tensor_value_t<const A&>, tensor_value_t<const B&>>>;
 
-template <iou_kind Kind, std::size_t Dim, class A, class B, class Out>
-void pairwise_entry(const A& boxes1, const B& boxes2, Out&& out, const iou_options& options) {
+/// boxes1 and boxes2 as checked views of N×(2·Dim) and M×(2·Dim) boxes.
+template <std::size_t Dim, class A, class B>
+auto checked_box_sets(const A& boxes1, const B& boxes2, const char* fn) {
   static_assert(Dim >= 1, "cvk: boxes need at least one dimension");
-  constexpr const char* fn = iou_function_name<Kind>(false);
   constexpr auto cols = static_cast<index_t>(2 * Dim);
   const auto a = checked_view<2>(boxes1, fn, "boxes1");
   const auto b = checked_view<2>(boxes2, fn, "boxes2");
   expect_shape(a, {any_extent, cols}, fn, "boxes1", box_columns_pattern<Dim>());
   expect_shape(b, {any_extent, cols}, fn, "boxes2", box_columns_pattern<Dim>());
+  return std::pair{a, b};
+}
+
+template <iou_kind Kind, std::size_t Dim, class A, class B, class Out>
+void pairwise_entry(const A& boxes1, const B& boxes2, Out&& out, const iou_options& options) {
+  constexpr const char* fn = iou_function_name<Kind>(false);
+  const auto [a, b] = checked_box_sets<Dim>(boxes1, boxes2, fn);
   auto dst = output_view<2>(std::forward<Out>(out), {a.extent(0), b.extent(0)}, fn);
   using R = pair_real_t<A, B>;
   assert_no_narrowing<typename decltype(dst)::value_type, R>();
@@ -91,16 +99,8 @@ auto pairwise_entry(const A& boxes1, const B& boxes2, const iou_options& options
 template <iou_kind Kind, std::size_t Dim, class A, class B, class Out>
 void aligned_entry(const A& boxes1, const B& boxes2, Out&& out, const iou_options& options) {
   constexpr const char* fn = iou_function_name<Kind>(true);
-  constexpr auto cols = static_cast<index_t>(2 * Dim);
-  const auto a = checked_view<2>(boxes1, fn, "boxes1");
-  const auto b = checked_view<2>(boxes2, fn, "boxes2");
-  expect_shape(a, {any_extent, cols}, fn, "boxes1", box_columns_pattern<Dim>());
-  expect_shape(b, {any_extent, cols}, fn, "boxes2", box_columns_pattern<Dim>());
-  if (a.extent(0) != b.extent(0)) {
-    CVK_THROW(shape_error, std::string(fn) +
-                               ": boxes1 and boxes2 must have the same number of boxes, got " +
-                               a.shape_string() + " and " + b.shape_string());
-  }
+  const auto [a, b] = checked_box_sets<Dim>(boxes1, boxes2, fn);
+  expect_same_rows(a, b, fn, "boxes1", "boxes2");
   auto dst = output_view<1>(std::forward<Out>(out), {a.extent(0)}, fn);
   using R = pair_real_t<A, B>;
   assert_no_narrowing<typename decltype(dst)::value_type, R>();

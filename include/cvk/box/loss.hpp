@@ -431,17 +431,6 @@ constexpr const char* box_loss_name(bool backward) noexcept {
   return "box_loss";
 }
 
-/// Throws "fn: a and b must have the same number of boxes, got 5×4 and 7×4".
-template <class A, class B>
-void expect_same_rows(const A& a, const B& b, const char* function, const char* name_a,
-                      const char* name_b) {
-  if (a.extent(0) != b.extent(0)) {
-    CVK_THROW(shape_error, std::string(function) + ": " + name_a + " and " + name_b +
-                               " must have the same number of boxes, got " + a.shape_string() +
-                               " and " + b.shape_string());
-  }
-}
-
 /// pred and target as checked N×4 views.
 template <class P, class T>
 auto checked_box_pair(const P& pred, const T& target, const char* function) {

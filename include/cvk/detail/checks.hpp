@@ -61,6 +61,17 @@ void expect_shape(const View& v, const typename View::extents_type& expected, co
   }
 }
 
+/// Throws "function: a and b must have the same number of boxes, got 5×4 and 7×4".
+template <class A, class B>
+void expect_same_rows(const A& a, const B& b, const char* function, const char* name_a,
+                      const char* name_b) {
+  if (a.extent(0) != b.extent(0)) {
+    CVK_THROW(shape_error, std::string(function) + ": " + name_a + " and " + name_b +
+                               " must have the same number of boxes, got " + a.shape_string() +
+                               " and " + b.shape_string());
+  }
+}
+
 /// Output argument: the mutable rank-`Rank` view of `out`, checked against `expected`.
 template <std::size_t Rank, class X>
 auto output_view(X&& out, const std::type_identity_t<std::array<index_t, Rank>>& expected,
