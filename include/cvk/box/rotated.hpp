@@ -384,11 +384,7 @@ void convex_aligned_entry(const A& boxes1, const B& boxes2, Out&& out,
   const auto b = checked_view<2>(boxes2, fn, "boxes2");
   expect_shape(a, {any_extent, cols}, fn, "boxes1", convex_columns_pattern<Input>());
   expect_shape(b, {any_extent, cols}, fn, "boxes2", convex_columns_pattern<Input>());
-  if (a.extent(0) != b.extent(0)) {
-    CVK_THROW(shape_error, std::string(fn) +
-                               ": boxes1 and boxes2 must have the same number of boxes, got " +
-                               a.shape_string() + " and " + b.shape_string());
-  }
+  expect_same_rows(a, b, fn, "boxes1", "boxes2");
   auto dst = output_view<1>(std::forward<Out>(out), {a.extent(0)}, fn);
   using R = convex_real_t<A, B>;
   assert_no_narrowing<typename decltype(dst)::value_type, R>();
