@@ -576,3 +576,100 @@ TEST_CASE("nms and batched_nms errors name the function, the argument and the sh
                        cvk::invalid_argument,
                        Catch::Message("batched_nms: iou_threshold must be a number, got nan"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The ranking (a radix sort above 256 candidates) against a stable comparison sort.
+namespace {
+template <class S>
+std::vector<index_t> stable_rank(const std::vector<S>& scores) {
+  std::vector<index_t> order(scores.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<index_t>(i);
+  std::stable_sort(order.begin(), order.end(), [&](index_t a, index_t b) {
+    const S sa = scores[static_cast<std::size_t>(a)];
+    const S sb = scores[static_cast<std::size_t>(b)];
+    if constexpr (std::is_floating_point_v<S>) {
+      if (std::isnan(sb)) return !std::isnan(sa);
+      if (std::isnan(sa)) return false;
+    }
+    return sa > sb;
+  });
+  return order;
+}
+}  // namespace
+
+TEMPLATE_TEST_CASE("nms ranking equals a stable sort for every score type", "[nms]", float, double,
+                   std::int8_t, std::uint8_t, std::int32_t, std::uint32_t, std::int64_t,
+                   std::uint64_t) {
+  using S = TestType;
+  cvk::rng gen(31, sizeof(S));
+  for (const std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{255}, std::size_t{256},
+                              std::size_t{3000}}) {
+    for (int variant = 0; variant < 4; ++variant) {
+      std::vector<S> scores(n);
+      for (auto& s : scores) {
+        if constexpr (std::is_floating_point_v<S>) {
+          constexpr std::array<S, 7> special = {S(0), -S(0), std::numeric_limits<S>::infinity(),
+                                                -std::numeric_limits<S>::infinity(),
+                                                std::numeric_limits<S>::quiet_NaN(),
+                                                std::numeric_limits<S>::denorm_min(), S(-1e30)};
+          s = variant == 0   ? gen.uniform<S>(S(-1), S(1))
+              : variant == 1 ? static_cast<S>(gen.below(7)) / S(3)  // heavy ties
+              : gen.bernoulli(0.5) ? special[gen.below(special.size())]
+                                   : gen.uniform<S>(S(-1e3), S(1e3));
+        } else {
+          const auto wide = static_cast<std::uint64_t>(gen.below(std::uint64_t{1} << 62)) * 3u;
+          s = variant == 1 ? static_cast<S>(gen.below(5)) : static_cast<S>(wide);  // wraps
+        }
+      }
+      const std::vector<index_t> expected = stable_rank(scores);
+      const auto view = cvk::as_view(scores);
+      INFO("N=" << n << " variant " << variant);
+      REQUIRE(cvk::detail::nms_order(view, cvk::nms_options{}) == expected);
+      // equal scores of different signs of zero keep index order, as a comparison sort does
+      const cvk::nms_options capped{.top_k = static_cast<index_t>(n / 3)};
+      REQUIRE(cvk::detail::nms_order(view, capped) ==
+              std::vector<index_t>(expected.begin(),
+                                   expected.begin() + static_cast<std::ptrdiff_t>(n / 3)));
+    }
+  }
+}
+
+TEST_CASE("batched_nms groups class ids spanning more than 32 bits", "[nms]") {
+  cvk::rng gen(37);
+  const std::size_t n = 2000;
+  const auto boxes = random_scene<double>(gen, density::clusters, n);
+  const auto scores = random_scores<double>(gen, n, true);
+  constexpr std::array<std::int64_t, 5> ids = {std::numeric_limits<std::int64_t>::min(), -1, 0,
+                                               std::int64_t{1} << 40,
+                                               std::numeric_limits<std::int64_t>::max()};
+  std::vector<std::int64_t> classes(n);
+  for (auto& c : classes) c = ids[gen.below(ids.size())];
+  for (const double threshold : {0.3, 0.5, 0.7}) {
+    REQUIRE(to_vector(cvk::batched_nms(boxes, scores, classes, threshold)) ==
+            reference_batched_nms(boxes, scores, classes, threshold));
+  }
+  std::vector<std::uint16_t> small(n);
+  for (auto& c : small) c = static_cast<std::uint16_t>(gen.below(3) * 30000);
+  REQUIRE(to_vector(cvk::batched_nms(boxes, scores, small, 0.5)) ==
+          reference_batched_nms(boxes, scores, small, 0.5));
+}
+
+TEST_CASE("scratch leases of one slot never alias, nested or repeated", "[nms]") {
+  using cvk::detail::scratch_lease;
+  using cvk::detail::scratch_slot_id;
+  const scratch_lease<int> outer(scratch_slot_id::nms_sides, 100);
+  std::fill(outer.get(), outer.get() + 100, 7);
+  {
+    const scratch_lease<int> inner(scratch_slot_id::nms_sides, 100);  // re-entrant: private
+    REQUIRE(inner.get() != outer.get());
+    std::fill(inner.get(), inner.get() + 100, 9);
+  }
+  REQUIRE(std::count(outer.get(), outer.get() + 100, 7) == 100);
+  // nms inside a lease of its own slots still gives the reference answer
+  cvk::rng gen(41);
+  const auto boxes = random_scene<float>(gen, density::sparse, 3000);
+  const auto scores = random_scores<float>(gen, 3000, false);
+  const scratch_lease<float> held(scratch_slot_id::nms_grid_boxes, 10);
+  REQUIRE(to_vector(cvk::nms(boxes, scores, 0.5)) == reference_nms(boxes, scores, 0.5));
+  REQUIRE(to_vector(cvk::nms(boxes, scores, 0.5)) == reference_nms(boxes, scores, 0.5));
+}

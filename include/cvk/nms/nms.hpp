@@ -22,6 +22,7 @@
 #include "../core/tensor.hpp"
 #include "../detail/checks.hpp"
 #include "detail/greedy.hpp"
+#include "detail/rank.hpp"
 
 CVK_BEGIN_NAMESPACE
 
@@ -76,41 +77,58 @@ index_t check_nms_arguments(const BoxView& boxes, const ScoreView& scores, doubl
 
 /// Box indices in processing order: score descending, equal scores by ascending index (a stable
 /// sort, as torchvision), NaN scores last in index order; then the score filter and top_k.
+/// Float, double and integer scores are ranked by a radix sort (O(N)), others by std::sort.
 template <class ScoreView>
 std::vector<index_t> nms_order(const ScoreView& scores, const nms_options& options) {
   using S = typename ScoreView::value_type;
   const index_t n = scores.extent(0);
-  std::vector<std::pair<S, index_t>> ranked;
   std::vector<index_t> unordered;  // NaN scores
-  ranked.reserve(static_cast<std::size_t>(n));
-  for (index_t i = 0; i < n; ++i) {
-    const S s = scores(i);
+  const auto passes = [&](S s) {
+    return !options.score_threshold || static_cast<double>(s) > *options.score_threshold;
+  };
+  const auto is_nan = [](S s) {
     if constexpr (std::is_floating_point_v<S>) {
-      if (std::isnan(s)) {
+      return std::isnan(s);
+    } else {
+      (void)s;
+      return false;
+    }
+  };
+  std::vector<index_t> order;
+  if constexpr (has_radix_key<S>) {
+    std::vector<index_t> ranked;  // box indices that enter the ranking
+    ranked.reserve(static_cast<std::size_t>(n));
+    for (index_t i = 0; i < n; ++i) {
+      const S s = scores(i);
+      if (is_nan(s)) {
         if (!options.score_threshold) unordered.push_back(i);  // NaN > t is false: filtered
-        continue;
+      } else if (passes(s)) {
+        ranked.push_back(i);
       }
     }
-    if (options.score_threshold && !(static_cast<double>(s) > *options.score_threshold)) continue;
-    ranked.emplace_back(s, i);
+    order = radix_order<radix_key_t<S>>(
+        ranked.size(), [&](std::size_t k) { return radix_key(scores(ranked[k])); });
+    for (index_t& k : order) k = ranked[static_cast<std::size_t>(k)];
+  } else {
+    std::vector<std::pair<S, index_t>> ranked;
+    ranked.reserve(static_cast<std::size_t>(n));
+    for (index_t i = 0; i < n; ++i) {
+      const S s = scores(i);
+      if (is_nan(s)) {
+        if (!options.score_threshold) unordered.push_back(i);
+      } else if (passes(s)) {
+        ranked.emplace_back(s, i);
+      }
+    }
+    std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+      return a.first > b.first || (a.first == b.first && a.second < b.second);
+    });
+    order.reserve(ranked.size() + unordered.size());
+    for (const auto& entry : ranked) order.push_back(entry.second);
   }
-  const auto before = [](const std::pair<S, index_t>& a, const std::pair<S, index_t>& b) {
-    return a.first > b.first || (a.first == b.first && a.second < b.second);
-  };
-  const std::size_t limit =
-      options.top_k ? static_cast<std::size_t>(*options.top_k) : ranked.size() + unordered.size();
-  if (limit < ranked.size()) {
-    const auto cut = ranked.begin() + static_cast<std::ptrdiff_t>(limit);
-    std::nth_element(ranked.begin(), cut, ranked.end(), before);
-    ranked.erase(cut, ranked.end());
-  }
-  std::sort(ranked.begin(), ranked.end(), before);
-  std::vector<index_t> order;
-  order.reserve(std::min(limit, ranked.size() + unordered.size()));
-  for (const auto& entry : ranked) order.push_back(entry.second);
-  for (const index_t i : unordered) {
-    if (order.size() == limit) break;
-    order.push_back(i);
+  order.insert(order.end(), unordered.begin(), unordered.end());
+  if (options.top_k && static_cast<std::size_t>(*options.top_k) < order.size()) {
+    order.resize(static_cast<std::size_t>(*options.top_k));
   }
   return order;
 }
@@ -168,12 +186,20 @@ template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores>
   detail::check_nms_arguments(b, s, iou_threshold, options, fn);
   using R = real_t<typename decltype(b)::value_type>;
   const std::vector<index_t> order = detail::nms_order(s, options);
-  const std::vector<detail::nms_box<R>> candidates =
-      detail::gather_nms_boxes<R>(b, order, options.format);
+  const std::size_t count = order.size();
+  const detail::scratch_lease<detail::nms_box<R>> storage(detail::scratch_slot_id::nms_candidates,
+                                                          count);
+  detail::nms_box<R>* const candidates = storage.get();
+  for (std::size_t r = 0; r < count; ++r) {
+    const auto box = detail::to_xyxy(detail::load_box<R>(b, order[r]), options.format,
+                                     box_convention{});
+    candidates[r] = detail::make_nms_box(box[0], box[1], box[2], box[3]);
+  }
   std::vector<index_t> kept;
-  detail::greedy_nms<R>(candidates,
+  kept.reserve(detail::nms_max_keep(options, count));
+  detail::greedy_nms<R>(std::span<const detail::nms_box<R>>(candidates, count),
                         detail::nms_threshold<R>::from(iou_threshold, options.inclusive),
-                        detail::nms_max_keep(options, candidates.size()), kept);
+                        detail::nms_max_keep(options, count), kept);
   for (index_t& k : kept) k = order[static_cast<std::size_t>(k)];
   return detail::to_index_tensor(kept);
 }
@@ -202,7 +228,7 @@ template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores, tensor_of_rank<1> C
   const auto s = detail::checked_view<1>(scores, fn, "scores");
   const auto c = detail::checked_view<1>(classes, fn, "classes");
   using C = typename decltype(c)::value_type;
-  static_assert(std::is_integral_v<C> && !std::is_same_v<C, bool>,
+  static_assert(detail::has_radix_key<C> && std::is_integral_v<C>,
                 "cvk: batched_nms classes must be an integer tensor (class ids)");
   const index_t n = detail::check_nms_arguments(b, s, iou_threshold, options, fn);
   if (c.extent(0) != n) {
@@ -213,19 +239,23 @@ template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores, tensor_of_rank<1> C
   const std::vector<index_t> order = detail::nms_order(s, options);
   const std::size_t count = order.size();
 
-  // Candidates grouped by class, each group in processing order: (class, rank) sorted.
-  std::vector<std::pair<C, index_t>> by_class(count);
-  for (std::size_t r = 0; r < count; ++r) by_class[r] = {c(order[r]), static_cast<index_t>(r)};
-  std::sort(by_class.begin(), by_class.end());
-  std::vector<index_t> grouped_order(count);
+  // Candidates grouped by class, each group in processing order: a stable radix sort of the
+  // ranks by class (one pass per 11 bits of the range of the class ids).
+  const std::vector<index_t> by_class = detail::radix_order<detail::radix_key_t<C>>(
+      count, [&](std::size_t r) { return detail::radix_key(c(order[r])); });
   std::vector<std::size_t> group_start{0};
+  std::vector<detail::nms_box<R>> candidates;
+  candidates.reserve(count);
+  C previous{};
   for (std::size_t k = 0; k < count; ++k) {
-    grouped_order[k] = order[static_cast<std::size_t>(by_class[k].second)];
-    if (k > 0 && by_class[k].first != by_class[k - 1].first) group_start.push_back(k);
+    const index_t i = order[static_cast<std::size_t>(by_class[k])];
+    const C current = c(i);
+    if (k > 0 && current != previous) group_start.push_back(k);
+    previous = current;
+    const auto box = detail::to_xyxy(detail::load_box<R>(b, i), options.format, box_convention{});
+    candidates.push_back(detail::make_nms_box(box[0], box[1], box[2], box[3]));
   }
   group_start.push_back(count);
-  const std::vector<detail::nms_box<R>> candidates =
-      detail::gather_nms_boxes<R>(b, grouped_order, options.format);
   const auto threshold = detail::nms_threshold<R>::from(iou_threshold, options.inclusive);
   const std::size_t max_keep = detail::nms_max_keep(options, count);
 
@@ -243,18 +273,23 @@ template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores, tensor_of_rank<1> C
           detail::greedy_nms<R>(std::span(candidates).subspan(first, last - first), threshold,
                                 max_keep, kept);
           for (const index_t k : kept) {
-            kept_rank[static_cast<std::size_t>(
-                by_class[first + static_cast<std::size_t>(k)].second)] = 1;
+            kept_rank[static_cast<std::size_t>(by_class[first + static_cast<std::size_t>(k)])] = 1;
           }
         }
       },
       groups > 1 && count >= 2048 ? options.threads : 1);
 
-  std::vector<index_t> result;
-  for (std::size_t r = 0; r < count && result.size() < max_keep; ++r) {
-    if (kept_rank[r] != 0) result.push_back(order[r]);
+  std::size_t survivors = 0;
+  for (const unsigned char k : kept_rank) survivors += k;
+  tensor<index_t, 1> result(static_cast<index_t>(std::min(survivors, max_keep)));
+  index_t* out = result.data();
+  for (std::size_t r = 0, written = 0; r < count && written < max_keep; ++r) {
+    if (kept_rank[r] != 0) {
+      *out++ = order[r];
+      ++written;
+    }
   }
-  return detail::to_index_tensor(result);
+  return result;
 }
 
 CVK_END_NAMESPACE

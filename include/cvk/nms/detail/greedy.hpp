@@ -9,12 +9,14 @@
 #include <cmath>
 #include <cstddef>
 #include <limits>
+#include <memory>
 #include <span>
 #include <type_traits>
 #include <vector>
 
 #include "../../core/config.hpp"
 #include "../../core/strided_view.hpp"
+#include "../../detail/scratch.hpp"
 
 CVK_BEGIN_NAMESPACE
 CVK_KERNEL_BEGIN
@@ -34,12 +36,12 @@ constexpr R min_of(R a, R b) noexcept {
 
 /// One candidate: xyxy corners and torchvision's area (x2 - x1) * (y2 - y1), unclamped.
 template <class R>
-struct nms_box {
-  R x1{};
-  R y1{};
-  R x2{};
-  R y2{};
-  R area{};
+struct nms_box {  // trivial (no member initialisers): it lives in scratch memory
+  R x1;
+  R y1;
+  R x2;
+  R y2;
+  R area;
 };
 
 /// Corners → candidate (the area product in its own statement, as torchvision's box_area).
@@ -108,31 +110,6 @@ inline bool suppresses(const nms_box<R>& i, const nms_box<R>& j,
   return threshold.inclusive ? ovr >= threshold.value : ovr > threshold.value;
 }
 
-/// Greedy NMS by comparing each candidate with the boxes kept so far (ONNX Runtime's loop):
-/// candidate j is kept iff no kept i < j suppresses it, which is exactly the decision of
-/// torchvision's suppress-forward loop. Appends kept positions; stops after `max_keep`.
-/// O(N·K) for K kept boxes.
-template <class R>
-void greedy_against_kept(std::span<const nms_box<R>> boxes, const nms_threshold<R>& threshold,
-                         std::size_t max_keep, std::vector<index_t>& kept) {
-  if (max_keep == 0) return;
-  std::vector<nms_box<R>> kept_boxes;
-  for (std::size_t j = 0; j < boxes.size(); ++j) {
-    const nms_box<R>& candidate = boxes[j];
-    bool suppressed = false;
-    for (const nms_box<R>& k : kept_boxes) {
-      if (suppresses(k, candidate, threshold)) {
-        suppressed = true;
-        break;
-      }
-    }
-    if (suppressed) continue;
-    kept.push_back(static_cast<index_t>(j));
-    if (kept.size() == max_keep) return;
-    kept_boxes.push_back(candidate);
-  }
-}
-
 /// Whether any of `count` kept boxes (columns x1, y1, x2, y2, area) suppresses `j`: the pair
 /// test of `suppresses` without an early exit, so that it vectorizes.
 template <class R, bool Inclusive>
@@ -159,6 +136,48 @@ inline bool any_suppresses(const R* x1, const R* y1, const R* x2, const R* y2, c
   return hit != 0;
 }
 
+/// Greedy NMS by comparing each candidate with the boxes kept so far (ONNX Runtime's loop):
+/// candidate j is kept iff no kept i < j suppresses it, which is exactly the decision of
+/// torchvision's suppress-forward loop. The kept boxes are held as coordinate columns and
+/// tested in vectorized blocks of 64, stopping after the first block with a hit. Appends kept
+/// positions; stops after `max_keep`. O(N·K) for K kept boxes.
+template <class R>
+void greedy_against_kept(std::span<const nms_box<R>> boxes, const nms_threshold<R>& threshold,
+                         std::size_t max_keep, std::vector<index_t>& kept) {
+  if (max_keep == 0) return;
+  const std::size_t capacity = std::min(max_keep, boxes.size());
+  const scratch_lease<R> storage(scratch_slot_id::nms_kept_boxes, 5 * capacity);
+  R* const x1 = storage.get();
+  R* const y1 = x1 + capacity;
+  R* const x2 = y1 + capacity;
+  R* const y2 = x2 + capacity;
+  R* const area = y2 + capacity;
+  constexpr std::size_t block = 64;
+  std::size_t count = 0;
+  for (std::size_t j = 0; j < boxes.size(); ++j) {
+    const nms_box<R>& candidate = boxes[j];
+    bool suppressed = false;
+    for (std::size_t first = 0; first < count && !suppressed; first += block) {
+      const std::size_t size = std::min(block, count - first);
+      suppressed = threshold.inclusive
+                       ? any_suppresses<R, true>(x1 + first, y1 + first, x2 + first, y2 + first,
+                                                 area + first, size, candidate, threshold.value)
+                       : any_suppresses<R, false>(x1 + first, y1 + first, x2 + first,
+                                                  y2 + first, area + first, size, candidate,
+                                                  threshold.value);
+    }
+    if (suppressed) continue;
+    kept.push_back(static_cast<index_t>(j));
+    if (kept.size() == max_keep) return;
+    x1[count] = candidate.x1;
+    y1[count] = candidate.y1;
+    x2[count] = candidate.x2;
+    y2[count] = candidate.y2;
+    area[count] = candidate.area;
+    ++count;
+  }
+}
+
 /// Whether a candidate can take part in a suppression when `needs_overlap()` holds: finite area
 /// (so finite corners) and positive width and height. Any other box meets every box with a zero
 /// intersection or a NaN/infinite union, so its IoU is 0, -0 or NaN: never above a threshold
@@ -175,7 +194,7 @@ inline bool takes_part(const nms_box<R>& b) noexcept {
 inline constexpr index_t grid_max_span = 4;
 inline constexpr double grid_cell_scale = 1.0;
 /// Below this many candidates the plain compare-against-kept loop is faster than building a grid.
-inline constexpr std::size_t grid_min_boxes = 48;
+inline constexpr std::size_t grid_min_boxes = 192;
 
 /// Greedy NMS, same decisions as greedy_against_kept, when `threshold.needs_overlap()`: kept
 /// boxes are stored in a uniform grid (in every cell they cover), and a candidate is compared
@@ -191,27 +210,28 @@ void greedy_grid(std::span<const nms_box<R>> boxes, const nms_threshold<R>& thre
   double lo_y = lo_x;
   double hi_x = -lo_x;
   double hi_y = -lo_x;
-  std::vector<R> sides;
-  sides.reserve(boxes.size());
+  const scratch_lease<R> side_storage(scratch_slot_id::nms_sides, boxes.size());
+  R* const sides = side_storage.get();
+  std::size_t side_count = 0;
   for (const nms_box<R>& b : boxes) {
     if (!takes_part(b)) continue;
     lo_x = min_of(lo_x, static_cast<double>(b.x1));
     lo_y = min_of(lo_y, static_cast<double>(b.y1));
     hi_x = max_of(hi_x, static_cast<double>(b.x2));
     hi_y = max_of(hi_y, static_cast<double>(b.y2));
-    sides.push_back(max_of(b.x2 - b.x1, b.y2 - b.y1));
+    sides[side_count++] = max_of(b.x2 - b.x1, b.y2 - b.y1);
   }
   const double width = hi_x - lo_x;
   const double height = hi_y - lo_y;
-  if (sides.empty() || !std::isfinite(width) || !std::isfinite(height)) {
+  if (side_count == 0 || !std::isfinite(width) || !std::isfinite(height)) {
     greedy_against_kept(boxes, threshold, max_keep, kept);
     return;
   }
-  const auto middle = sides.begin() + static_cast<std::ptrdiff_t>(sides.size() / 2);
-  std::nth_element(sides.begin(), middle, sides.end());
+  R* const middle = sides + side_count / 2;
+  std::nth_element(sides, middle, sides + side_count);
   double cell = static_cast<double>(*middle) * grid_cell_scale;
   // At most about 2 cells per box: a large empty canvas must not cost memory.
-  const double max_cells = 2.0 * static_cast<double>(sides.size()) + 16.0;
+  const double max_cells = 2.0 * static_cast<double>(side_count) + 16.0;
   double cols_d = std::max(1.0, std::ceil(width / cell));
   double rows_d = std::max(1.0, std::ceil(height / cell));
   while (cols_d * rows_d > max_cells) {
@@ -243,7 +263,12 @@ void greedy_grid(std::span<const nms_box<R>> boxes, const nms_threshold<R>& thre
 
   // Bucket storage sized for the worst case (every candidate kept): counting sort by cell.
   const auto cell_count = static_cast<std::size_t>(cols * rows);
-  std::vector<std::size_t> fill(cell_count + 1, 0);
+  // fill[c]: one past the last box stored in cell c; start[c]: its first slot.
+  const scratch_lease<std::size_t> cell_storage(scratch_slot_id::nms_grid_cells,
+                                                2 * cell_count + 1);
+  std::size_t* const fill = cell_storage.get();
+  std::size_t* const start = fill + cell_count + 1;
+  std::fill(fill, fill + cell_count + 1, std::size_t{0});
   for (const nms_box<R>& b : boxes) {
     if (!takes_part(b)) continue;
     const cell_range range = range_of(b);
@@ -256,10 +281,14 @@ void greedy_grid(std::span<const nms_box<R>> boxes, const nms_threshold<R>& thre
   for (std::size_t c = 0; c < cell_count; ++c) fill[c + 1] += fill[c];
   // Kept boxes by cell, one column per coordinate (the cell scan vectorizes over them).
   const std::size_t capacity = fill[cell_count];
-  std::vector<R> stored_x1(capacity), stored_y1(capacity), stored_x2(capacity), stored_y2(capacity),
-      stored_area(capacity);
-  std::vector<std::size_t> start(fill.begin(), fill.end() - 1);
-  fill.pop_back();  // fill[c]: one past the last box stored in cell c (starts empty)
+  // One uninitialised block (written before it is read): no zero-fill of a worst-case buffer.
+  const scratch_lease<R> storage(scratch_slot_id::nms_grid_boxes, 5 * capacity);
+  R* const stored_x1 = storage.get();
+  R* const stored_y1 = stored_x1 + capacity;
+  R* const stored_x2 = stored_y1 + capacity;
+  R* const stored_y2 = stored_x2 + capacity;
+  R* const stored_area = stored_y2 + capacity;
+  std::copy(fill, fill + cell_count, start);  // every cell starts empty: fill[c] = start[c]
 
   std::vector<nms_box<R>> large_kept;
   for (std::size_t j = 0; j < boxes.size(); ++j) {
