@@ -26,6 +26,12 @@
 
 CVK_BEGIN_NAMESPACE
 
+/// What greedy NMS compares with the threshold.
+enum class nms_criterion {
+  iou,   ///< intersection over union (torchvision, OpenCV, ONNX, ...)
+  diou,  ///< DIoU-NMS (Zheng et al., AAAI 2020): IoU minus the normalised centre distance
+};
+
 /// Options of nms and batched_nms. The defaults give torchvision.ops.nms exactly.
 struct nms_options {
   /// Keep only boxes whose score is > score_threshold before suppression (OpenCV NMSBoxes,
@@ -42,6 +48,17 @@ struct nms_options {
   bool inclusive = false;
   /// Column order of the boxes.
   box_format format = box_format::xyxy;
+  /// Legacy pixel-inclusive boxes (mmcv offset=1, Caffe, Detectron): a box covers x1..x2
+  /// inclusive, so widths and intersections get +1 (computed as x2 + 1 and y2 + 1).
+  bool pixel_inclusive = false;
+  /// OpenCV/SSD adaptive threshold: after each kept box, a threshold above 0.5 is multiplied by
+  /// eta (in double). 1 = fixed threshold. Must be in (0, 1].
+  double eta = 1.0;
+  /// Suppression criterion: IoU (default) or DIoU-NMS, IoU - (ρ²/c²)^diou_beta.
+  nms_criterion criterion = nms_criterion::iou;
+  /// DIoU-NMS exponent of the distance penalty: 1 in the DIoU paper, 0.6 in darknet
+  /// (beta_nms). Must be > 0.
+  double diou_beta = 1.0;
   /// batched_nms only: threads over classes, 0 = max_threads(). Results do not depend on it.
   int threads = 0;
 };
@@ -72,6 +89,14 @@ index_t check_nms_arguments(const BoxView& boxes, const ScoreView& scores, doubl
   };
   non_negative(options.max_output, "max_output");
   non_negative(options.top_k, "top_k");
+  if (!(options.eta > 0.0 && options.eta <= 1.0)) {
+    CVK_THROW(invalid_argument,
+              std::string(fn) + ": eta must be in (0, 1], got " + std::to_string(options.eta));
+  }
+  if (!(options.diou_beta > 0.0 && std::isfinite(options.diou_beta))) {
+    CVK_THROW(invalid_argument, std::string(fn) + ": diou_beta must be a finite number > 0, got " +
+                                    std::to_string(options.diou_beta));
+  }
   return n;
 }
 
@@ -133,17 +158,21 @@ std::vector<index_t> nms_order(const ScoreView& scores, const nms_options& optio
   return order;
 }
 
-/// The candidates (xyxy corners and area in R) of the boxes listed in `order`.
+/// Box i as an NMS candidate: xyxy corners (x2 + 1 and y2 + 1 for pixel-inclusive boxes) and
+/// the area in R.
 template <class R, class BoxView>
-std::vector<nms_box<R>> gather_nms_boxes(const BoxView& boxes, const std::vector<index_t>& order,
-                                         box_format format) {
-  std::vector<nms_box<R>> result;
-  result.reserve(order.size());
-  for (const index_t i : order) {
-    const auto b = to_xyxy(load_box<R>(boxes, i), format, box_convention{});
-    result.push_back(make_nms_box(b[0], b[1], b[2], b[3]));
-  }
-  return result;
+nms_box<R> nms_candidate(const BoxView& boxes, index_t i, const nms_options& options) {
+  const auto b = to_xyxy(load_box<R>(boxes, i), options.format,
+                         box_convention{.pixel_inclusive = options.pixel_inclusive});
+  if (options.pixel_inclusive) return make_nms_box(b[0], b[1], b[2] + R(1), b[3] + R(1));
+  return make_nms_box(b[0], b[1], b[2], b[3]);
+}
+
+/// The greedy rule of the options.
+template <class R>
+nms_rule<R> make_nms_rule(double iou_threshold, const nms_options& options) {
+  return nms_rule<R>::from(iou_threshold, options.inclusive, options.eta,
+                           static_cast<R>(options.diou_beta));
 }
 
 inline std::size_t nms_max_keep(const nms_options& options, std::size_t candidates) {
@@ -190,15 +219,12 @@ template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores>
   const detail::scratch_lease<detail::nms_box<R>> storage(detail::scratch_slot_id::nms_candidates,
                                                           count);
   detail::nms_box<R>* const candidates = storage.get();
-  for (std::size_t r = 0; r < count; ++r) {
-    const auto box = detail::to_xyxy(detail::load_box<R>(b, order[r]), options.format,
-                                     box_convention{});
-    candidates[r] = detail::make_nms_box(box[0], box[1], box[2], box[3]);
-  }
+  for (std::size_t r = 0; r < count; ++r) candidates[r] = detail::nms_candidate<R>(b, order[r], options);
   std::vector<index_t> kept;
   kept.reserve(detail::nms_max_keep(options, count));
   detail::greedy_nms<R>(std::span<const detail::nms_box<R>>(candidates, count),
-                        detail::nms_threshold<R>::from(iou_threshold, options.inclusive),
+                        detail::make_nms_rule<R>(iou_threshold, options),
+                        options.criterion == nms_criterion::diou,
                         detail::nms_max_keep(options, count), kept);
   for (index_t& k : kept) k = order[static_cast<std::size_t>(k)];
   return detail::to_index_tensor(kept);
@@ -252,11 +278,11 @@ template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores, tensor_of_rank<1> C
     const C current = c(i);
     if (k > 0 && current != previous) group_start.push_back(k);
     previous = current;
-    const auto box = detail::to_xyxy(detail::load_box<R>(b, i), options.format, box_convention{});
-    candidates.push_back(detail::make_nms_box(box[0], box[1], box[2], box[3]));
+    candidates.push_back(detail::nms_candidate<R>(b, i, options));
   }
   group_start.push_back(count);
-  const auto threshold = detail::nms_threshold<R>::from(iou_threshold, options.inclusive);
+  const auto rule = detail::make_nms_rule<R>(iou_threshold, options);
+  const bool diou = options.criterion == nms_criterion::diou;
   const std::size_t max_keep = detail::nms_max_keep(options, count);
 
   // kept_rank[r] != 0: the candidate of rank r survives in its class. Groups write disjoint ranks.
@@ -270,7 +296,7 @@ template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores, tensor_of_rank<1> C
           const std::size_t first = group_start[static_cast<std::size_t>(g)];
           const std::size_t last = group_start[static_cast<std::size_t>(g) + 1];
           kept.clear();
-          detail::greedy_nms<R>(std::span(candidates).subspan(first, last - first), threshold,
+          detail::greedy_nms<R>(std::span(candidates).subspan(first, last - first), rule, diou,
                                 max_keep, kept);
           for (const index_t k : kept) {
             kept_rank[static_cast<std::size_t>(by_class[first + static_cast<std::size_t>(k)])] = 1;

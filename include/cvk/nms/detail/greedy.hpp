@@ -91,42 +91,64 @@ struct nms_threshold {
   }
 };
 
-/// Whether kept box `i` suppresses candidate `j`: torchvision's per-pair code, same operations
-/// in the same order (std::max / std::min argument order included, which decides NaN results).
-/// A zero union gives 0/0 = NaN, and NaN compares false: such a pair never suppresses.
+/// The IoU of kept box (kx1, ky1, kx2, ky2, karea) and candidate `j`: torchvision's per-pair
+/// code, same operations in the same order (std::max / std::min argument order included, which
+/// decides NaN results). A zero union gives 0/0 = NaN, and NaN compares false: such a pair never
+/// suppresses.
 template <class R>
-inline bool suppresses(const nms_box<R>& i, const nms_box<R>& j,
-                       const nms_threshold<R>& threshold) noexcept {
-  const R xx1 = max_of(i.x1, j.x1);
-  const R yy1 = max_of(i.y1, j.y1);
-  const R xx2 = min_of(i.x2, j.x2);
-  const R yy2 = min_of(i.y2, j.y2);
-  const R w = max_of(R(0), xx2 - xx1);
-  const R h = max_of(R(0), yy2 - yy1);
-  const R inter = w * h;
-  const R sum = i.area + j.area;
-  const R uni = sum - inter;
-  const R ovr = inter / uni;
+struct iou_pair {
+  static constexpr bool unit_beta = true;
+  static R overlap(R kx1, R ky1, R kx2, R ky2, R karea, const nms_box<R>& j, R /*beta*/) noexcept {
+    const R xx1 = max_of(kx1, j.x1);
+    const R yy1 = max_of(ky1, j.y1);
+    const R xx2 = min_of(kx2, j.x2);
+    const R yy2 = min_of(ky2, j.y2);
+    const R w = max_of(R(0), xx2 - xx1);
+    const R h = max_of(R(0), yy2 - yy1);
+    const R inter = w * h;
+    const R sum = karea + j.area;
+    const R uni = sum - inter;
+    return inter / uni;
+  }
+};
+
+/// DIoU-NMS (Zheng et al., AAAI 2020): IoU − (ρ²/c²)^β, ρ the distance of the centres and c the
+/// diagonal of the smallest enclosing box; the penalty is 0 when c = 0 (two identical points).
+/// β = 1 is the paper's criterion, darknet's beta_nms is 0.6.
+template <class R, bool UnitBeta>
+struct diou_pair {
+  static constexpr bool unit_beta = UnitBeta;
+  static R overlap(R kx1, R ky1, R kx2, R ky2, R karea, const nms_box<R>& j, R beta) noexcept {
+    const R iou = iou_pair<R>::overlap(kx1, ky1, kx2, ky2, karea, j, beta);
+    const R dx = (kx1 + kx2) - (j.x1 + j.x2);  // 2 × centre distance
+    const R dy = (ky1 + ky2) - (j.y1 + j.y2);
+    const R cw = max_of(kx2, j.x2) - min_of(kx1, j.x1);
+    const R ch = max_of(ky2, j.y2) - min_of(ky1, j.y1);
+    const R c2 = R(4) * (cw * cw + ch * ch);
+    const R rho2 = dx * dx + dy * dy;
+    R penalty = c2 > R(0) ? rho2 / c2 : R(0);
+    if constexpr (!UnitBeta) penalty = std::pow(penalty, beta);
+    return iou - penalty;
+  }
+};
+
+/// Whether kept box `i` suppresses candidate `j` under the criterion `Pair`.
+template <class R, class Pair = iou_pair<R>>
+inline bool suppresses(const nms_box<R>& i, const nms_box<R>& j, const nms_threshold<R>& threshold,
+                       R beta = R(1)) noexcept {
+  const R ovr = Pair::overlap(i.x1, i.y1, i.x2, i.y2, i.area, j, beta);
   return threshold.inclusive ? ovr >= threshold.value : ovr > threshold.value;
 }
 
 /// Whether any of `count` kept boxes (columns x1, y1, x2, y2, area) suppresses `j`: the pair
 /// test of `suppresses` without an early exit, so that it vectorizes.
-template <class R, bool Inclusive>
+template <class R, bool Inclusive, class Pair = iou_pair<R>>
 inline bool any_suppresses(const R* x1, const R* y1, const R* x2, const R* y2, const R* area,
-                           std::size_t count, const nms_box<R>& j, R threshold) noexcept {
+                           std::size_t count, const nms_box<R>& j, R threshold,
+                           R beta = R(1)) noexcept {
   unsigned hit = 0;
   for (std::size_t k = 0; k < count; ++k) {
-    const R xx1 = max_of(x1[k], j.x1);
-    const R yy1 = max_of(y1[k], j.y1);
-    const R xx2 = min_of(x2[k], j.x2);
-    const R yy2 = min_of(y2[k], j.y2);
-    const R w = max_of(R(0), xx2 - xx1);
-    const R h = max_of(R(0), yy2 - yy1);
-    const R inter = w * h;
-    const R sum = area[k] + j.area;
-    const R uni = sum - inter;
-    const R ovr = inter / uni;
+    const R ovr = Pair::overlap(x1[k], y1[k], x2[k], y2[k], area[k], j, beta);
     if constexpr (Inclusive) {
       hit |= static_cast<unsigned>(ovr >= threshold);
     } else {
@@ -136,14 +158,46 @@ inline bool any_suppresses(const R* x1, const R* y1, const R* x2, const R* y2, c
   return hit != 0;
 }
 
+/// `any_suppresses` with the comparison chosen at run time.
+template <class R, class Pair>
+inline bool any_suppresses(const R* x1, const R* y1, const R* x2, const R* y2, const R* area,
+                           std::size_t count, const nms_box<R>& j,
+                           const nms_threshold<R>& threshold, R beta) noexcept {
+  return threshold.inclusive
+             ? any_suppresses<R, true, Pair>(x1, y1, x2, y2, area, count, j, threshold.value, beta)
+             : any_suppresses<R, false, Pair>(x1, y1, x2, y2, area, count, j, threshold.value,
+                                              beta);
+}
+
+/// How a greedy walk decides: the threshold and its comparison, OpenCV's adaptive `eta` (after
+/// each kept box, a threshold above 0.5 is multiplied by eta, in double), and the DIoU exponent.
+template <class R>
+struct nms_rule {
+  nms_threshold<R> threshold{};
+  double threshold_value = 0.0;  // the threshold as given (eta multiplies this)
+  double eta = 1.0;
+  R beta = R(1);
+
+  static nms_rule from(double threshold, bool inclusive, double eta = 1.0, R beta = R(1)) {
+    return {nms_threshold<R>::from(threshold, inclusive), threshold, eta, beta};
+  }
+  /// After a box is kept: the adaptive threshold of OpenCV's NMSFast_ / Caffe SSD.
+  void after_keep() noexcept {
+    if (eta < 1.0 && threshold_value > 0.5) {
+      threshold_value *= eta;
+      threshold = nms_threshold<R>::from(threshold_value, threshold.inclusive);
+    }
+  }
+};
+
 /// Greedy NMS by comparing each candidate with the boxes kept so far (ONNX Runtime's loop):
 /// candidate j is kept iff no kept i < j suppresses it, which is exactly the decision of
 /// torchvision's suppress-forward loop. The kept boxes are held as coordinate columns and
 /// tested in vectorized blocks of 64, stopping after the first block with a hit. Appends kept
 /// positions; stops after `max_keep`. O(N·K) for K kept boxes.
-template <class R>
-void greedy_against_kept(std::span<const nms_box<R>> boxes, const nms_threshold<R>& threshold,
-                         std::size_t max_keep, std::vector<index_t>& kept) {
+template <class R, class Pair = iou_pair<R>>
+void greedy_against_kept(std::span<const nms_box<R>> boxes, nms_rule<R> rule, std::size_t max_keep,
+                         std::vector<index_t>& kept) {
   if (max_keep == 0) return;
   const std::size_t capacity = std::min(max_keep, boxes.size());
   const scratch_lease<R> storage(scratch_slot_id::nms_kept_boxes, 5 * capacity);
@@ -158,17 +212,14 @@ void greedy_against_kept(std::span<const nms_box<R>> boxes, const nms_threshold<
     const nms_box<R>& candidate = boxes[j];
     bool suppressed = false;
     for (std::size_t first = 0; first < count && !suppressed; first += block) {
-      const std::size_t size = std::min(block, count - first);
-      suppressed = threshold.inclusive
-                       ? any_suppresses<R, true>(x1 + first, y1 + first, x2 + first, y2 + first,
-                                                 area + first, size, candidate, threshold.value)
-                       : any_suppresses<R, false>(x1 + first, y1 + first, x2 + first,
-                                                  y2 + first, area + first, size, candidate,
-                                                  threshold.value);
+      suppressed = any_suppresses<R, Pair>(x1 + first, y1 + first, x2 + first, y2 + first,
+                                           area + first, std::min(block, count - first), candidate,
+                                           rule.threshold, rule.beta);
     }
     if (suppressed) continue;
     kept.push_back(static_cast<index_t>(j));
     if (kept.size() == max_keep) return;
+    rule.after_keep();
     x1[count] = candidate.x1;
     y1[count] = candidate.y1;
     x2[count] = candidate.x2;
@@ -176,6 +227,14 @@ void greedy_against_kept(std::span<const nms_box<R>> boxes, const nms_threshold<
     area[count] = candidate.area;
     ++count;
   }
+}
+
+/// greedy_against_kept with a fixed IoU threshold.
+template <class R>
+void greedy_against_kept(std::span<const nms_box<R>> boxes, const nms_threshold<R>& threshold,
+                         std::size_t max_keep, std::vector<index_t>& kept) {
+  greedy_against_kept<R, iou_pair<R>>(boxes, nms_rule<R>{threshold, 0.0, 1.0, R(1)}, max_keep,
+                                      kept);
 }
 
 /// Whether a candidate can take part in a suppression when `needs_overlap()` holds: finite area
@@ -201,9 +260,9 @@ inline constexpr std::size_t grid_min_boxes = 192;
 /// only with the kept boxes in the cells it covers. Two boxes with a positive intersection share
 /// at least one cell (the cell mapping is monotone), so no suppressing pair is missed.
 /// O(N + cells) memory; O(N · kept boxes per neighbourhood) time on spatially spread scenes.
-template <class R>
-void greedy_grid(std::span<const nms_box<R>> boxes, const nms_threshold<R>& threshold,
-                 std::size_t max_keep, std::vector<index_t>& kept) {
+template <class R, class Pair = iou_pair<R>>
+void greedy_grid(std::span<const nms_box<R>> boxes, nms_rule<R> rule, std::size_t max_keep,
+                 std::vector<index_t>& kept) {
   if (max_keep == 0) return;
   // Extent of the boxes that take part, and the median of their longer sides.
   double lo_x = std::numeric_limits<double>::infinity();
@@ -224,7 +283,7 @@ void greedy_grid(std::span<const nms_box<R>> boxes, const nms_threshold<R>& thre
   const double width = hi_x - lo_x;
   const double height = hi_y - lo_y;
   if (side_count == 0 || !std::isfinite(width) || !std::isfinite(height)) {
-    greedy_against_kept(boxes, threshold, max_keep, kept);
+    greedy_against_kept<R, Pair>(boxes, rule, max_keep, kept);
     return;
   }
   R* const middle = sides + side_count / 2;
@@ -300,7 +359,8 @@ void greedy_grid(std::span<const nms_box<R>> boxes, const nms_threshold<R>& thre
       range = range_of(candidate);
       if (range.large()) {
         for (const index_t k : kept) {
-          if (suppresses(boxes[static_cast<std::size_t>(k)], candidate, threshold)) {
+          if (suppresses<R, Pair>(boxes[static_cast<std::size_t>(k)], candidate, rule.threshold,
+                                  rule.beta)) {
             suppressed = true;
             break;
           }
@@ -310,26 +370,21 @@ void greedy_grid(std::span<const nms_box<R>> boxes, const nms_threshold<R>& thre
           for (index_t c = range.c0; c <= range.c1 && !suppressed; ++c) {
             const auto cell_index = static_cast<std::size_t>(r * cols + c);
             const std::size_t first = start[cell_index];
-            const std::size_t count = fill[cell_index] - first;
-            suppressed = threshold.inclusive
-                             ? any_suppresses<R, true>(&stored_x1[first], &stored_y1[first],
-                                                       &stored_x2[first], &stored_y2[first],
-                                                       &stored_area[first], count, candidate,
-                                                       threshold.value)
-                             : any_suppresses<R, false>(&stored_x1[first], &stored_y1[first],
-                                                        &stored_x2[first], &stored_y2[first],
-                                                        &stored_area[first], count, candidate,
-                                                        threshold.value);
+            suppressed = any_suppresses<R, Pair>(
+                stored_x1 + first, stored_y1 + first, stored_x2 + first, stored_y2 + first,
+                stored_area + first, fill[cell_index] - first, candidate, rule.threshold,
+                rule.beta);
           }
         }
         for (std::size_t k = 0; k < large_kept.size() && !suppressed; ++k) {
-          suppressed = suppresses(large_kept[k], candidate, threshold);
+          suppressed = suppresses<R, Pair>(large_kept[k], candidate, rule.threshold, rule.beta);
         }
       }
     }
     if (suppressed) continue;
     kept.push_back(static_cast<index_t>(j));
     if (kept.size() == max_keep) return;
+    rule.after_keep();
     if (!active) continue;
     if (range.large()) {
       large_kept.push_back(candidate);
@@ -348,16 +403,40 @@ void greedy_grid(std::span<const nms_box<R>> boxes, const nms_threshold<R>& thre
   }
 }
 
+/// greedy_grid with a fixed IoU threshold.
+template <class R>
+void greedy_grid(std::span<const nms_box<R>> boxes, const nms_threshold<R>& threshold,
+                 std::size_t max_keep, std::vector<index_t>& kept) {
+  greedy_grid<R, iou_pair<R>>(boxes, nms_rule<R>{threshold, 0.0, 1.0, R(1)}, max_keep, kept);
+}
+
 /// Greedy NMS on candidates in processing order: appends the positions of the kept ones, at
-/// most `max_keep`. Picks the grid when the threshold allows it and the input is not tiny.
+/// most `max_keep`. Picks the grid when the threshold allows it (a suppressing pair must then
+/// overlap: IoU > t >= 0, and DIoU <= IoU) and the input is not tiny. `diou` selects DIoU-NMS.
+template <class R>
+void greedy_nms(std::span<const nms_box<R>> boxes, const nms_rule<R>& rule, bool diou,
+                std::size_t max_keep, std::vector<index_t>& kept) {
+  const auto run = [&]<class Pair>(Pair*) {
+    if (rule.threshold.needs_overlap() && boxes.size() >= grid_min_boxes) {
+      greedy_grid<R, Pair>(boxes, rule, max_keep, kept);
+    } else {
+      greedy_against_kept<R, Pair>(boxes, rule, max_keep, kept);
+    }
+  };
+  if (!diou) {
+    run(static_cast<iou_pair<R>*>(nullptr));
+  } else if (rule.beta == R(1)) {
+    run(static_cast<diou_pair<R, true>*>(nullptr));
+  } else {
+    run(static_cast<diou_pair<R, false>*>(nullptr));
+  }
+}
+
+/// Greedy IoU NMS with a fixed threshold.
 template <class R>
 void greedy_nms(std::span<const nms_box<R>> boxes, const nms_threshold<R>& threshold,
                 std::size_t max_keep, std::vector<index_t>& kept) {
-  if (threshold.needs_overlap() && boxes.size() >= grid_min_boxes) {
-    greedy_grid(boxes, threshold, max_keep, kept);
-  } else {
-    greedy_against_kept(boxes, threshold, max_keep, kept);
-  }
+  greedy_nms<R>(boxes, nms_rule<R>{threshold, 0.0, 1.0, R(1)}, false, max_keep, kept);
 }
 
 }  // namespace detail
