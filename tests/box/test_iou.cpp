@@ -342,3 +342,29 @@ TEST_CASE("IoU family: errors name the function, the argument and the shapes",
   std::vector<float> short_out(2);
   CHECK_THROWS_WITH(cvk::box_ioa_aligned(a, a, short_out), "box_ioa_aligned: out must be 3, got 2");
 }
+
+TEMPLATE_TEST_CASE("IoU family: every row width and tile boundary gives the single-pair values",
+                   "[box][iou]", float, double) {
+  // The kernel works in fixed-width blocks and recomputes the last partial one; widths around
+  // the block (16) and the tile (1024) must all equal the single-box form bit for bit.
+  using T = TestType;
+  cvk::rng gen(11, 3);
+  const auto a = cvk_test::random_xyxy_boxes<T>(gen, 3, -50.0, 200.0, 120.0);
+  for (const std::size_t m : {std::size_t{1}, std::size_t{15}, std::size_t{16}, std::size_t{17},
+                              std::size_t{31}, std::size_t{33}, std::size_t{1023},
+                              std::size_t{1024}, std::size_t{1025}, std::size_t{2061}}) {
+    const auto b = cvk_test::random_xyxy_boxes<T>(gen, m, -50.0, 200.0, 120.0);
+    for (const iou_metric metric : all_metrics) {
+      INFO(metric_name(metric) << " M=" << m);
+      cvk::tensor<T, 2> got(3, static_cast<cvk::index_t>(m));
+      pairwise(metric, a, b, got);
+      for (std::size_t i = 0; i < a.size(); ++i) {
+        for (std::size_t j = 0; j < m; ++j) {
+          REQUIRE(same_bits_or_both_nan(got(static_cast<cvk::index_t>(i),
+                                            static_cast<cvk::index_t>(j)),
+                                        single(metric, a[i], b[j])));
+        }
+      }
+    }
+  }
+}

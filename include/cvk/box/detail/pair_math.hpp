@@ -32,7 +32,7 @@ struct prepared_box {
 };
 
 /// Corners (lo[0..Dim), hi[0..Dim)) → prepared box.
-template <class R, std::size_t Dim>
+template <class R, std::size_t Dim, bool Aspect = true>
 constexpr prepared_box<R, Dim> prepare_box(const std::array<R, 2 * Dim>& corners) noexcept {
   prepared_box<R, Dim> b;
   R volume = R(1);
@@ -45,7 +45,7 @@ constexpr prepared_box<R, Dim> prepare_box(const std::array<R, 2 * Dim>& corners
     b.centre[d] = (b.lo[d] + b.hi[d]) / R(2);
   }
   b.volume = volume;
-  if constexpr (Dim == 2) {
+  if constexpr (Dim == 2 && Aspect) {  // atan: only CIoU reads it
     const R w = b.hi[0] - b.lo[0];
     const R h = b.hi[1] - b.lo[1];
     const R ratio = w / h;

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <type_traits>
 #include <vector>
 
 #include "../../core/config.hpp"
@@ -41,11 +42,12 @@ class packed_boxes {
   // Field layout: lo[Dim], hi[Dim], volume, centre[Dim], aspect_angle.
   static constexpr std::size_t fields = 3 * Dim + 2;
 
-  template <class View>
-  packed_boxes(const View& boxes, box_format format)
+  /// Aspect: compute the aspect angle (an atan per box; only CIoU reads it).
+  template <bool Aspect = true, class View>
+  packed_boxes(const View& boxes, box_format format, std::bool_constant<Aspect> = {})
       : count_(boxes.extent(0)), values_(fields * static_cast<std::size_t>(count_)) {
     for (index_t i = 0; i < count_; ++i) {
-      store(i, prepare_box<R, Dim>(load_corners<R, Dim>(boxes, i, format)));
+      store(i, prepare_box<R, Dim, Aspect>(load_corners<R, Dim>(boxes, i, format)));
     }
   }
 
@@ -105,21 +107,33 @@ void metric_row(const prepared_box<R, Dim>& a, const packed_boxes<R, Dim>& b, in
   const R* __restrict volume = b.field(2 * Dim) + j0;
   const R* __restrict aspect = b.field(3 * Dim + 1) + j0;
   const index_t n = j1 - j0;
+  // Blocks of a fixed width (one or two vector registers), so no scalar remainder loop: the
+  // last, partial block is recomputed as the full block ending at n (same values, rewritten).
+  const auto block = [&](index_t first, index_t count) {
 #if defined(__GNUC__) && !defined(__clang__)
 #  pragma GCC ivdep
 #endif
-  for (index_t j = 0; j < n; ++j) {
-    prepared_box<R, Dim> bj;
-    CVK_UNROLL
-    for (std::size_t d = 0; d < Dim; ++d) {
-      bj.lo[d] = lo[d][j];
-      bj.hi[d] = hi[d][j];
-      if constexpr (Kind == iou_kind::diou || Kind == iou_kind::ciou) bj.centre[d] = centre[d][j];
+    for (index_t j = first; j < first + count; ++j) {
+      prepared_box<R, Dim> bj;
+      CVK_UNROLL
+      for (std::size_t d = 0; d < Dim; ++d) {
+        bj.lo[d] = lo[d][j];
+        bj.hi[d] = hi[d][j];
+        if constexpr (Kind == iou_kind::diou || Kind == iou_kind::ciou) bj.centre[d] = centre[d][j];
+      }
+      bj.volume = volume[j];
+      if constexpr (Kind == iou_kind::ciou) bj.aspect_angle = aspect[j];
+      out[j] = pair_metric<Kind>(a, bj, eps);
     }
-    bj.volume = volume[j];
-    if constexpr (Kind == iou_kind::ciou) bj.aspect_angle = aspect[j];
-    out[j] = pair_metric<Kind>(a, bj, eps);
+  };
+  constexpr index_t width = 16;
+  if (n < width) {
+    block(0, n);
+    return;
   }
+  index_t j = 0;
+  for (; j + width <= n; j += width) block(j, width);
+  if (j < n) block(n - width, width);
 }
 
 /// One pair, compiled like metric_row (no contraction), for the aligned and single-box forms.
@@ -143,7 +157,8 @@ void pairwise_metric(const ViewA& a, const ViewB& b, const ViewOut& out, box_for
   const index_t n = a.extent(0);
   const index_t m = b.extent(0);
   if (n == 0 || m == 0) return;
-  const packed_boxes<R, Dim> packed(b, format);
+  constexpr bool aspect = Kind == iou_kind::ciou;
+  const packed_boxes<R, Dim> packed(b, format, std::bool_constant<aspect>{});
   using O = typename ViewOut::value_type;
   const bool direct = std::is_same_v<O, R> && (out.stride(1) == 1 || m == 1);
   parallel_for(
@@ -152,7 +167,7 @@ void pairwise_metric(const ViewA& a, const ViewB& b, const ViewOut& out, box_for
         std::vector<prepared_box<R, Dim>> rows;
         rows.reserve(static_cast<std::size_t>(row_end - row_begin));
         for (index_t i = row_begin; i < row_end; ++i) {
-          rows.push_back(prepare_box<R, Dim>(load_corners<R, Dim>(a, i, format)));
+          rows.push_back(prepare_box<R, Dim, aspect>(load_corners<R, Dim>(a, i, format)));
         }
         std::vector<R> buffer(direct ? 0 : static_cast<std::size_t>(std::min(m, pairwise_tile)));
         for (index_t j0 = 0; j0 < m; j0 += pairwise_tile) {
@@ -185,8 +200,9 @@ void aligned_metric(const ViewA& a, const ViewB& b, const ViewOut& out, box_form
       0, n, 4096,
       [&](index_t lo, index_t hi) {
         for (index_t i = lo; i < hi; ++i) {
-          const auto pa = prepare_box<R, Dim>(load_corners<R, Dim>(a, i, format));
-          const auto pb = prepare_box<R, Dim>(load_corners<R, Dim>(b, i, format));
+          constexpr bool aspect = Kind == iou_kind::ciou;
+          const auto pa = prepare_box<R, Dim, aspect>(load_corners<R, Dim>(a, i, format));
+          const auto pb = prepare_box<R, Dim, aspect>(load_corners<R, Dim>(b, i, format));
           out(i) = static_cast<O>(metric_one<Kind>(pa, pb, eps));
         }
       },
