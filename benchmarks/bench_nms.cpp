@@ -1,6 +1,6 @@
 // cvk — computer-vision kernels, header-only C++20.
 // nms and batched_nms on the scenes of docs/nms.md: uniform boxes on a 1000×1000 image (sides
-// 1–50, N ∈ {1k, 10k, 50k}), a dense shelf (150 objects × 200 jittered candidates), an
+// 1–50, N ∈ {1k, 10k, 50k, 200k}), a dense shelf (150 objects × 200 jittered candidates), an
 // all-overlapping worst case (2k), and 10k boxes in 80 classes; against torchvision's CPU
 // algorithm written plainly ("loop", only where it takes < 2 s) and OpenCV's NMSBoxes.
 // torchvision itself runs in torchvision_bench.py on the same scenes.
@@ -240,9 +240,10 @@ void register_type() {
     std::size_t n;
     bool loop;  // the plain loop (and OpenCV, also O(N²)) takes < 2 s
   };
-  const std::array<entry, 6> entries = {{{kind::uniform, 1'000, true},
+  const std::array<entry, 7> entries = {{{kind::uniform, 1'000, true},
                                          {kind::uniform, 10'000, true},
                                          {kind::uniform, 50'000, false},
+                                         {kind::uniform, 200'000, false},
                                          {kind::shelf, 30'000, true},
                                          {kind::overlapping, 2'000, true},
                                          {kind::classes80, 10'000, false}}};
