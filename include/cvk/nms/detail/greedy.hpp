@@ -169,6 +169,87 @@ inline bool any_suppresses(const R* x1, const R* y1, const R* x2, const R* y2, c
                                               beta);
 }
 
+/// Kept boxes are tested in blocks of this many (one or two vector registers, no remainder loop).
+inline constexpr std::size_t nms_block = 16;
+
+/// Whether any kept box in columns [0, count) suppresses `j`, reading whole blocks: the columns
+/// must hold readable boxes up to count rounded up to nms_block. The extra slots hold either
+/// other kept boxes (a true suppressor anyway: any kept box with IoU above the threshold
+/// suppresses j) or NaN boxes (IoU NaN: never suppress), so the answer is unchanged.
+template <class R, bool Inclusive, class Pair>
+inline bool any_suppresses_blocks(const R* x1, const R* y1, const R* x2, const R* y2,
+                                  const R* area, std::size_t count, const nms_box<R>& j,
+                                  R threshold, R beta) noexcept {
+  // Per-lane hits, reduced after every 4 blocks (a horizontal reduction per block would cost
+  // as much as the block).
+  constexpr std::size_t blocks_per_check = 4;
+  std::array<unsigned, nms_block> hits{};
+  std::size_t blocks = 0;
+  for (std::size_t first = 0; first < count; first += nms_block) {
+    for (std::size_t lane = 0; lane < nms_block; ++lane) {
+      const std::size_t k = first + lane;
+      const R ovr = Pair::overlap(x1[k], y1[k], x2[k], y2[k], area[k], j, beta);
+      if constexpr (Inclusive) {
+        hits[lane] |= static_cast<unsigned>(ovr >= threshold);
+      } else {
+        hits[lane] |= static_cast<unsigned>(ovr > threshold);
+      }
+    }
+    if (++blocks % blocks_per_check == 0 || first + nms_block >= count) {
+      unsigned any = 0;
+      for (const unsigned h : hits) any |= h;
+      if (any != 0) return true;
+    }
+  }
+  return false;
+}
+
+/// `any_suppresses_blocks` with the comparison chosen at run time.
+template <class R, class Pair>
+inline bool any_suppresses_blocks(const R* x1, const R* y1, const R* x2, const R* y2,
+                                  const R* area, std::size_t count, const nms_box<R>& j,
+                                  const nms_threshold<R>& threshold, R beta) noexcept {
+  return threshold.inclusive ? any_suppresses_blocks<R, true, Pair>(x1, y1, x2, y2, area, count,
+                                                                    j, threshold.value, beta)
+                             : any_suppresses_blocks<R, false, Pair>(x1, y1, x2, y2, area, count,
+                                                                     j, threshold.value, beta);
+}
+
+/// Five columns (x1, y1, x2, y2, area) of `capacity` boxes plus one block of padding, all NaN
+/// (a NaN box never suppresses), in scratch memory.
+template <class R>
+class nms_columns {
+ public:
+  nms_columns(scratch_slot_id slot, std::size_t capacity)
+      : stride_(capacity + nms_block), storage_(slot, 5 * stride_) {
+    std::fill(storage_.get(), storage_.get() + 5 * stride_,
+              std::numeric_limits<R>::quiet_NaN());
+  }
+  [[nodiscard]] R* x1() const noexcept { return storage_.get(); }
+  [[nodiscard]] R* y1() const noexcept { return storage_.get() + stride_; }
+  [[nodiscard]] R* x2() const noexcept { return storage_.get() + 2 * stride_; }
+  [[nodiscard]] R* y2() const noexcept { return storage_.get() + 3 * stride_; }
+  [[nodiscard]] R* area() const noexcept { return storage_.get() + 4 * stride_; }
+  void store(std::size_t slot, const nms_box<R>& b) const noexcept {
+    x1()[slot] = b.x1;
+    y1()[slot] = b.y1;
+    x2()[slot] = b.x2;
+    y2()[slot] = b.y2;
+    area()[slot] = b.area;
+  }
+  /// Whether a kept box among slots [first, first + count) (read in whole blocks) suppresses j.
+  template <class Pair>
+  [[nodiscard]] bool any(std::size_t first, std::size_t count, const nms_box<R>& j,
+                         const nms_threshold<R>& threshold, R beta) const noexcept {
+    return any_suppresses_blocks<R, Pair>(x1() + first, y1() + first, x2() + first, y2() + first,
+                                          area() + first, count, j, threshold, beta);
+  }
+
+ private:
+  std::size_t stride_;
+  scratch_lease<R> storage_;
+};
+
 /// How a greedy walk decides: the threshold and its comparison, OpenCV's adaptive `eta` (after
 /// each kept box, a threshold above 0.5 is multiplied by eta, in double), and the DIoU exponent.
 template <class R>
@@ -199,33 +280,21 @@ template <class R, class Pair = iou_pair<R>>
 void greedy_against_kept(std::span<const nms_box<R>> boxes, nms_rule<R> rule, std::size_t max_keep,
                          std::vector<index_t>& kept) {
   if (max_keep == 0) return;
-  const std::size_t capacity = std::min(max_keep, boxes.size());
-  const scratch_lease<R> storage(scratch_slot_id::nms_kept_boxes, 5 * capacity);
-  R* const x1 = storage.get();
-  R* const y1 = x1 + capacity;
-  R* const x2 = y1 + capacity;
-  R* const y2 = x2 + capacity;
-  R* const area = y2 + capacity;
-  constexpr std::size_t block = 64;
+  const nms_columns<R> columns(scratch_slot_id::nms_kept_boxes, std::min(max_keep, boxes.size()));
+  constexpr std::size_t block = 64;  // early exit after each block of kept boxes
   std::size_t count = 0;
   for (std::size_t j = 0; j < boxes.size(); ++j) {
     const nms_box<R>& candidate = boxes[j];
     bool suppressed = false;
     for (std::size_t first = 0; first < count && !suppressed; first += block) {
-      suppressed = any_suppresses<R, Pair>(x1 + first, y1 + first, x2 + first, y2 + first,
-                                           area + first, std::min(block, count - first), candidate,
-                                           rule.threshold, rule.beta);
+      suppressed = columns.template any<Pair>(first, std::min(block, count - first), candidate,
+                                              rule.threshold, rule.beta);
     }
     if (suppressed) continue;
     kept.push_back(static_cast<index_t>(j));
     if (kept.size() == max_keep) return;
     rule.after_keep();
-    x1[count] = candidate.x1;
-    y1[count] = candidate.y1;
-    x2[count] = candidate.x2;
-    y2[count] = candidate.y2;
-    area[count] = candidate.area;
-    ++count;
+    columns.store(count++, candidate);
   }
 }
 
@@ -340,13 +409,7 @@ void greedy_grid(std::span<const nms_box<R>> boxes, nms_rule<R> rule, std::size_
   for (std::size_t c = 0; c < cell_count; ++c) fill[c + 1] += fill[c];
   // Kept boxes by cell, one column per coordinate (the cell scan vectorizes over them).
   const std::size_t capacity = fill[cell_count];
-  // One uninitialised block (written before it is read): no zero-fill of a worst-case buffer.
-  const scratch_lease<R> storage(scratch_slot_id::nms_grid_boxes, 5 * capacity);
-  R* const stored_x1 = storage.get();
-  R* const stored_y1 = stored_x1 + capacity;
-  R* const stored_x2 = stored_y1 + capacity;
-  R* const stored_y2 = stored_x2 + capacity;
-  R* const stored_area = stored_y2 + capacity;
+  const nms_columns<R> stored(scratch_slot_id::nms_grid_boxes, capacity);
   std::copy(fill, fill + cell_count, start);  // every cell starts empty: fill[c] = start[c]
 
   std::vector<nms_box<R>> large_kept;
@@ -370,10 +433,8 @@ void greedy_grid(std::span<const nms_box<R>> boxes, nms_rule<R> rule, std::size_
           for (index_t c = range.c0; c <= range.c1 && !suppressed; ++c) {
             const auto cell_index = static_cast<std::size_t>(r * cols + c);
             const std::size_t first = start[cell_index];
-            suppressed = any_suppresses<R, Pair>(
-                stored_x1 + first, stored_y1 + first, stored_x2 + first, stored_y2 + first,
-                stored_area + first, fill[cell_index] - first, candidate, rule.threshold,
-                rule.beta);
+            suppressed = stored.template any<Pair>(first, fill[cell_index] - first, candidate,
+                                                   rule.threshold, rule.beta);
           }
         }
         for (std::size_t k = 0; k < large_kept.size() && !suppressed; ++k) {
@@ -391,12 +452,7 @@ void greedy_grid(std::span<const nms_box<R>> boxes, nms_rule<R> rule, std::size_
     } else {
       for (index_t r = range.r0; r <= range.r1; ++r) {
         for (index_t c = range.c0; c <= range.c1; ++c) {
-          const std::size_t slot = fill[static_cast<std::size_t>(r * cols + c)]++;
-          stored_x1[slot] = candidate.x1;
-          stored_y1[slot] = candidate.y1;
-          stored_x2[slot] = candidate.x2;
-          stored_y2[slot] = candidate.y2;
-          stored_area[slot] = candidate.area;
+          stored.store(fill[static_cast<std::size_t>(r * cols + c)]++, candidate);
         }
       }
     }
