@@ -5,4 +5,5 @@
 
 #include "box.hpp"
 #include "core.hpp"
+#include "eval.hpp"
 #include "nms.hpp"

@@ -1,6 +1,9 @@
 // cvk — computer-vision kernels, header-only C++20.
-// Non-maximum suppression: greedy nms and the class-aware batched_nms.
+// Non-maximum suppression: greedy nms, batched_nms, soft_nms, box and variance voting, EM-merger.
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "nms/em_merge.hpp"
 #include "nms/nms.hpp"
+#include "nms/soft.hpp"
+#include "nms/voting.hpp"

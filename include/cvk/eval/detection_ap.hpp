@@ -1,0 +1,717 @@
+// cvk — computer-vision kernels, header-only C++20.
+// COCO-style detection evaluation: detection_ap gives the twelve numbers of pycocotools'
+// COCOeval (iouType 'bbox') — AP, AP50, AP75, AP and AR by object size, AR at 1/10/100
+// detections — from flat arrays of detections and ground truths.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "../box/format.hpp"
+#include "../core/as_view.hpp"
+#include "../core/config.hpp"
+#include "../core/errors.hpp"
+#include "../core/parallel.hpp"
+#include "../core/tensor.hpp"
+#include "../detail/checks.hpp"
+
+CVK_BEGIN_NAMESPACE
+
+/// Options of detection_ap. The defaults are pycocotools' COCOeval parameters for 'bbox'.
+struct detection_ap_options {
+  /// IoU thresholds T, each in [0, 1]. Default: np.linspace(.5, .95, 10), the exact doubles
+  /// numpy gives (i·((.95 - .5)/9) + .5, the last set to .95: note 0.8999999999999999).
+  /// A threshold t matches pairs with IoU >= min(t, 1 - 1e-10).
+  std::vector<double> iou_thresholds{0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.8999999999999999,
+                                     0.95};
+  /// Three limits on the detections per image and class (the top-scored ones), sorted
+  /// ascending before use (as COCOeval): AR is reported at each, AP at the largest.
+  std::vector<index_t> max_detections{1, 10, 100};
+  /// Also evaluate the small / medium / large area ranges. When false, ap_small, ap_medium,
+  /// ap_large, ar_small, ar_medium and ar_large are NaN (not computed).
+  bool area_ranges = true;
+  /// Column order of det_boxes and gt_boxes (COCO json files use xywh).
+  box_format format = box_format::xyxy;
+  /// Threads over classes, 0 = max_threads(). Results do not depend on it.
+  int threads = 0;
+};
+
+/// What detection_ap returns. A value of -1 means "no ground truth to measure against" (as
+/// COCOeval: every class has no non-crowd ground truth in that area range).
+struct detection_ap_result {
+  double ap = -1;         ///< AP @[IoU=.50:.95 | area=all | maxDets=largest]
+  double ap50 = -1;       ///< AP @[IoU=.50 | all | largest] (-1 when no threshold equals 0.5)
+  double ap75 = -1;       ///< AP @[IoU=.75 | all | largest] (-1 when no threshold equals 0.75)
+  double ap_small = -1;   ///< AP, area <= 32²
+  double ap_medium = -1;  ///< AP, 32² <= area <= 96²
+  double ap_large = -1;   ///< AP, area >= 96²
+  double ar1 = -1;        ///< AR @[IoU=.50:.95 | all | maxDets=max_detections[0]]
+  double ar10 = -1;       ///< AR at max_detections[1]
+  double ar100 = -1;      ///< AR at max_detections[2]
+  double ar_small = -1;   ///< AR, area <= 32², largest max_detections
+  double ar_medium = -1;  ///< AR, 32² <= area <= 96²
+  double ar_large = -1;   ///< AR, area >= 96²
+  /// C×T: AP of each class at each threshold (area all, largest max_detections): the mean of
+  /// the 101-point interpolated precision; -1 for a class without non-crowd ground truth.
+  tensor<double, 2> ap_per_class_and_threshold;
+  /// C×T: recall of each class at each threshold (area all, largest max_detections); -1 as above.
+  tensor<double, 2> ar_per_class_and_threshold;
+  /// C: AP of each class averaged over the thresholds; -1 for a class without ground truth.
+  std::vector<double> ap_per_class;
+  /// C: the class ids of the rows above, ascending: every id in gt_classes or det_classes.
+  std::vector<std::int64_t> classes;
+  /// T: the IoU thresholds of the columns above (options.iou_thresholds).
+  std::vector<double> iou_thresholds;
+
+  /// The twelve numbers in COCOeval.stats order (AP, AP50, AP75, APs, APm, APl, AR1, AR10,
+  /// AR100, ARs, ARm, ARl).
+  [[nodiscard]] std::array<double, 12> stats() const noexcept {
+    return {ap,  ap50, ap75,  ap_small, ap_medium, ap_large,
+            ar1, ar10, ar100, ar_small, ar_medium, ar_large};
+  }
+};
+
+CVK_KERNEL_BEGIN
+namespace detail {
+
+/// A box as pycocotools stores it: x, y, w, h and the area w·h, in double.
+struct coco_box {
+  double x = 0;
+  double y = 0;
+  double w = 0;
+  double h = 0;
+  double area = 0;
+};
+
+/// One row in `format` → pycocotools' xywh (converted directly: w = x2 - x1; cxcywh keeps w, h).
+inline coco_box make_coco_box(const std::array<double, 4>& b, box_format format) noexcept {
+  coco_box c;
+  switch (format) {
+    case box_format::xyxy:
+      c = {b[0], b[1], b[2] - b[0], b[3] - b[1], 0};
+      break;
+    case box_format::xywh:
+      c = {b[0], b[1], b[2], b[3], 0};
+      break;
+    case box_format::cxcywh:
+      c = {b[0] - 0.5 * b[2], b[1] - 0.5 * b[3], b[2], b[3], 0};
+      break;
+    case box_format::yxyx:
+      c = {b[1], b[0], b[3] - b[1], b[2] - b[0], 0};
+      break;
+  }
+  const double area = c.w * c.h;
+  c.area = area;
+  return c;
+}
+
+/// IoU of detection d and ground truth g as pycocotools' bbIou (maskApi.c): same operations in
+/// the same order; a crowd ground truth divides by the detection's area.
+inline double coco_iou(const coco_box& d, const coco_box& g, bool crowd) noexcept {
+  const double w = std::fmin(d.w + d.x, g.w + g.x) - std::fmax(d.x, g.x);
+  if (w <= 0) return 0;
+  const double h = std::fmin(d.h + d.y, g.h + g.y) - std::fmax(d.y, g.y);
+  if (h <= 0) return 0;
+  const double inter = w * h;
+  const double sum = d.area + g.area;
+  const double uni = crowd ? d.area : sum - inter;
+  return inter / uni;
+}
+
+/// COCOeval's recall thresholds np.linspace(0, 1, 101): i·0.01 + 0, the last exactly 1.
+inline std::array<double, 101> coco_recall_thresholds() noexcept {
+  std::array<double, 101> r{};
+  const double step = 1.0 / 100.0;
+  for (std::size_t i = 0; i < 100; ++i) {
+    const double v = static_cast<double>(i) * step;
+    r[i] = v + 0.0;
+  }
+  r[100] = 1.0;
+  return r;
+}
+
+/// COCOeval's area ranges: all, small, medium, large (bounds inclusive on both sides).
+inline constexpr std::array<std::array<double, 2>, 4> coco_area_ranges{
+    {{0.0, 1e10}, {0.0, 1024.0}, {1024.0, 9216.0}, {9216.0, 1e10}}};
+
+/// One detection after validation: its box, score, class and image as int64, input index.
+struct ap_detection {
+  coco_box box;
+  double score = 0;
+  std::int64_t cls = 0;
+  std::int64_t image = 0;
+  index_t index = 0;
+};
+
+/// One ground truth after validation.
+struct ap_ground_truth {
+  coco_box box;
+  std::int64_t cls = 0;
+  std::int64_t image = 0;
+  bool crowd = false;
+};
+
+/// An id of any integer type as int64; throws when it does not fit.
+template <class I>
+std::int64_t ap_id(I value, const char* fn, const char* argument) {
+  static_assert(std::is_integral_v<I> && !std::is_same_v<I, bool>,
+                "cvk: detection_ap class and image ids must be integer tensors");
+  if constexpr (std::is_unsigned_v<I> && sizeof(I) >= sizeof(std::int64_t)) {
+    if (value > static_cast<I>(std::numeric_limits<std::int64_t>::max())) {
+      CVK_THROW(invalid_argument,
+                std::string(fn) + ": " + argument +
+                    " holds an id that does not fit in int64: " + std::to_string(value));
+    }
+  }
+  return static_cast<std::int64_t>(value);
+}
+
+/// Results of one class: per area range a, max_detections m and threshold t, the mean
+/// interpolated precision and the recall (-1 without ground truth), at [(a·M + m)·T + t].
+struct ap_class_result {
+  std::vector<double> precision;
+  std::vector<double> recall;
+};
+
+/// Evaluates one class: `dets` (sorted by image, then score descending, then index) and `gts`
+/// (sorted by image, then index) of that class. COCOeval's evaluateImg for every image and area
+/// range, then accumulate.
+class ap_class_evaluator {
+ public:
+  ap_class_evaluator(const std::vector<double>& thresholds, const std::vector<index_t>& max_dets,
+                     std::size_t areas)
+      : thresholds_(thresholds), max_dets_(max_dets), areas_(areas) {}
+
+  ap_class_result evaluate(const ap_detection* dets, std::size_t n_dets, const ap_ground_truth* gts,
+                           std::size_t n_gts) {
+    const std::size_t n_thr = thresholds_.size();
+    const std::size_t n_max = max_dets_.size();
+    const auto largest = static_cast<std::size_t>(max_dets_.back());
+    entries_.clear();
+    flags_.clear();
+    npig_.assign(areas_, 0);
+
+    // Per image (ascending id, union of both lists): the kept detections become entries in
+    // COCOeval's concatenation order (image by image, score descending within an image).
+    std::size_t di = 0;
+    std::size_t gi = 0;
+    while (di < n_dets || gi < n_gts) {
+      std::int64_t image;
+      if (di < n_dets && gi < n_gts) {
+        image = std::min(dets[di].image, gts[gi].image);
+      } else {
+        image = di < n_dets ? dets[di].image : gts[gi].image;
+      }
+      std::size_t d_end = di;
+      while (d_end < n_dets && dets[d_end].image == image) ++d_end;
+      std::size_t g_end = gi;
+      while (g_end < n_gts && gts[g_end].image == image) ++g_end;
+      evaluate_image(dets + di, std::min(d_end - di, largest), gts + gi, g_end - gi);
+      di = d_end;
+      gi = g_end;
+    }
+
+    // accumulate: all entries in score order (stable: equal scores keep concatenation order).
+    const std::size_t n_entries = entries_.size();
+    order_.resize(n_entries);
+    for (std::size_t e = 0; e < n_entries; ++e) order_[e] = e;
+    std::stable_sort(order_.begin(), order_.end(), [this](std::size_t a, std::size_t b) {
+      return entries_[a].score > entries_[b].score;
+    });
+    // Entries and their flags in that order, so that every pass below reads memory in order.
+    const std::size_t row = areas_ * n_thr;
+    sorted_rank_.resize(n_entries);
+    sorted_flags_.resize(n_entries * row);
+    for (std::size_t pos = 0; pos < n_entries; ++pos) {
+      const std::size_t e = order_[pos];
+      sorted_rank_[pos] = entries_[e].rank;
+      std::copy_n(flags_.begin() + static_cast<std::ptrdiff_t>(e * row), row,
+                  sorted_flags_.begin() + static_cast<std::ptrdiff_t>(pos * row));
+    }
+
+    ap_class_result result;
+    result.precision.assign(areas_ * n_max * n_thr, -1.0);
+    result.recall.assign(areas_ * n_max * n_thr, -1.0);
+    const std::array<double, 101> rec_thrs = coco_recall_thresholds();
+    rc_.resize(n_entries);
+    pr_.resize(n_entries);
+    constexpr double eps = std::numeric_limits<double>::epsilon();  // np.spacing(1)
+    for (std::size_t a = 0; a < areas_; ++a) {
+      if (npig_[a] == 0) continue;
+      const auto npig = static_cast<double>(npig_[a]);
+      for (std::size_t m = 0; m < n_max; ++m) {
+        const auto max_det = max_dets_[m];
+        for (std::size_t t = 0; t < n_thr; ++t) {
+          const std::size_t column = a * n_thr + t;
+          // COCOeval computes recall tp/npig and precision tp/(tp + fp + 2^-52) at every
+          // position of the ranking, makes the precision non-increasing from the right and reads
+          // it at the first position whose recall reaches each threshold. Recall grows only at
+          // true positives, and every other position's precision is at most that of the true
+          // positive before it (or 0 before the first), so only the true positives' values are
+          // computed: the same doubles, the same maxima.
+          double* rc = rc_.data();
+          double* pr = pr_.data();
+          double tp = 0;
+          double fp = 0;
+          std::size_t n_tp = 0;
+          for (std::size_t pos = 0; pos < n_entries; ++pos) {
+            if (sorted_rank_[pos] >= max_det) continue;
+            const unsigned char flag = sorted_flags_[pos * row + column];
+            if ((flag & ignored) != 0) continue;
+            if ((flag & matched) == 0) {
+              fp += 1;
+              continue;
+            }
+            tp += 1;
+            rc[n_tp] = tp / npig;
+            const double total = fp + tp;
+            pr[n_tp] = tp / (total + eps);
+            ++n_tp;
+          }
+          const std::size_t slot = (a * n_max + m) * n_thr + t;
+          result.recall[slot] = tp / npig;  // the last recall; 0 without detections
+          for (std::size_t i = n_tp; i-- > 1;) {
+            if (pr[i] > pr[i - 1]) pr[i - 1] = pr[i];
+          }
+          // np.searchsorted(rc, recThrs, side='left'): the first position with recall >= r;
+          // past the end the precision stays 0.
+          double sum = 0;
+          std::size_t pos = 0;
+          for (const double r : rec_thrs) {
+            while (pos < n_tp && rc[pos] < r) ++pos;
+            if (pos == n_tp) break;
+            sum += pr[pos];
+          }
+          result.precision[slot] = sum / static_cast<double>(rec_thrs.size());
+        }
+      }
+    }
+    return result;
+  }
+
+ private:
+  static constexpr unsigned char matched = 1;
+  static constexpr unsigned char ignored = 2;
+
+  struct entry {
+    double score;
+    index_t rank;  // position within its image, score descending
+  };
+
+  /// COCOeval.evaluateImg for one image and every area range: greedy matching per threshold.
+  void evaluate_image(const ap_detection* dets, std::size_t n_det, const ap_ground_truth* gts,
+                      std::size_t n_gt) {
+    const std::size_t n_thr = thresholds_.size();
+    const std::size_t first = entries_.size();
+    for (std::size_t d = 0; d < n_det; ++d) {
+      entries_.push_back({dets[d].score, static_cast<index_t>(d)});
+    }
+    const std::size_t row = areas_ * n_thr;  // flags of one entry: [a·T + t]
+    flags_.resize(entries_.size() * row, 0);
+    // IoU of every (detection, ground truth) pair, ground truths in input order.
+    iou_.resize(n_det * n_gt);
+    for (std::size_t d = 0; d < n_det; ++d) {
+      for (std::size_t g = 0; g < n_gt; ++g) {
+        iou_[d * n_gt + g] = coco_iou(dets[d].box, gts[g].box, gts[g].crowd);
+      }
+    }
+    for (std::size_t a = 0; a < areas_; ++a) {
+      const double lo = coco_area_ranges[a][0];
+      const double hi = coco_area_ranges[a][1];
+      // Ground truths not ignored first, then ignored ones (a stable partition).
+      gt_order_.clear();
+      gt_ignored_.clear();
+      for (int pass = 0; pass < 2; ++pass) {
+        for (std::size_t g = 0; g < n_gt; ++g) {
+          const double area = gts[g].box.area;
+          const bool ig = gts[g].crowd || area < lo || area > hi;
+          if (ig == (pass == 1)) {
+            gt_order_.push_back(g);
+            gt_ignored_.push_back(ig ? 1 : 0);
+          }
+        }
+      }
+      for (const unsigned char ig : gt_ignored_) npig_[a] += ig == 0 ? 1 : 0;
+      for (std::size_t t = 0; t < n_thr; ++t) {
+        unsigned char* f = flags_.data() + first * row + a * n_thr + t;  // entry d at f[d·row]
+        gt_taken_.assign(n_gt, 0);
+        const double start = std::min(thresholds_[t], 1 - 1e-10);
+        for (std::size_t d = 0; d < n_det; ++d) {
+          double best = start;
+          std::ptrdiff_t m = -1;
+          for (std::size_t k = 0; k < n_gt; ++k) {
+            const std::size_t g = gt_order_[k];
+            if (gt_taken_[k] != 0 && !gts[g].crowd) continue;
+            if (m > -1 && gt_ignored_[static_cast<std::size_t>(m)] == 0 && gt_ignored_[k] == 1) {
+              break;
+            }
+            const double iou = iou_[d * n_gt + g];
+            if (iou < best) continue;
+            best = iou;
+            m = static_cast<std::ptrdiff_t>(k);
+          }
+          if (m == -1) continue;
+          const auto mk = static_cast<std::size_t>(m);
+          f[d * row] = static_cast<unsigned char>(matched | (gt_ignored_[mk] != 0 ? ignored : 0));
+          gt_taken_[mk] = 1;
+        }
+        // Unmatched detections outside the area range are ignored.
+        for (std::size_t d = 0; d < n_det; ++d) {
+          const double area = dets[d].box.area;
+          if ((f[d * row] & matched) == 0 && (area < lo || area > hi)) f[d * row] = ignored;
+        }
+      }
+    }
+  }
+
+  const std::vector<double>& thresholds_;
+  const std::vector<index_t>& max_dets_;
+  std::size_t areas_;
+  std::vector<entry> entries_;
+  std::vector<unsigned char> flags_;  // [e·A·T + a·T + t]: matched / ignored bits
+  std::vector<std::size_t> npig_;     // per area: ground truths not ignored
+  std::vector<std::size_t> order_;
+  std::vector<index_t> sorted_rank_;
+  std::vector<unsigned char> sorted_flags_;
+  std::vector<double> rc_;
+  std::vector<double> pr_;
+  std::vector<double> iou_;
+  std::vector<std::size_t> gt_order_;
+  std::vector<unsigned char> gt_ignored_;  // in gt_order_ order
+  std::vector<unsigned char> gt_taken_;    // in gt_order_ order
+};
+
+/// Mean of the entries > -1 of `values` at the given indices; -1 when there is none
+/// (COCOeval.summarize's np.mean(s[s > -1])).
+inline double ap_mean_valid(const std::vector<double>& values,
+                            const std::vector<std::size_t>& slots) {
+  double sum = 0;
+  std::size_t count = 0;
+  for (const std::size_t s : slots) {
+    if (values[s] > -1) {
+      sum += values[s];
+      ++count;
+    }
+  }
+  return count == 0 ? -1.0 : sum / static_cast<double>(count);
+}
+
+}  // namespace detail
+CVK_KERNEL_END
+
+namespace detail {
+
+/// Checks the options; returns max_detections sorted.
+inline std::vector<index_t> check_detection_ap_options(const detection_ap_options& options,
+                                                       const char* fn) {
+  if (options.iou_thresholds.empty()) {
+    CVK_THROW(invalid_argument, std::string(fn) + ": iou_thresholds must not be empty");
+  }
+  for (const double t : options.iou_thresholds) {
+    if (!(t >= 0 && t <= 1)) {
+      CVK_THROW(invalid_argument,
+                std::string(fn) + ": iou_thresholds must be in [0, 1], got " + std::to_string(t));
+    }
+  }
+  if (options.max_detections.size() != 3) {
+    CVK_THROW(invalid_argument, std::string(fn) + ": max_detections must hold 3 values, got " +
+                                    std::to_string(options.max_detections.size()));
+  }
+  for (const index_t m : options.max_detections) {
+    if (m < 0) {
+      CVK_THROW(invalid_argument,
+                std::string(fn) + ": max_detections must be >= 0, got " + std::to_string(m));
+    }
+  }
+  std::vector<index_t> sorted = options.max_detections;
+  std::sort(sorted.begin(), sorted.end());
+  return sorted;
+}
+
+/// Reads and checks a box row (NaN coordinates are rejected).
+template <class View>
+coco_box read_ap_box(const View& boxes, index_t i, box_format format, const char* fn,
+                     const char* argument) {
+  const auto b = load_box<double>(boxes, i);
+  for (const double v : b) {
+    if (std::isnan(v)) {
+      CVK_THROW(invalid_argument, std::string(fn) + ": " + argument + " row " + std::to_string(i) +
+                                      " has a NaN coordinate");
+    }
+  }
+  return make_coco_box(b, format);
+}
+
+/// The whole evaluation on checked views; `crowd` is null or has one flag per ground truth.
+template <class DB, class DS, class DC, class DI, class GB, class GC, class GI>
+detection_ap_result detection_ap_impl(const DB& db, const DS& ds, const DC& dc, const DI& dimg,
+                                      const GB& gb, const GC& gc, const GI& gimg,
+                                      const std::vector<unsigned char>* crowd,
+                                      const detection_ap_options& options, const char* fn) {
+  static_assert(std::is_arithmetic_v<typename DB::value_type> &&
+                    std::is_arithmetic_v<typename GB::value_type>,
+                "cvk: detection_ap boxes must be arithmetic");
+  static_assert(std::is_arithmetic_v<typename DS::value_type>,
+                "cvk: detection_ap scores must be arithmetic");
+  const std::vector<index_t> max_dets = check_detection_ap_options(options, fn);
+  expect_shape(db, {any_extent, 4}, fn, "det_boxes", "D×4");
+  expect_shape(gb, {any_extent, 4}, fn, "gt_boxes", "G×4");
+  const index_t n_det = db.extent(0);
+  const index_t n_gt = gb.extent(0);
+  const auto expect_length = [fn](index_t got, index_t want, const char* argument,
+                                  const char* per) {
+    if (got != want) {
+      CVK_THROW(shape_error, std::string(fn) + ": " + argument + " must have " +
+                                 std::to_string(want) + " elements (one per " + per + "), got " +
+                                 std::to_string(got));
+    }
+  };
+  expect_length(ds.extent(0), n_det, "det_scores", "detection");
+  expect_length(dc.extent(0), n_det, "det_classes", "detection");
+  expect_length(dimg.extent(0), n_det, "det_images", "detection");
+  expect_length(gc.extent(0), n_gt, "gt_classes", "ground truth");
+  expect_length(gimg.extent(0), n_gt, "gt_images", "ground truth");
+  if (crowd != nullptr) {
+    expect_length(static_cast<index_t>(crowd->size()), n_gt, "gt_iscrowd", "ground truth");
+  }
+
+  std::vector<ap_detection> dets(static_cast<std::size_t>(n_det));
+  for (index_t i = 0; i < n_det; ++i) {
+    ap_detection& d = dets[static_cast<std::size_t>(i)];
+    d.score = static_cast<double>(ds(i));
+    if (std::isnan(d.score)) {
+      CVK_THROW(invalid_argument,
+                std::string(fn) + ": det_scores[" + std::to_string(i) + "] is NaN");
+    }
+    d.box = read_ap_box(db, i, options.format, fn, "det_boxes");
+    d.cls = ap_id(dc(i), fn, "det_classes");
+    d.image = ap_id(dimg(i), fn, "det_images");
+    d.index = i;
+  }
+  std::vector<ap_ground_truth> gts(static_cast<std::size_t>(n_gt));
+  for (index_t i = 0; i < n_gt; ++i) {
+    ap_ground_truth& g = gts[static_cast<std::size_t>(i)];
+    g.box = read_ap_box(gb, i, options.format, fn, "gt_boxes");
+    g.cls = ap_id(gc(i), fn, "gt_classes");
+    g.image = ap_id(gimg(i), fn, "gt_images");
+    g.crowd = crowd != nullptr && (*crowd)[static_cast<std::size_t>(i)] != 0;
+  }
+  // Detections by (class, image, score descending, input index): within an image COCOeval's
+  // stable sort on -score; ground truths by (class, image, input index).
+  std::sort(dets.begin(), dets.end(), [](const ap_detection& a, const ap_detection& b) {
+    if (a.cls != b.cls) return a.cls < b.cls;
+    if (a.image != b.image) return a.image < b.image;
+    if (a.score != b.score) return a.score > b.score;
+    return a.index < b.index;
+  });
+  std::stable_sort(gts.begin(), gts.end(), [](const ap_ground_truth& a, const ap_ground_truth& b) {
+    if (a.cls != b.cls) return a.cls < b.cls;
+    return a.image < b.image;
+  });
+
+  // Classes: the union of both lists, each with its ranges of dets and gts.
+  detection_ap_result result;
+  std::vector<std::array<std::size_t, 4>> ranges;  // det begin, det end, gt begin, gt end
+  {
+    std::size_t di = 0;
+    std::size_t gi = 0;
+    while (di < dets.size() || gi < gts.size()) {
+      std::int64_t c;
+      if (di < dets.size() && gi < gts.size()) {
+        c = std::min(dets[di].cls, gts[gi].cls);
+      } else {
+        c = di < dets.size() ? dets[di].cls : gts[gi].cls;
+      }
+      std::array<std::size_t, 4> r{di, di, gi, gi};
+      while (r[1] < dets.size() && dets[r[1]].cls == c) ++r[1];
+      while (r[3] < gts.size() && gts[r[3]].cls == c) ++r[3];
+      result.classes.push_back(c);
+      ranges.push_back(r);
+      di = r[1];
+      gi = r[3];
+    }
+  }
+
+  const std::size_t n_cls = result.classes.size();
+  const std::size_t n_thr = options.iou_thresholds.size();
+  const std::size_t n_max = max_dets.size();
+  const std::size_t n_areas = options.area_ranges ? 4 : 1;
+  std::vector<ap_class_result> per_class(n_cls);
+  parallel_for(
+      0, static_cast<index_t>(n_cls), 1,
+      [&](index_t lo, index_t hi) {
+        ap_class_evaluator evaluator(options.iou_thresholds, max_dets, n_areas);
+        for (index_t k = lo; k < hi; ++k) {
+          const auto& r = ranges[static_cast<std::size_t>(k)];
+          per_class[static_cast<std::size_t>(k)] =
+              evaluator.evaluate(dets.data() + r[0], r[1] - r[0], gts.data() + r[2], r[3] - r[2]);
+        }
+      },
+      options.threads);
+
+  // Summaries: means over the valid (class, threshold) entries, as COCOeval.summarize.
+  std::vector<double> precision(n_cls * n_areas * n_max * n_thr);
+  std::vector<double> recall(n_cls * n_areas * n_max * n_thr);
+  for (std::size_t k = 0; k < n_cls; ++k) {
+    std::copy(per_class[k].precision.begin(), per_class[k].precision.end(),
+              precision.begin() + static_cast<std::ptrdiff_t>(k * n_areas * n_max * n_thr));
+    std::copy(per_class[k].recall.begin(), per_class[k].recall.end(),
+              recall.begin() + static_cast<std::ptrdiff_t>(k * n_areas * n_max * n_thr));
+  }
+  const auto slots = [&](std::size_t a, std::size_t m, double only_threshold) {
+    std::vector<std::size_t> s;
+    for (std::size_t k = 0; k < n_cls; ++k) {
+      for (std::size_t t = 0; t < n_thr; ++t) {
+        if (!std::isnan(only_threshold) && !(options.iou_thresholds[t] == only_threshold)) continue;
+        s.push_back(((k * n_areas + a) * n_max + m) * n_thr + t);
+      }
+    }
+    return s;
+  };
+  constexpr double every = std::numeric_limits<double>::quiet_NaN();
+  const std::size_t last = n_max - 1;
+  result.ap = ap_mean_valid(precision, slots(0, last, every));
+  result.ap50 = ap_mean_valid(precision, slots(0, last, 0.5));
+  result.ap75 = ap_mean_valid(precision, slots(0, last, 0.75));
+  result.ar1 = ap_mean_valid(recall, slots(0, 0, every));
+  result.ar10 = ap_mean_valid(recall, slots(0, 1, every));
+  result.ar100 = ap_mean_valid(recall, slots(0, 2, every));
+  if (options.area_ranges) {
+    result.ap_small = ap_mean_valid(precision, slots(1, last, every));
+    result.ap_medium = ap_mean_valid(precision, slots(2, last, every));
+    result.ap_large = ap_mean_valid(precision, slots(3, last, every));
+    result.ar_small = ap_mean_valid(recall, slots(1, last, every));
+    result.ar_medium = ap_mean_valid(recall, slots(2, last, every));
+    result.ar_large = ap_mean_valid(recall, slots(3, last, every));
+  } else {
+    result.ap_small = result.ap_medium = result.ap_large = every;
+    result.ar_small = result.ar_medium = result.ar_large = every;
+  }
+
+  const auto rows = static_cast<index_t>(n_cls);
+  const auto cols = static_cast<index_t>(n_thr);
+  result.ap_per_class_and_threshold = tensor<double, 2>(rows, cols);
+  result.ar_per_class_and_threshold = tensor<double, 2>(rows, cols);
+  result.ap_per_class.assign(n_cls, -1.0);
+  for (std::size_t k = 0; k < n_cls; ++k) {
+    double sum = 0;
+    std::size_t count = 0;
+    for (std::size_t t = 0; t < n_thr; ++t) {
+      const std::size_t s = ((k * n_areas + 0) * n_max + last) * n_thr + t;
+      const auto i = static_cast<index_t>(k);
+      const auto j = static_cast<index_t>(t);
+      result.ap_per_class_and_threshold(i, j) = precision[s];
+      result.ar_per_class_and_threshold(i, j) = recall[s];
+      if (precision[s] > -1) {
+        sum += precision[s];
+        ++count;
+      }
+    }
+    if (count != 0) result.ap_per_class[k] = sum / static_cast<double>(count);
+  }
+  result.iou_thresholds = options.iou_thresholds;
+  return result;
+}
+
+}  // namespace detail
+
+/// COCO detection evaluation (pycocotools COCOeval, iouType 'bbox'): AP, AP50, AP75,
+/// AP small/medium/large, AR at 1/10/100 detections and AR small/medium/large.
+///
+///   det_boxes    D×4 in options.format (xyxy by default), any arithmetic type, any strides
+///   det_scores   D, any arithmetic type (no NaN)
+///   det_classes  D, any integer type: class ids (any values, fitting int64)
+///   det_images   D, any integer type: image ids
+///   gt_boxes     G×4 in options.format
+///   gt_classes   G, any integer type
+///   gt_images    G, any integer type
+///
+/// The result equals COCOeval.evaluate(); accumulate(); summarize() with catIds the classes
+/// and imgIds every image id of either list, the boxes given as xywh in double (xyxy rows
+/// converted with w = x2 - x1), each ground truth's 'area' its box area w·h and iscrowd 0:
+///   1. Per image and class, detections sorted by score descending (equal scores keep input
+///      order), at most the largest max_detections kept.
+///   2. IoU as maskApi.c's bbIou in double (continuous, no +1; crowd ground truth: intersection
+///      over the detection's area).
+///   3. Per area range (ground truths with area outside it, and crowds, are ignored) and IoU
+///      threshold t: each detection in score order takes, among the ground truths not yet
+///      matched (crowds may be matched again), the one with the best IoU >= min(t, 1 - 1e-10),
+///      preferring ground truths that are not ignored; equal IoUs go to the later one. A
+///      detection matched to an ignored ground truth, or unmatched with its area outside the
+///      range, is ignored.
+///   4. Per class, area range, max_detections and threshold: the detections of every image
+///      (each image's top max_detections) in score order (equal scores: image id, then rank),
+///      cumulative tp/fp, recall tp/npig, precision tp/(tp + fp + 2^-52) made non-increasing
+///      from the right, read at recall thresholds 0, .01, ..., 1 (first position with recall >=
+///      r; 0 past the end), averaged: the AP; the final recall: the AR. -1 when the class has no
+///      non-ignored ground truth in the range.
+///   5. Each summary number is the mean of the valid (>-1) values over classes and thresholds
+///      (AP50 / AP75: the thresholds equal to 0.5 / 0.75); -1 when none is valid.
+/// Empty input gives every summary number -1 and no class.
+///
+/// Throws cvk::shape_error when a box tensor is not D×4 / G×4 or a per-box tensor has the wrong
+/// length, and cvk::invalid_argument for a NaN score or coordinate, an id that does not fit in
+/// int64, an empty or out-of-[0, 1] iou_thresholds, or max_detections not 3 values >= 0.
+/// O((D + G) log(D + G)) to sort, O(A·T·Σ D_i·G_i) to match per image and class, and
+/// O(A·M·T·D) to accumulate (A = 4 area ranges, M = 3, T = 10 by default).
+template <tensor_of_rank<2> DetBoxes, tensor_of_rank<1> DetScores, tensor_of_rank<1> DetClasses,
+          tensor_of_rank<1> DetImages, tensor_of_rank<2> GtBoxes, tensor_of_rank<1> GtClasses,
+          tensor_of_rank<1> GtImages>
+[[nodiscard]] detection_ap_result detection_ap(
+    const DetBoxes& det_boxes, const DetScores& det_scores, const DetClasses& det_classes,
+    const DetImages& det_images, const GtBoxes& gt_boxes, const GtClasses& gt_classes,
+    const GtImages& gt_images, const detection_ap_options& options = {}) {
+  constexpr const char* fn = "detection_ap";
+  return detail::detection_ap_impl(detail::checked_view<2>(det_boxes, fn, "det_boxes"),
+                                   detail::checked_view<1>(det_scores, fn, "det_scores"),
+                                   detail::checked_view<1>(det_classes, fn, "det_classes"),
+                                   detail::checked_view<1>(det_images, fn, "det_images"),
+                                   detail::checked_view<2>(gt_boxes, fn, "gt_boxes"),
+                                   detail::checked_view<1>(gt_classes, fn, "gt_classes"),
+                                   detail::checked_view<1>(gt_images, fn, "gt_images"), nullptr,
+                                   options, fn);
+}
+
+/// detection_ap with crowd ground truths: `gt_iscrowd` has G flags (bool or any integer type,
+/// nonzero = crowd). A crowd ground truth is ignored (it neither counts as an object to find
+/// nor makes a detection that matches it a false positive), may be matched by any number of
+/// detections, and its IoU with a detection is intersection / detection area. Throws as above,
+/// and cvk::shape_error when gt_iscrowd has not G elements.
+template <tensor_of_rank<2> DetBoxes, tensor_of_rank<1> DetScores, tensor_of_rank<1> DetClasses,
+          tensor_of_rank<1> DetImages, tensor_of_rank<2> GtBoxes, tensor_of_rank<1> GtClasses,
+          tensor_of_rank<1> GtImages, tensor_of_rank<1> GtCrowd>
+[[nodiscard]] detection_ap_result detection_ap(const DetBoxes& det_boxes,
+                                               const DetScores& det_scores,
+                                               const DetClasses& det_classes,
+                                               const DetImages& det_images, const GtBoxes& gt_boxes,
+                                               const GtClasses& gt_classes,
+                                               const GtImages& gt_images, const GtCrowd& gt_iscrowd,
+                                               const detection_ap_options& options = {}) {
+  constexpr const char* fn = "detection_ap";
+  const auto crowd_view = detail::checked_view<1>(gt_iscrowd, fn, "gt_iscrowd");
+  using K = typename decltype(crowd_view)::value_type;
+  static_assert(std::is_integral_v<K>, "cvk: detection_ap gt_iscrowd must be bool or integer");
+  std::vector<unsigned char> crowd(static_cast<std::size_t>(crowd_view.extent(0)));
+  for (index_t i = 0; i < crowd_view.extent(0); ++i) {
+    crowd[static_cast<std::size_t>(i)] = crowd_view(i) != K{0} ? 1 : 0;
+  }
+  return detail::detection_ap_impl(detail::checked_view<2>(det_boxes, fn, "det_boxes"),
+                                   detail::checked_view<1>(det_scores, fn, "det_scores"),
+                                   detail::checked_view<1>(det_classes, fn, "det_classes"),
+                                   detail::checked_view<1>(det_images, fn, "det_images"),
+                                   detail::checked_view<2>(gt_boxes, fn, "gt_boxes"),
+                                   detail::checked_view<1>(gt_classes, fn, "gt_classes"),
+                                   detail::checked_view<1>(gt_images, fn, "gt_images"), &crowd,
+                                   options, fn);
+}
+
+CVK_END_NAMESPACE

@@ -1,0 +1,912 @@
+// cvk — computer-vision kernels, header-only C++20.
+// Soft non-maximum suppression: soft_nms with mmcv's soft_nms (default), OpenCV's softNMSBoxes
+// and TensorFlow's NonMaxSuppressionV5 conventions. The peers rescan every remaining box for the
+// maximum and rescore every remaining box after each selection (O(N²)); cvk keeps the scores in
+// a tournament tree and rescores only the boxes that overlap the selected one (a uniform grid),
+// with the same results: same selections, bit-identical scores.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <numeric>
+#include <optional>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "../box/format.hpp"
+#include "../core/as_view.hpp"
+#include "../core/config.hpp"
+#include "../core/errors.hpp"
+#include "../core/tensor.hpp"
+#include "../detail/checks.hpp"
+#include "detail/greedy.hpp"
+#include "detail/rank.hpp"
+
+CVK_BEGIN_NAMESPACE
+
+/// How the score of a box decays with its IoU `o` with the selected box (t = iou_threshold).
+enum class soft_nms_method {
+  linear,  ///< mmcv: ×(1 - o) if o >= t; OpenCV: ×(1 - o) if o > t
+  gaussian,  ///< mmcv, OpenCV: ×exp(-o²/sigma); TensorFlow: ×exp(-0.5·o²/sigma), removed if o > t
+  naive,     ///< mmcv: ×0 if o >= t (hard NMS through the scores); TensorFlow: removed if o > t
+};
+
+/// Whose soft-NMS loop soft_nms reproduces (see soft_nms and docs/nms.md).
+enum class soft_nms_convention {
+  mmcv,        ///< mmcv.ops.soft_nms (CPU kernel softnms_cpu), the default
+  opencv,      ///< cv::dnn::softNMSBoxes
+  tensorflow,  ///< tf.image.non_max_suppression_with_scores / NonMaxSuppressionV5, OpenVINO NMS-5
+};
+
+/// Name of a method, "linear".
+[[nodiscard]] constexpr const char* to_string(soft_nms_method method) noexcept {
+  switch (method) {
+    case soft_nms_method::linear:
+      return "linear";
+    case soft_nms_method::gaussian:
+      return "gaussian";
+    case soft_nms_method::naive:
+      return "naive";
+  }
+  return "unknown";
+}
+
+/// Name of a convention, "mmcv".
+[[nodiscard]] constexpr const char* to_string(soft_nms_convention convention) noexcept {
+  switch (convention) {
+    case soft_nms_convention::mmcv:
+      return "mmcv";
+    case soft_nms_convention::opencv:
+      return "opencv";
+    case soft_nms_convention::tensorflow:
+      return "tensorflow";
+  }
+  return "unknown";
+}
+
+/// Options of soft_nms. The defaults give mmcv.ops.soft_nms(boxes, scores, iou_threshold)
+/// (method 'linear', sigma 0.5, min_score 1e-3).
+struct soft_nms_options {
+  soft_nms_method method = soft_nms_method::linear;
+  /// Gaussian parameter (> 0 for the gaussian method); rounded to the box computation type.
+  double sigma = 0.5;
+  /// Score floor: mmcv and OpenCV drop a box whose score is < min_score, TensorFlow keeps a box
+  /// only while its score is > min_score (its score_threshold). Rounded to the score type.
+  double min_score = 1e-3;
+  /// Return at most this many boxes (the loop stops there; OpenCV's top_k, TensorFlow's
+  /// max_output_size). Unset: no limit.
+  std::optional<index_t> max_output{};
+  /// Column order of the boxes.
+  box_format format = box_format::xyxy;
+  soft_nms_convention convention = soft_nms_convention::mmcv;
+};
+
+/// The result of soft_nms: the selected boxes in selection order and their scores at the moment
+/// they were selected (the decayed scores). S is the score type: float or double, double for
+/// integer scores.
+template <class S>
+struct soft_nms_result {
+  tensor<index_t, 1> indices;
+  tensor<S, 1> scores;
+};
+
+CVK_KERNEL_BEGIN
+namespace detail {
+
+/// NaN test written as a comparison (inlined into CVK_KERNEL code, unlike std::isnan).
+template <class T>
+constexpr bool soft_is_nan(T x) noexcept {
+  return x != x;  // NOLINT(misc-redundant-expression)
+}
+
+/// A double parameter in the computation type T (round to nearest, as a C++ float parameter of
+/// the peers receives it); values beyond T's range become ±infinity instead of being undefined.
+template <class T>
+T soft_parameter(double value) noexcept {
+  if constexpr (sizeof(T) >= sizeof(double)) {
+    return static_cast<T>(value);
+  } else {
+    static_assert(std::is_same_v<T, float>, "cvk: soft_nms computes in float or wider");
+    constexpr double halfway = 0x1.ffffffp127;  // FLT_MAX + half an ulp: rounds to infinity
+    if (value >= halfway) return std::numeric_limits<float>::infinity();
+    if (value <= -halfway) return -std::numeric_limits<float>::infinity();
+    return static_cast<float>(value);
+  }
+}
+
+/// std::exp of float, double or long double, as a builtin (GCC does not inline the <cmath>
+/// wrappers into CVK_KERNEL code): the same C library functions expf / exp / expl.
+template <class R>
+inline R soft_exp(R x) noexcept {
+  if constexpr (std::is_same_v<R, float>) {
+    return __builtin_expf(x);
+  } else if constexpr (std::is_same_v<R, double>) {
+    return __builtin_exp(x);
+  } else {
+    return __builtin_expl(x);
+  }
+}
+
+/// IoU of the selected box `s` with box `o`: mmcv's softnms_cpu operations in its order (the
+/// selected box first in max/min; union = (area_s + area_o) - inter), which are also
+/// torchvision's. offset 0: mmcv's `+ offset` terms are exact no-ops then.
+template <class R>
+inline R soft_iou(const nms_box<R>& s, const nms_box<R>& o) noexcept {
+  const R xx1 = max_of(s.x1, o.x1);
+  const R yy1 = max_of(s.y1, o.y1);
+  const R xx2 = min_of(s.x2, o.x2);
+  const R yy2 = min_of(s.y2, o.y2);
+  const R w = max_of(R(0), xx2 - xx1);
+  const R h = max_of(R(0), yy2 - yy1);
+  const R inter = w * h;
+  const R sum = s.area + o.area;
+  const R uni = sum - inter;
+  return inter / uni;
+}
+
+/// What one selection does to another box: multiply its score by `factor`, or remove it.
+template <class R>
+struct soft_factor {
+  R factor;
+  bool removed;
+};
+
+/// The decay rule of a convention and method, in the box computation type R.
+template <soft_nms_convention C, soft_nms_method M, class R>
+struct soft_rule {
+  R threshold{};
+  R sigma{};  // mmcv, OpenCV: the divisor of -o²
+  R scale{};  // TensorFlow: -0.5 / sigma, the factor of o·o
+
+  soft_factor<R> operator()(R ovr) const noexcept {
+    if constexpr (C == soft_nms_convention::tensorflow) {
+      if (ovr > threshold) return {R(1), true};
+      if constexpr (M == soft_nms_method::gaussian) {
+        const R a = scale * ovr;  // TensorFlow: exp(scale * sim * sim)
+        const R b = a * ovr;
+        return {soft_exp(b), false};
+      } else {
+        return {R(1), false};
+      }
+    } else if constexpr (M == soft_nms_method::naive) {
+      return {ovr >= threshold ? R(0) : R(1), false};
+    } else if constexpr (M == soft_nms_method::linear) {
+      const bool decays = C == soft_nms_convention::mmcv ? ovr >= threshold : ovr > threshold;
+      return {decays ? R(1) - ovr : R(1), false};
+    } else {
+      const R square = ovr * ovr;  // exp(-(o * o) / sigma)
+      const R negated = -square;
+      return {soft_exp(negated / sigma), false};
+    }
+  }
+
+  /// Whether a box with (updated) score `s` leaves the candidates.
+  template <class S>
+  static bool drops(S s, S min_score) noexcept {
+    if constexpr (C == soft_nms_convention::tensorflow) {
+      return !(s > min_score);
+    } else {
+      return s < min_score;
+    }
+  }
+
+  /// True when a box that does not intersect the selected one keeps its score exactly: the
+  /// factor at IoU +0 is exactly 1 and nothing is removed. Then only overlapping boxes need an
+  /// update (multiplying by exactly 1 is exact). False e.g. for naive with a threshold <= 0.
+  [[nodiscard]] bool identity_at_zero() const noexcept {
+    const soft_factor<R> f = (*this)(R(0));
+    return !f.removed && f.factor == R(1);
+  }
+};
+
+/// The score times a factor: the product in the wider of the two types, stored as S (mmcv:
+/// `sc[pos] *= weight` in float).
+template <class S, class R>
+inline S soft_scaled(S score, R factor) noexcept {
+  using C = std::common_type_t<S, R>;
+  return static_cast<S>(static_cast<C>(score) * static_cast<C>(factor));
+}
+
+/// An unsigned key ordering scores: larger score → larger key, equal scores (-0 and +0 too) →
+/// equal keys, NaN → 0, which no number gets.
+template <class S>
+inline radix_key_t<S> soft_score_key(S score) noexcept {
+  using K = radix_key_t<S>;
+  if (soft_is_nan(score)) return 0;
+  constexpr K top = K(1) << (8 * sizeof(K) - 1);
+  const K bits = __builtin_bit_cast(K, score == S(0) ? S(0) : score);  // -0 → +0
+  return (bits & top) != 0 ? static_cast<K>(~bits) : static_cast<K>(bits | top);
+}
+
+/// A tournament (winner) tree over slots 0..n-1 holding unsigned keys: the slot with the largest
+/// key, the leftmost one among equal keys, in O(1); a key change in O(log n). Key 0 = empty.
+/// Every node holds its winner's key and slot (leaves: node size + slot). I: the slot type
+/// (32 bits when n allows: half the memory).
+template <class K, class I = std::size_t>
+class soft_winner_tree {
+ public:
+  explicit soft_winner_tree(std::size_t n) {
+    while (size_ < n) size_ *= 2;
+    key_.assign(2 * size_, K(0));
+    slot_.resize(2 * size_);
+    for (std::size_t s = 0; s < size_; ++s) slot_[size_ + s] = static_cast<I>(s);
+  }
+
+  /// Sets a key without updating the tree (call build() afterwards).
+  void set(std::size_t slot, K key) noexcept { key_[size_ + slot] = key; }
+
+  void build() noexcept {
+    for (std::size_t node = size_ - 1; node >= 1; --node) {
+      const std::size_t w = better(node);
+      key_[node] = key_[w];
+      slot_[node] = slot_[w];
+    }
+  }
+
+  void update(std::size_t slot, K key) noexcept {
+    key_[size_ + slot] = key;
+    for (std::size_t node = (slot + size_) >> 1; node != 0; node >>= 1) {
+      const std::size_t w = better(node);
+      // Same winner with the same key: every ancestor compares what it compared before.
+      if (key_[w] == key_[node] && slot_[w] == slot_[node]) return;
+      key_[node] = key_[w];
+      slot_[node] = slot_[w];
+    }
+  }
+
+  /// The winning slot (node 1: the root, or the only leaf when size_ is 1).
+  [[nodiscard]] std::size_t top() const noexcept { return slot_[1]; }
+  [[nodiscard]] K key(std::size_t slot) const noexcept { return key_[size_ + slot]; }
+
+ private:
+  /// The child of `node` whose winner wins: the right one only with a larger key.
+  [[nodiscard]] std::size_t better(std::size_t node) const noexcept {
+    const std::size_t l = 2 * node;
+    return l + static_cast<std::size_t>(key_[l + 1] > key_[l]);
+  }
+
+  std::size_t size_ = 1;
+  std::vector<K> key_;   // key_[node]: the winner's key of node (leaves at size_ + slot)
+  std::vector<I> slot_;  // slot_[node]: the winner of node
+};
+
+/// The same answers as soft_winner_tree (largest key, leftmost among equal keys; key 0 = empty)
+/// for many point updates that mostly lower keys that are not the maximum: slots in blocks of
+/// 64 with each block's leftmost maximum, and a soft_winner_tree over the blocks. An update that
+/// does not beat its block's maximum, and is not it, is O(1); otherwise the block is rescanned
+/// (64 contiguous keys, vectorized) and the small block tree updated. Cache-friendly: the
+/// scattered accesses of a full binary tree over N slots go to a tree over N / 64 blocks.
+template <class K, class I = std::size_t>
+class soft_block_max {
+ public:
+  static constexpr std::size_t block = 64;
+
+  explicit soft_block_max(std::size_t n)
+      : blocks_((n + block - 1) / block + (n == 0 ? 1 : 0)),
+        key_(blocks_ * block, K(0)),
+        winner_(blocks_, 0),
+        tree_(blocks_) {}
+
+  void set(std::size_t slot, K key) noexcept { key_[slot] = key; }
+
+  void build() noexcept {
+    for (std::size_t b = 0; b < blocks_; ++b) tree_.set(b, rescan(b));
+    tree_.build();
+  }
+
+  void update(std::size_t slot, K key) noexcept {
+    key_[slot] = key;
+    const std::size_t b = slot / block;
+    const std::size_t w = winner_[b];
+    if (slot == w) {
+      tree_.update(b, rescan(b));
+    } else if (key > key_[w] || (key == key_[w] && slot < w)) {
+      winner_[b] = static_cast<I>(slot);
+      tree_.update(b, key);
+    }
+  }
+
+  [[nodiscard]] std::size_t top() const noexcept { return winner_[tree_.top()]; }
+  [[nodiscard]] K key(std::size_t slot) const noexcept { return key_[slot]; }
+
+ private:
+  /// Recomputes block b's leftmost maximum; returns its key.
+  K rescan(std::size_t b) noexcept {
+    const K* keys = key_.data() + b * block;
+    K best = 0;
+    for (std::size_t k = 0; k < block; ++k) best = keys[k] > best ? keys[k] : best;
+    std::size_t w = 0;
+    while (keys[w] != best) ++w;
+    winner_[b] = static_cast<I>(b * block + w);
+    return best;
+  }
+
+  std::size_t blocks_;
+  std::vector<K> key_;     // per slot, padded to whole blocks with 0
+  std::vector<I> winner_;  // per block: the leftmost slot with the block's largest key
+  soft_winner_tree<K, I> tree_;
+};
+
+/// Cells a box may span along one axis before it is "large" (kept in a list every query scans),
+/// and the input size below which scanning every remaining box is as fast as the grid.
+inline constexpr index_t soft_grid_max_span = 4;
+inline constexpr std::size_t soft_grid_min_boxes = 64;
+
+/// A uniform grid over the boxes that take part (finite, positive width and height), each stored
+/// in every cell it covers (cell side: the median longer side), as coordinate columns plus the
+/// box index. Two such boxes with a positive intersection share a cell (the cell map is
+/// monotone), so a query meets every box that intersects the query box. Boxes spanning many
+/// cells go to one extra list every query scans. Entries of removed boxes are compacted away as
+/// queries meet them.
+template <class R, class I>
+class soft_grid {
+ public:
+  /// Builds the grid of the boxes with part[i] != 0; false when there are none.
+  bool build(std::span<const nms_box<R>> boxes, const std::vector<unsigned char>& part) {
+    double lo_x = std::numeric_limits<double>::infinity();
+    double lo_y = lo_x;
+    double hi_x = -lo_x;
+    double hi_y = -lo_x;
+    std::vector<R> sides;
+    for (std::size_t i = 0; i < boxes.size(); ++i) {
+      if (part[i] == 0) continue;
+      const nms_box<R>& b = boxes[i];
+      lo_x = min_of(lo_x, static_cast<double>(b.x1));
+      lo_y = min_of(lo_y, static_cast<double>(b.y1));
+      hi_x = max_of(hi_x, static_cast<double>(b.x2));
+      hi_y = max_of(hi_y, static_cast<double>(b.y2));
+      sides.push_back(max_of(b.x2 - b.x1, b.y2 - b.y1));
+    }
+    const double width = hi_x - lo_x;
+    const double height = hi_y - lo_y;
+    if (sides.empty() || !(width - width == 0.0) || !(height - height == 0.0)) return false;
+    const auto middle = sides.begin() + static_cast<std::ptrdiff_t>(sides.size() / 2);
+    std::nth_element(sides.begin(), middle, sides.end());
+    double cell = static_cast<double>(*middle);
+    // At most about 2 cells per box: a large empty canvas must not cost memory.
+    const double max_cells = 2.0 * static_cast<double>(sides.size()) + 16.0;
+    double cols_d = std::max(1.0, std::ceil(width / cell));
+    double rows_d = std::max(1.0, std::ceil(height / cell));
+    while (cols_d * rows_d > max_cells) {
+      cell *= std::max(1.05, std::sqrt(cols_d * rows_d / max_cells));
+      cols_d = std::max(1.0, std::ceil(width / cell));
+      rows_d = std::max(1.0, std::ceil(height / cell));
+    }
+    lo_x_ = lo_x;
+    lo_y_ = lo_y;
+    cols_ = static_cast<index_t>(cols_d);
+    rows_ = static_cast<index_t>(rows_d);
+    inverse_ = 1.0 / cell;
+
+    // Lists 0..cells-1: the cells; list `cells`: the large boxes. Counting sort by list.
+    const auto cells = static_cast<std::size_t>(cols_ * rows_);
+    large_ = cells;
+    std::vector<std::size_t> fill(cells + 2, 0);
+    const auto each_list = [&](const nms_box<R>& b, auto&& body) {
+      const cell_range r = range_of(b);
+      if (r.large()) {
+        body(cells);
+        return;
+      }
+      for (index_t y = r.r0; y <= r.r1; ++y) {
+        for (index_t x = r.c0; x <= r.c1; ++x) body(static_cast<std::size_t>(y * cols_ + x));
+      }
+    };
+    for (std::size_t i = 0; i < boxes.size(); ++i) {
+      if (part[i] != 0) each_list(boxes[i], [&](std::size_t c) { ++fill[c + 1]; });
+    }
+    std::size_t longest = 0;
+    for (std::size_t c = 0; c <= cells; ++c) {
+      longest = std::max(longest, fill[c + 1]);
+      fill[c + 1] += fill[c];
+    }
+    const std::size_t total = fill[cells + 1];
+    x1_.resize(total);
+    y1_.resize(total);
+    x2_.resize(total);
+    y2_.resize(total);
+    area_.resize(total);
+    index_.resize(total);
+    hits_.resize(longest);
+    positions_.resize(longest);
+    start_.assign(fill.begin(), fill.end() - 1);
+    end_ = start_;
+    for (std::size_t i = 0; i < boxes.size(); ++i) {
+      if (part[i] == 0) continue;
+      const nms_box<R>& b = boxes[i];
+      each_list(b, [&](std::size_t c) {
+        const std::size_t k = end_[c]++;
+        x1_[k] = b.x1;
+        y1_[k] = b.y1;
+        x2_[k] = b.x2;
+        y2_[k] = b.y2;
+        area_[k] = b.area;
+        index_[k] = static_cast<I>(i);
+      });
+    }
+    return true;
+  }
+
+  /// Calls visit(i, box i) for the stored boxes with alive[i] == 1 that intersect `b` (positive
+  /// intersection; `b` takes part), once per cell they share with `b`. Entries whose
+  /// alive[i] != 1 are removed when met.
+  template <class Visit>
+  void query(const nms_box<R>& b, const std::vector<unsigned char>& alive, Visit&& visit) {
+    const cell_range r = range_of(b);
+    for (index_t y = r.r0; y <= r.r1; ++y) {
+      for (index_t x = r.c0; x <= r.c1; ++x) {
+        visit_list(static_cast<std::size_t>(y * cols_ + x), b, alive, visit);
+      }
+    }
+    visit_list(large_, b, alive, visit);
+  }
+
+ private:
+  struct cell_range {
+    index_t c0, c1, r0, r1;
+    [[nodiscard]] bool large() const noexcept {
+      return c1 - c0 >= soft_grid_max_span || r1 - r0 >= soft_grid_max_span;
+    }
+  };
+
+  /// Visits the live entries of list c that intersect `b`. The intersection test runs over the
+  /// whole list first (vectorized); the hits are then visited from the back, so that a removed
+  /// entry can take the list's last entry, which has been looked at already.
+  template <class Visit>
+  void visit_list(std::size_t c, const nms_box<R>& b, const std::vector<unsigned char>& alive,
+                  Visit& visit) {
+    const std::size_t first = start_[c];
+    std::size_t last = end_[c];
+    const std::size_t count = last - first;
+    if (count == 0) return;
+    const R* __restrict x1 = x1_.data() + first;
+    const R* __restrict y1 = y1_.data() + first;
+    const R* __restrict x2 = x2_.data() + first;
+    const R* __restrict y2 = y2_.data() + first;
+    hit_t* __restrict hit = hits_.data();
+    const R qx1 = b.x1;
+    const R qy1 = b.y1;
+    const R qx2 = b.x2;
+    const R qy2 = b.y2;
+    // Positive intersection: exactly when soft_iou computes w > 0 and h > 0 (for finite values,
+    // min(x2) - max(x1) > 0 iff min(x2) > max(x1)); otherwise the IoU is exactly +0.
+    for (std::size_t k = 0; k < count; ++k) {
+      hit[k] = static_cast<hit_t>((x1[k] < qx2) & (qx1 < x2[k]) & (y1[k] < qy2) & (qy1 < y2[k]));
+    }
+    // The hit positions, branch-free (the test is true for about one entry in four).
+    std::size_t hits = 0;
+    I* __restrict position = positions_.data();
+    for (std::size_t k = 0; k < count; ++k) {
+      position[hits] = static_cast<I>(k);
+      hits += static_cast<std::size_t>(hit[k]);
+    }
+    while (hits-- > 0) {
+      const std::size_t at = first + position[hits];
+      const I i = index_[at];
+      if (alive[i] != 1) {
+        --last;
+        x1_[at] = x1_[last];
+        y1_[at] = y1_[last];
+        x2_[at] = x2_[last];
+        y2_[at] = y2_[last];
+        area_[at] = area_[last];
+        index_[at] = index_[last];
+        continue;
+      }
+      visit(static_cast<std::size_t>(i), nms_box<R>{x1_[at], y1_[at], x2_[at], y2_[at], area_[at]});
+    }
+    end_[c] = last;
+  }
+
+  // Monotone in the coordinate (each step rounds monotonically): overlapping intervals share a
+  // cell. Coordinates outside the grid (query boxes only) clamp to the border cells.
+  [[nodiscard]] index_t cell_of(R v, double lo, index_t count) const noexcept {
+    const double c = __builtin_floor((static_cast<double>(v) - lo) * inverse_);
+    return static_cast<index_t>(min_of(max_of(c, 0.0), static_cast<double>(count - 1)));
+  }
+  [[nodiscard]] cell_range range_of(const nms_box<R>& b) const noexcept {
+    return {cell_of(b.x1, lo_x_, cols_), cell_of(b.x2, lo_x_, cols_), cell_of(b.y1, lo_y_, rows_),
+            cell_of(b.y2, lo_y_, rows_)};
+  }
+
+  double lo_x_ = 0;
+  double lo_y_ = 0;
+  double inverse_ = 1;
+  index_t cols_ = 1;
+  index_t rows_ = 1;
+  std::size_t large_ = 0;  // the list of the large boxes
+  std::vector<std::size_t> start_;
+  std::vector<std::size_t> end_;  // one past the last live entry of each list
+  std::vector<R> x1_, y1_, x2_, y2_, area_;
+  std::vector<I> index_;
+  // scratch: the intersection test of one list, in integers as wide as R (vectorizes)
+  using hit_t = std::conditional_t<sizeof(R) == 4, std::uint32_t, std::uint64_t>;
+  std::vector<hit_t> hits_;
+  std::vector<I> positions_;  // scratch: the positions of the hits
+};
+
+/// Soft-NMS selection on boxes (xyxy candidates) and scores (updated in place). Appends the
+/// selected boxes and their scores at selection, at most `max_keep`. I: the index type of the
+/// internal tables (32 bits when N allows).
+///
+/// Each round picks the maximum — mmcv: the first maximum in mmcv's array order, which its
+/// swaps permute (tracked here: `box_at` / `pos_of`), a NaN score winning only at the first
+/// remaining position; OpenCV: the maximum, equal scores by lower index, a NaN score winning
+/// only at the first position of OpenCV's array (permuted by its selection swaps); TensorFlow:
+/// the maximum, equal scores by lower index, NaN scores never enter — then rescores every
+/// remaining box (each box's factors multiply in selection order, as in the peers' loops) and
+/// drops those below min_score. A soft_block_max finds the maximum (mmcv: over positions, so ties
+/// follow mmcv's order; others: over box indices). When `use_grid` and the rule leaves
+/// non-intersecting boxes unchanged, a round rescores only the boxes intersecting the selected
+/// one (grid query) and the boxes that do not take part in the grid; mmcv's first round rescores
+/// all (it drops every low initial score).
+template <soft_nms_convention C, class I, class Rule, class R, class S>
+void soft_nms_select(std::span<const nms_box<R>> boxes, std::vector<S>& score, const Rule& rule,
+                     S min_score, std::size_t max_keep, bool use_grid, std::vector<index_t>& picked,
+                     std::vector<S>& picked_score) {
+  using K = radix_key_t<S>;
+  constexpr bool mmcv = C == soft_nms_convention::mmcv;
+  constexpr bool positions = C != soft_nms_convention::tensorflow;
+  const std::size_t n = boxes.size();
+  if (n == 0 || max_keep == 0) return;
+  // state: 1 candidate, 0 selected or dropped, 2 dropped in this round (mmcv, until its
+  // position is resolved).
+  std::vector<unsigned char> state(n, 1);
+  if constexpr (!mmcv) {
+    for (std::size_t i = 0; i < n; ++i) {
+      if (Rule::drops(score[i], min_score)) state[i] = 0;
+    }
+  }
+  std::vector<I> box_at;  // the peers' array order (mmcv and OpenCV)
+  std::vector<I> pos_of;
+  if constexpr (positions) {
+    box_at.resize(n);
+    std::iota(box_at.begin(), box_at.end(), I{0});
+    pos_of = box_at;
+  }
+  soft_block_max<K, I> tree(n);  // mmcv: slot = position; others: slot = box index
+  for (std::size_t i = 0; i < n; ++i) tree.set(i, state[i] == 1 ? soft_score_key(score[i]) : K(0));
+  tree.build();
+
+  // Candidates for rescoring: a grid over the boxes that take part, plus the others.
+  std::vector<unsigned char> part;
+  std::vector<I> others;  // boxes outside the grid: rescored every round
+  soft_grid<R, I> grid;
+  bool grid_ready = false;
+  if (use_grid && rule.identity_at_zero()) {
+    part.resize(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      part[i] = takes_part(boxes[i]) ? 1 : 0;
+      if (part[i] == 0) others.push_back(static_cast<I>(i));
+    }
+    grid_ready = grid.build(boxes, part);
+  }
+  std::vector<I> remaining;  // every candidate (compacted as it is scanned)
+  bool remaining_ready = false;
+  const auto scan = [&](std::vector<I>& list, auto&& visit) {
+    std::size_t kept = 0;
+    for (std::size_t k = 0; k < list.size(); ++k) {
+      const std::size_t i = list[k];
+      if (state[i] != 1) continue;
+      list[kept++] = static_cast<I>(i);
+      visit(i, boxes[i]);
+    }
+    list.resize(kept);
+  };
+  std::vector<I> stamp;
+  if (grid_ready) stamp.assign(n, I{0});
+  I round = 0;
+  std::size_t end = n;  // mmcv: positions [picked, end) hold the candidates
+  std::vector<I> dropped;
+
+  while (picked.size() < max_keep) {
+    // ---- select
+    std::size_t s = 0;
+    if constexpr (mmcv) {
+      const std::size_t i = picked.size();
+      if (i >= end) break;
+      std::size_t at = i;
+      if (!soft_is_nan(score[box_at[i]])) at = tree.top();
+      s = box_at[at];
+      if (at != i) {  // mmcv swaps the maximum to the front
+        const I moved = box_at[i];
+        box_at[at] = moved;
+        pos_of[moved] = static_cast<I>(at);
+        box_at[i] = static_cast<I>(s);
+        pos_of[s] = static_cast<I>(i);
+        tree.update(at, soft_score_key(score[moved]));
+      }
+      tree.update(i, K(0));
+    } else {
+      const std::size_t first = picked.size();
+      std::size_t at_first = n;
+      if constexpr (positions) at_first = first < n ? std::size_t{box_at[first]} : n;
+      if (positions && at_first < n && state[at_first] == 1 && soft_is_nan(score[at_first])) {
+        s = at_first;
+      } else {
+        s = tree.top();
+        if (tree.key(s) == K(0)) break;
+      }
+      tree.update(s, K(0));
+      if constexpr (positions) {  // OpenCV swaps the maximum to the front
+        const std::size_t at = pos_of[s];
+        box_at[at] = static_cast<I>(at_first);
+        pos_of[at_first] = static_cast<I>(at);
+        box_at[first] = static_cast<I>(s);
+        pos_of[s] = static_cast<I>(first);
+      }
+    }
+    state[s] = 0;
+    picked.push_back(static_cast<index_t>(s));
+    picked_score.push_back(score[s]);
+    if (picked.size() == max_keep) break;
+
+    // ---- rescore
+    const nms_box<R>& selected = boxes[s];
+    const auto rescore = [&](std::size_t c, const nms_box<R>& other) {
+      const soft_factor<R> f = rule(soft_iou(selected, other));
+      const S old = score[c];
+      const S now = f.removed ? old : soft_scaled(old, f.factor);
+      score[c] = now;
+      if (f.removed || Rule::drops(now, min_score)) {
+        if constexpr (mmcv) {
+          state[c] = 2;
+          dropped.push_back(static_cast<I>(c));
+        } else {
+          state[c] = 0;
+          tree.update(c, K(0));
+        }
+        return;
+      }
+      const K key = soft_score_key(now);
+      std::size_t slot = c;
+      if constexpr (mmcv) slot = pos_of[c];
+      if (key != tree.key(slot)) tree.update(slot, key);
+    };
+    const bool everything = !grid_ready || part[s] == 0 || (mmcv && picked.size() == 1);
+    if (everything) {
+      if (!remaining_ready) {  // built on first use: the grid path may never need it
+        remaining.resize(n);
+        std::iota(remaining.begin(), remaining.end(), I{0});
+        remaining_ready = true;
+      }
+      scan(remaining, rescore);
+    } else {
+      ++round;
+      grid.query(selected, state, [&](std::size_t c, const nms_box<R>& other) {
+        if (stamp[c] == round) return;
+        stamp[c] = round;
+        rescore(c, other);
+      });
+      scan(others, rescore);
+    }
+
+    // ---- mmcv: a dropped box at position p is replaced by the last candidate, which is then
+    // examined at p (and dropped in turn if it is dropped too): resolve in position order.
+    if constexpr (mmcv) {
+      if (dropped.size() > 1) {
+        std::sort(dropped.begin(), dropped.end(), [&](I a, I b) { return pos_of[a] < pos_of[b]; });
+      }
+      for (const I d : dropped) {
+        if (state[d] != 2) continue;  // already removed as a last candidate
+        const std::size_t p = pos_of[d];
+        while (true) {
+          state[box_at[p]] = 0;
+          const I last = box_at[end - 1];
+          box_at[p] = last;
+          pos_of[last] = static_cast<I>(p);
+          --end;
+          tree.update(end, K(0));
+          if (p >= end) break;
+          if (state[last] != 2) {
+            tree.update(p, soft_score_key(score[last]));
+            break;
+          }
+        }
+      }
+      dropped.clear();
+    }
+  }
+}
+
+/// The rule of a convention and method with the parameters in R.
+template <soft_nms_convention C, soft_nms_method M, class R>
+soft_rule<C, M, R> make_soft_rule(double iou_threshold, double sigma) noexcept {
+  soft_rule<C, M, R> rule;
+  rule.threshold = soft_parameter<R>(iou_threshold);
+  rule.sigma = soft_parameter<R>(sigma);
+  rule.scale = R(-0.5) / rule.sigma;
+  return rule;
+}
+
+/// Calls body(rule) with the soft_rule of the options (a compile-time convention and method).
+template <class R, class Body>
+void dispatch_soft_rule(const soft_nms_options& options, double iou_threshold, Body&& body) {
+  using C = soft_nms_convention;
+  using M = soft_nms_method;
+  const double t = iou_threshold;
+  const double sigma = options.sigma;
+  switch (options.convention) {
+    case C::mmcv:
+      switch (options.method) {
+        case M::linear:
+          return body(make_soft_rule<C::mmcv, M::linear, R>(t, sigma));
+        case M::gaussian:
+          return body(make_soft_rule<C::mmcv, M::gaussian, R>(t, sigma));
+        case M::naive:
+          return body(make_soft_rule<C::mmcv, M::naive, R>(t, sigma));
+      }
+      break;
+    case C::opencv:
+      if (options.method == M::gaussian) {
+        return body(make_soft_rule<C::opencv, M::gaussian, R>(t, sigma));
+      }
+      return body(make_soft_rule<C::opencv, M::linear, R>(t, sigma));
+    case C::tensorflow:
+      if (options.method == M::gaussian) {
+        return body(make_soft_rule<C::tensorflow, M::gaussian, R>(t, sigma));
+      }
+      return body(make_soft_rule<C::tensorflow, M::naive, R>(t, sigma));
+  }
+}
+
+}  // namespace detail
+CVK_KERNEL_END
+
+namespace detail {
+
+inline std::string soft_number(double value) {
+  if (std::isnan(value)) return "nan";
+  std::string text = std::to_string(value);
+  // trim "0.500000" → "0.5", "-1.000000" → "-1"
+  if (text.find('.') != std::string::npos) {
+    while (!text.empty() && text.back() == '0') text.pop_back();
+    if (!text.empty() && text.back() == '.') text.pop_back();
+  }
+  return text;
+}
+
+/// Checks the arguments of soft_nms; returns N.
+template <class BoxView, class ScoreView>
+index_t check_soft_nms_arguments(const BoxView& boxes, const ScoreView& scores,
+                                 double iou_threshold, const soft_nms_options& options) {
+  constexpr const char* fn = "soft_nms";
+  expect_shape(boxes, {any_extent, 4}, fn, "boxes", "N×4");
+  const index_t n = boxes.extent(0);
+  if (scores.extent(0) != n) {
+    CVK_THROW(shape_error, std::string(fn) + ": scores must have " + std::to_string(n) +
+                               " elements (one per box), got " + std::to_string(scores.extent(0)));
+  }
+  const auto number = [](double value, const char* name) {
+    if (std::isnan(value)) {
+      CVK_THROW(invalid_argument, std::string(fn) + ": " + name + " must be a number, got nan");
+    }
+  };
+  number(iou_threshold, "iou_threshold");
+  number(options.sigma, "sigma");
+  number(options.min_score, "min_score");
+  if (options.method == soft_nms_method::gaussian && !(options.sigma > 0)) {
+    CVK_THROW(invalid_argument, std::string(fn) +
+                                    ": sigma must be > 0 for the gaussian method, got " +
+                                    soft_number(options.sigma));
+  }
+  if (options.max_output && *options.max_output < 0) {
+    CVK_THROW(invalid_argument, std::string(fn) + ": max_output must be >= 0, got " +
+                                    std::to_string(*options.max_output));
+  }
+  if (options.convention == soft_nms_convention::opencv &&
+      options.method == soft_nms_method::naive) {
+    CVK_THROW(invalid_argument, std::string(fn) +
+                                    ": the opencv convention has no naive method (softNMSBoxes "
+                                    "offers linear and gaussian)");
+  }
+  if (options.convention == soft_nms_convention::tensorflow &&
+      options.method == soft_nms_method::linear) {
+    CVK_THROW(invalid_argument, std::string(fn) +
+                                    ": the tensorflow convention has no linear method "
+                                    "(NonMaxSuppressionV5 offers gaussian, and naive = hard NMS)");
+  }
+  return n;
+}
+
+/// soft_nms on checked views; `grid_from` is the size from which rounds rescore only the
+/// overlapping boxes (tests set it to 0 or to "never" to compare both paths).
+template <class BoxView, class ScoreView>
+auto soft_nms_views(const BoxView& b, const ScoreView& s, double iou_threshold,
+                    const soft_nms_options& options, std::size_t grid_from) {
+  using R = real_t<typename BoxView::value_type>;
+  using S = real_t<typename ScoreView::value_type>;
+  static_assert(std::is_same_v<S, float> || std::is_same_v<S, double>,
+                "cvk: soft_nms scores must be float, double or an integer type");
+  const index_t n = check_soft_nms_arguments(b, s, iou_threshold, options);
+  std::vector<nms_box<R>> boxes;
+  boxes.reserve(static_cast<std::size_t>(n));
+  std::vector<S> scores(static_cast<std::size_t>(n));
+  for (index_t i = 0; i < n; ++i) {
+    const auto c = to_xyxy(load_box<R>(b, i), options.format, box_convention{});
+    boxes.push_back(make_nms_box(c[0], c[1], c[2], c[3]));
+    scores[static_cast<std::size_t>(i)] = static_cast<S>(s(i));
+  }
+  const std::size_t max_keep =
+      options.max_output ? static_cast<std::size_t>(*options.max_output) : boxes.size();
+  const S min_score = soft_parameter<S>(options.min_score);
+  std::vector<index_t> picked;
+  std::vector<S> picked_score;
+  const bool use_grid = boxes.size() >= grid_from;
+  dispatch_soft_rule<R>(
+      options, iou_threshold,
+      [&]<soft_nms_convention C, soft_nms_method M>(const soft_rule<C, M, R>& rule) {
+        const std::span<const nms_box<R>> view(boxes);
+        if (boxes.size() < std::numeric_limits<std::uint32_t>::max()) {
+          soft_nms_select<C, std::uint32_t>(view, scores, rule, min_score, max_keep, use_grid,
+                                            picked, picked_score);
+        } else {
+          soft_nms_select<C, std::size_t>(view, scores, rule, min_score, max_keep, use_grid, picked,
+                                          picked_score);
+        }
+      });
+  soft_nms_result<S> result{tensor<index_t, 1>(static_cast<index_t>(picked.size())),
+                            tensor<S, 1>(static_cast<index_t>(picked.size()))};
+  std::copy(picked.begin(), picked.end(), result.indices.begin());
+  std::copy(picked_score.begin(), picked_score.end(), result.scores.begin());
+  return result;
+}
+
+}  // namespace detail
+
+/// Soft non-maximum suppression (Bodla et al. 2017): repeatedly selects the highest scored box
+/// and decays the scores of the others by their IoU with it, instead of removing them.
+///
+///   boxes    N×4 in options.format (xyxy by default), any arithmetic type, any strides
+///   scores   N, any arithmetic type, any strides
+///   result   .indices: K <= N indices into boxes in selection order;
+///            .scores:  their scores when selected (decayed), float or double (double for
+///                      integer scores)
+///
+/// With default options the result equals mmcv.ops.soft_nms(boxes, scores, iou_threshold)
+/// (method 'linear', sigma 0.5, min_score 1e-3, offset 0): the same inds in the same order and
+/// the same dets scores, bit for bit for float input. options.convention selects whose loop is
+/// reproduced:
+///   mmcv        linear ×(1 - IoU) if IoU >= t, gaussian ×exp(-IoU²/sigma), naive ×0 if
+///               IoU >= t; a box is dropped when its score becomes < min_score (the first
+///               selection is never checked); equal scores: the first in mmcv's array, whose
+///               order mmcv's swaps permute (reproduced exactly).
+///   opencv      cv::dnn::softNMSBoxes: linear ×(1 - IoU) if IoU > t, gaussian
+///               ×exp(-IoU²/sigma); stops when the best score is < min_score; equal scores:
+///               lower index first. No naive method.
+///   tensorflow  NonMaxSuppressionV5 / OpenVINO NMS-5: a box with IoU > t is removed, gaussian
+///               ×exp(-0.5·IoU²/sigma) (sigma as TF's soft_nms_sigma), naive = hard NMS; a box
+///               stays while its score is > min_score. Equal scores: lower index first. For
+///               TF >= 2.5, which ignores iou_threshold in soft mode, pass t = infinity.
+/// IoU is computed in the box type as mmcv does (which is torchvision's arithmetic); the
+/// threshold and sigma are rounded to the box type, min_score to the score type, as the peers'
+/// float parameters. NaN scores: mmcv and OpenCV select a NaN-scored box only when it sits at
+/// the first remaining position of their array (reproduced); TensorFlow never selects one.
+///
+/// Throws cvk::shape_error when boxes is not N×4 or scores has not N elements;
+/// cvk::invalid_argument when iou_threshold, sigma or min_score is NaN, sigma <= 0 for the
+/// gaussian method, max_output is negative, or the convention lacks the method (opencv: naive;
+/// tensorflow: linear).
+///
+/// Complexity: the peers are O(N²) (a scan for the maximum and a rescoring pass per selection).
+/// cvk finds the maximum in a tournament tree (O(log N) per score change) and, when the rule
+/// leaves non-overlapping boxes unchanged (always, except naive/tensorflow with a threshold <
+/// 0), rescores only the boxes that intersect the selected one, found in a uniform grid:
+/// O(N log N + P log N) for P overlapping (selected, other) pairs; O(N²) at worst.
+template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores>
+[[nodiscard]] auto soft_nms(const Boxes& boxes, const Scores& scores, double iou_threshold,
+                            const soft_nms_options& options = {}) {
+  const auto b = detail::checked_view<2>(boxes, "soft_nms", "boxes");
+  const auto s = detail::checked_view<1>(scores, "soft_nms", "scores");
+  return detail::soft_nms_views(b, s, iou_threshold, options, detail::soft_grid_min_boxes);
+}
+
+CVK_END_NAMESPACE
