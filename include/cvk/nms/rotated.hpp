@@ -1,0 +1,673 @@
+// cvk — computer-vision kernels, header-only C++20.
+// Greedy non-maximum suppression of rotated boxes (cx, cy, w, h, angle): nms_rotated
+// (detectron2 / torchvision nms_rotated semantics) and the class-aware batched_nms_rotated
+// (computed per class, no coordinate offsets), with cvk's rotated IoU as the overlap. Pairs are
+// pruned exactly before the polygon IoU: a uniform grid over the kept boxes' bounding boxes, the
+// bounding-box test the IoU kernel itself applies, and an area-ratio bound on the IoU.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <optional>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "../box/detail/polygon.hpp"
+#include "../box/rotated.hpp"
+#include "../core/as_view.hpp"
+#include "../core/config.hpp"
+#include "../core/errors.hpp"
+#include "../core/parallel.hpp"
+#include "../core/tensor.hpp"
+#include "../detail/checks.hpp"
+#include "../detail/scratch.hpp"
+#include "detail/greedy.hpp"
+#include "detail/rank.hpp"
+#include "nms.hpp"
+
+CVK_BEGIN_NAMESPACE
+
+/// Options of nms_rotated and batched_nms_rotated. The defaults give detectron2's and
+/// torchvision's nms_rotated (angles in degrees, counter-clockwise, IoU >= threshold).
+struct nms_rotated_options {
+  /// Keep only boxes whose score is > score_threshold before suppression. Compared in double.
+  /// Unset: no score filter.
+  std::optional<double> score_threshold{};
+  /// Return at most this many indices (the highest scored survivors); the greedy loop stops as
+  /// soon as they are found. Unset: no limit.
+  std::optional<index_t> max_output{};
+  /// Only the top_k highest scored candidates (after score_threshold) enter suppression.
+  /// Unset: all.
+  std::optional<index_t> top_k{};
+  /// Suppress when IoU >= iou_threshold (detectron2, torchvision, mmcv nms_rotated); false:
+  /// when IoU > iou_threshold (OpenCV NMSBoxes on RotatedRect, torchvision's axis-aligned nms).
+  bool inclusive = true;
+  /// Unit of the angle column: degrees (detectron2, torchvision, OpenCV) or radians (mmcv).
+  angle_unit unit = angle_unit::degrees;
+  /// Which way a positive angle turns the box: counter-clockwise (detectron2, torchvision) or
+  /// clockwise (mmcv's default, OpenCV's RotatedRect).
+  rotation_direction direction = rotation_direction::counter_clockwise;
+  /// batched_nms_rotated only: threads over classes, 0 = max_threads(). Results do not depend
+  /// on it.
+  int threads = 0;
+};
+
+CVK_KERNEL_BEGIN
+namespace detail {
+
+/// Whether kept box `kept` suppresses `candidate`: cvk's rotated IoU of the pair (the value
+/// rotated_box_iou(boxes, boxes)(kept, candidate) holds, computed in double and rounded to R)
+/// compared with the threshold. NaN (non-finite input) never suppresses.
+template <class R>
+inline bool rotated_suppresses(const convex_quad<double>& kept,
+                               const convex_quad<double>& candidate,
+                               const nms_threshold<R>& threshold) noexcept {
+  const double iou =
+      convex_pair_metric<convex_metric::iou>(kept, candidate, bounds_may_overlap(kept, candidate));
+  const R value = static_cast<R>(iou);
+  return threshold.inclusive ? value >= threshold.value : value > threshold.value;
+}
+
+/// Greedy NMS comparing each candidate with every box kept so far: candidate j is kept iff no
+/// kept i < j suppresses it (the decisions of the suppress-forward O(N²) loop). Appends kept
+/// positions; stops after `max_keep`. O(N·K) rotated IoUs for K kept boxes.
+template <class R>
+void greedy_rotated_against_kept(std::span<const convex_quad<double>> boxes,
+                                 const nms_threshold<R>& threshold, std::size_t max_keep,
+                                 std::vector<index_t>& kept) {
+  if (max_keep == 0) return;
+  std::vector<std::size_t> kept_positions;
+  for (std::size_t j = 0; j < boxes.size(); ++j) {
+    bool suppressed = false;
+    for (const std::size_t k : kept_positions) {
+      if (rotated_suppresses(boxes[k], boxes[j], threshold)) {
+        suppressed = true;
+        break;
+      }
+    }
+    if (suppressed) continue;
+    kept.push_back(static_cast<index_t>(j));
+    if (kept.size() == max_keep) return;
+    kept_positions.push_back(j);
+  }
+}
+
+/// How a box takes part in the grid kernel (which runs only when suppression needs IoU > 0).
+enum class rotated_role : unsigned char {
+  inert,   ///< IoU 0 or NaN with every box (empty: area < 1e-14, or non-finite input): always
+           ///< kept, never suppresses
+  normal,  ///< finite bounding box: stored in the grid cells it covers
+  large,   ///< finite input whose bounding box or area overflowed, or one covering many cells:
+           ///< compared with every kept box, and every candidate compares with it
+};
+
+/// A kept box as a grid cell stores it: its padded absolute bounding box and its position.
+struct rotated_grid_entry {
+  double xlo, ylo, xhi, yhi;
+  std::size_t position;
+};
+
+/// A rectangle as the IoU upper bound reads it: centre, half-axes u (width) and v (height)
+/// recovered from the quad's vertices (u+v, -u+v, -u-v, u-v), 1/|u|², 1/|v|², area and |u|+|v|.
+struct rotated_shape {
+  double cx, cy, ux, uy, vx, vy, inv_uu, inv_vv, area, reach;
+};
+
+inline rotated_shape make_rotated_shape(const convex_quad<double>& q) noexcept {
+  rotated_shape r{};
+  r.cx = q.cx;
+  r.cy = q.cy;
+  r.ux = (q.x[0] - q.x[1]) / 2;
+  r.uy = (q.y[0] - q.y[1]) / 2;
+  r.vx = (q.x[0] + q.x[1]) / 2;
+  r.vy = (q.y[0] + q.y[1]) / 2;
+  const double uu = r.ux * r.ux + r.uy * r.uy;
+  const double vv = r.vx * r.vx + r.vy * r.vy;
+  r.inv_uu = 1.0 / uu;
+  r.inv_vv = 1.0 / vv;
+  r.area = q.area;
+  r.reach = std::sqrt(uu) + std::sqrt(vv);
+  return r;
+}
+
+/// Length of [c - h, c + h] ∩ [-1, 1] (0 when empty, NaN for NaN input).
+inline double unit_overlap(double c, double h) noexcept {
+  const double hi = c + h < 1.0 ? c + h : 1.0;
+  const double lo = c - h > -1.0 ? c - h : -1.0;
+  const double length = hi - lo;
+  return c != c || h != h ? c + h : (length <= 0.0 ? 0.0 : length);
+}
+
+/// Area of b ∩ (a's bounding box in b's frame): an upper bound of |a ∩ b|. 0 when the
+/// projections on b's axes are apart (half of the separating-axis test).
+inline double frame_bound(const rotated_shape& a, const rotated_shape& b) noexcept {
+  const double dx = a.cx - b.cx;
+  const double dy = a.cy - b.cy;
+  // b's frame scaled so that b is [-1, 1]²
+  const double c1 = (dx * b.ux + dy * b.uy) * b.inv_uu;
+  const double c2 = (dx * b.vx + dy * b.vy) * b.inv_vv;
+  const double h1 =
+      (std::fabs(a.ux * b.ux + a.uy * b.uy) + std::fabs(a.vx * b.ux + a.vy * b.uy)) * b.inv_uu;
+  const double h2 =
+      (std::fabs(a.ux * b.vx + a.uy * b.vy) + std::fabs(a.vx * b.vx + a.vy * b.vy)) * b.inv_vv;
+  return unit_overlap(c1, h1) * unit_overlap(c2, h2) * (b.area / 4);
+}
+
+/// True when the IoU of a and b, as the polygon kernel computes it, is surely below
+/// `threshold`: IoU <= I / (|A| + |B| - I) with I = min(|A|, |B|, frame_bound(a, b),
+/// frame_bound(b, a)), widened by a relative 1e-6 (the rounding of the IoU to R and of the
+/// bound) and an absolute 1e-9 · (reach_a + reach_b)² / max(|A|, |B|) (a million times the
+/// rounding error of an area computed from coordinates of that size). NaN gives false.
+inline bool iou_bound_rules_out(const rotated_shape& a, const rotated_shape& b,
+                                double threshold) noexcept {
+  const double fa = frame_bound(a, b);
+  const double fb = frame_bound(b, a);
+  if (fa != fa || fb != fb) return false;
+  const double smaller = min_of(a.area, b.area);
+  const double larger = max_of(a.area, b.area);
+  const double inter = min_of(min_of(fa, fb), smaller);
+  const double iou = inter / ((a.area + b.area) - inter);
+  const double reach = a.reach + b.reach;
+  const double margin = 1e-9 * (reach * reach) / larger;
+  return iou * (1.0 + 1e-6) + margin < threshold;
+}
+
+/// Per-candidate data of the grid kernel (trivial, for per-thread scratch memory).
+struct rotated_grid_box {
+  rotated_grid_entry bounds;  ///< padded absolute bounding box (when finite_bounds)
+  rotated_shape shape;        ///< what the IoU bound reads (when finite_bounds)
+  index_t c0, c1, r0, r1;     ///< the grid cells it covers (normal boxes)
+  rotated_role role;
+  bool finite_bounds;
+};
+
+/// Cells of the grid a box may span along one axis before it counts as large, and the minimum
+/// candidate count for which the grid beats the plain loop.
+inline constexpr index_t rotated_grid_max_span = 4;
+inline constexpr std::size_t rotated_grid_min_boxes = 32;
+
+/// Greedy NMS of rotated boxes with the decisions of greedy_rotated_against_kept, for a
+/// threshold that needs a positive IoU (`threshold.needs_overlap()`). A pair is passed to the
+/// polygon IoU only when three exact tests fail to rule it out:
+///  1. grid: kept boxes are stored in the cells of a uniform grid that their padded absolute
+///     bounding boxes cover; a candidate looks only at the kept boxes of its own cells.
+///  2. bounding boxes: the padded absolute bounding boxes must meet. The padding (1e-9 of the
+///     box's coordinate scale) exceeds every rounding difference from the centre-relative test
+///     bounds_may_overlap of the IoU kernel, so a pair dropped here has bounds_may_overlap false,
+///     hence intersection 0 and IoU 0, which never suppresses.
+///  3. an upper bound of the IoU (iou_bound_rules_out: each rectangle clipped by the other's
+///     bounding box in its own frame, and the smaller area), widened far beyond rounding, must
+///     reach the threshold. This also drops most pairs whose bounding boxes meet but whose
+///     rectangles do not (separating axes).
+/// O(N) memory; on spread-out scenes O(N · kept boxes per neighbourhood) time.
+template <class R>
+void greedy_rotated_grid(std::span<const convex_quad<double>> boxes,
+                         const nms_threshold<R>& threshold, std::size_t max_keep,
+                         std::vector<index_t>& kept) {
+  if (max_keep == 0) return;
+  const std::size_t n = boxes.size();
+  constexpr double min_area = min_convex_area;
+  constexpr double inf = std::numeric_limits<double>::infinity();
+  // Per-thread scratch memory: fresh pages on every call would cost more than the kernel.
+  const scratch_lease<rotated_grid_box> box_storage(scratch_slot_id::nms_grid_boxes, n);
+  rotated_grid_box* const info = box_storage.get();
+  const scratch_lease<double> side_storage(scratch_slot_id::nms_sides, n);
+  double* const sides = side_storage.get();
+  std::size_t side_count = 0;
+  // Padded absolute bounding boxes, shapes and roles.
+  double lo_x = inf;
+  double lo_y = inf;
+  double hi_x = -inf;
+  double hi_y = -inf;
+  for (std::size_t j = 0; j < n; ++j) {
+    const convex_quad<double>& q = boxes[j];
+    rotated_grid_box& box = info[j];
+    box.role = rotated_role::inert;
+    box.finite_bounds = false;
+    // NaN area: non-finite input (IoU NaN). Area below min_area: IoU exactly 0.
+    if (q.area != q.area || q.area < min_area) continue;
+    const double scale = std::fabs(q.cx) + std::fabs(q.cy) + (q.xhi - q.xlo) + (q.yhi - q.ylo);
+    const double pad = 1e-9 * scale + 1e-300;
+    rotated_grid_entry& e = box.bounds;
+    e = {q.cx + q.xlo - pad, q.cy + q.ylo - pad, q.cx + q.xhi + pad, q.cy + q.yhi + pad, j};
+    const double finite_if_zero = (e.xlo - e.xhi) + (e.ylo - e.yhi) + q.area;
+    if (!(finite_if_zero - finite_if_zero == 0.0)) {
+      box.role = rotated_role::large;  // overflowed: never pruned, compared exactly
+      continue;
+    }
+    box.role = rotated_role::normal;
+    box.finite_bounds = true;
+    box.shape = make_rotated_shape(q);
+    lo_x = min_of(lo_x, e.xlo);
+    lo_y = min_of(lo_y, e.ylo);
+    hi_x = max_of(hi_x, e.xhi);
+    hi_y = max_of(hi_y, e.yhi);
+    sides[side_count++] = max_of(e.xhi - e.xlo, e.yhi - e.ylo);
+  }
+  // Cells about the median box size (the best trade between cells visited and boxes per cell).
+  const double width = hi_x - lo_x;
+  const double height = hi_y - lo_y;
+  if (side_count == 0 || !std::isfinite(width) || !std::isfinite(height)) {
+    // nothing to index, or a canvas beyond double's range: the plain loop
+    greedy_rotated_against_kept(boxes, threshold, max_keep, kept);
+    return;
+  }
+  index_t cols = 1;
+  index_t rows = 1;
+  double inverse = 0.0;
+  {
+    double* const middle = sides + side_count / 2;
+    std::nth_element(sides, middle, sides + side_count);
+    double cell = *middle;
+    // At most about 2 cells per box: a large empty canvas must not cost memory.
+    const double max_cells = 2.0 * static_cast<double>(side_count) + 16.0;
+    double cols_d = std::max(1.0, std::ceil(width / cell));
+    double rows_d = std::max(1.0, std::ceil(height / cell));
+    while (cols_d * rows_d > max_cells) {
+      cell *= std::max(1.05, std::sqrt(cols_d * rows_d / max_cells));
+      cols_d = std::max(1.0, std::ceil(width / cell));
+      rows_d = std::max(1.0, std::ceil(height / cell));
+    }
+    cols = static_cast<index_t>(cols_d);
+    rows = static_cast<index_t>(rows_d);
+    inverse = 1.0 / cell;
+  }
+  // Monotone in x (each step rounds monotonically), so overlapping intervals share a cell.
+  // (NaN, which finite coordinates and a finite canvas cannot produce, would give cell 0.)
+  const auto last_col = static_cast<double>(cols - 1);
+  const auto last_row = static_cast<double>(rows - 1);
+  const auto column = [&](double x) {
+    const double c = __builtin_floor((x - lo_x) * inverse);
+    return static_cast<index_t>(c >= last_col ? last_col : (c > 0.0 ? c : 0.0));
+  };
+  const auto row = [&](double y) {
+    const double r = __builtin_floor((y - lo_y) * inverse);
+    return static_cast<index_t>(r >= last_row ? last_row : (r > 0.0 ? r : 0.0));
+  };
+
+  // Bucket storage sized for the worst case (every normal box kept): counting sort by cell.
+  // fill[c]: one past the last box stored in cell c (starts at start[c]: the cell is empty).
+  const auto cell_count = static_cast<std::size_t>(cols * rows);
+  const scratch_lease<std::size_t> cell_storage(scratch_slot_id::nms_kept_boxes,
+                                                2 * cell_count + 1);
+  std::size_t* const start = cell_storage.get();
+  std::size_t* const fill = start + cell_count;  // cell_count + 1 entries
+  std::fill(start, start + 2 * cell_count + 1, std::size_t{0});
+  for (std::size_t j = 0; j < n; ++j) {
+    rotated_grid_box& box = info[j];
+    if (box.role != rotated_role::normal) continue;
+    const rotated_grid_entry& e = box.bounds;
+    box.c0 = column(e.xlo);
+    box.c1 = column(e.xhi);
+    box.r0 = row(e.ylo);
+    box.r1 = row(e.yhi);
+    if (box.c1 - box.c0 >= rotated_grid_max_span || box.r1 - box.r0 >= rotated_grid_max_span) {
+      box.role = rotated_role::large;
+      continue;
+    }
+    for (index_t y = box.r0; y <= box.r1; ++y) {
+      for (index_t x = box.c0; x <= box.c1; ++x) ++fill[static_cast<std::size_t>(y * cols + x) + 1];
+    }
+  }
+  std::size_t largest_cell = 0;
+  for (std::size_t c = 0; c < cell_count; ++c) largest_cell = max_of(largest_cell, fill[c + 1]);
+  for (std::size_t c = 0; c < cell_count; ++c) fill[c + 1] += fill[c];
+  const std::size_t capacity = fill[cell_count];
+  for (std::size_t c = 0; c < cell_count; ++c) start[c] = fill[c];
+  // Kept boxes by cell, one column per value so that the scan of a cell vectorizes: the padded
+  // bounds, the first cell the box covers (c0, r0), and its position.
+  constexpr std::size_t entry_bytes =
+      4 * sizeof(double) + 2 * sizeof(index_t) + sizeof(std::size_t);
+  const scratch_lease<std::max_align_t> entry_storage(
+      scratch_slot_id::nms_grid_cells,
+      (capacity * entry_bytes + sizeof(std::max_align_t) - 1) / sizeof(std::max_align_t));
+  double* const kept_xlo = reinterpret_cast<double*>(entry_storage.get());
+  double* const kept_ylo = kept_xlo + capacity;
+  double* const kept_xhi = kept_ylo + capacity;
+  double* const kept_yhi = kept_xhi + capacity;
+  index_t* const kept_c0 = reinterpret_cast<index_t*>(kept_yhi + capacity);
+  index_t* const kept_r0 = kept_c0 + capacity;
+  std::size_t* const kept_position = reinterpret_cast<std::size_t*>(kept_r0 + capacity);
+  // hit[t] != 0: entry t of the cell being scanned meets the candidate (padded to whole words)
+  std::vector<unsigned char> hit(largest_cell + 8, 0);
+
+  std::vector<std::size_t> large_kept;
+  const auto threshold_value = static_cast<double>(threshold.value);
+  const auto try_pair = [&](std::size_t k, std::size_t j) {
+    if (info[k].finite_bounds && info[j].finite_bounds &&
+        iou_bound_rules_out(info[k].shape, info[j].shape, threshold_value)) {
+      return false;
+    }
+    return rotated_suppresses(boxes[k], boxes[j], threshold);
+  };
+  const auto boxes_meet = [](const rotated_grid_entry& a, const rotated_grid_entry& b) {
+    return !((a.xhi < b.xlo) | (b.xhi < a.xlo) | (a.yhi < b.ylo) | (b.yhi < a.ylo));
+  };
+
+  for (std::size_t j = 0; j < n; ++j) {
+    const rotated_grid_box& box = info[j];
+    bool suppressed = false;
+    if (box.role == rotated_role::large) {
+      // Compared with every kept box that takes part (inert ones never suppress).
+      for (const index_t k : kept) {
+        const rotated_grid_box& other = info[static_cast<std::size_t>(k)];
+        if (other.role == rotated_role::inert) continue;
+        if (other.finite_bounds && box.finite_bounds && !boxes_meet(other.bounds, box.bounds)) {
+          continue;
+        }
+        if (try_pair(static_cast<std::size_t>(k), j)) {
+          suppressed = true;
+          break;
+        }
+      }
+    } else if (box.role == rotated_role::normal) {
+      const rotated_grid_entry& e = box.bounds;
+      for (index_t y = box.r0; y <= box.r1 && !suppressed; ++y) {
+        for (index_t x = box.c0; x <= box.c1 && !suppressed; ++x) {
+          const auto cell = static_cast<std::size_t>(y * cols + x);
+          const std::size_t first = start[cell];
+          const std::size_t count = fill[cell] - first;
+          unsigned char* const h = hit.data();
+          for (std::size_t t = 0; t < count; ++t) {
+            const std::size_t slot = first + t;
+            const bool apart = (kept_xhi[slot] < e.xlo) | (e.xhi < kept_xlo[slot]) |
+                               (kept_yhi[slot] < e.ylo) | (e.yhi < kept_ylo[slot]);
+            h[t] = static_cast<unsigned char>(!apart);
+          }
+          std::fill(h + count, h + count + 8, static_cast<unsigned char>(0));
+          // A kept box sharing several cells with the candidate is tested in the first of
+          // them only: (max(c0), max(r0)), which both cover.
+          const auto visit = [&](std::size_t t) {
+            const std::size_t slot = first + t;
+            if (max_of(kept_c0[slot], box.c0) != x || max_of(kept_r0[slot], box.r0) != y) {
+              return false;
+            }
+            return try_pair(kept_position[slot], j);
+          };
+          if constexpr (std::endian::native == std::endian::little) {
+            for (std::size_t w = 0; w < count && !suppressed; w += 8) {
+              std::uint64_t word = 0;
+              std::memcpy(&word, h + w, sizeof(word));
+              while (word != 0) {
+                const auto t = w + static_cast<std::size_t>(std::countr_zero(word)) / 8;
+                word &= word - 1;
+                if (visit(t)) {
+                  suppressed = true;
+                  break;
+                }
+              }
+            }
+          } else {
+            for (std::size_t t = 0; t < count && !suppressed; ++t) {
+              suppressed = h[t] != 0 && visit(t);
+            }
+          }
+        }
+      }
+      for (std::size_t k = 0; k < large_kept.size() && !suppressed; ++k) {
+        const rotated_grid_box& other = info[large_kept[k]];
+        if (other.finite_bounds && !boxes_meet(other.bounds, e)) continue;
+        suppressed = try_pair(large_kept[k], j);
+      }
+    }
+    if (suppressed) continue;
+    kept.push_back(static_cast<index_t>(j));
+    if (kept.size() == max_keep) return;
+    if (box.role == rotated_role::large) {
+      large_kept.push_back(j);
+    } else if (box.role == rotated_role::normal) {
+      for (index_t y = box.r0; y <= box.r1; ++y) {
+        for (index_t x = box.c0; x <= box.c1; ++x) {
+          const std::size_t slot = fill[static_cast<std::size_t>(y * cols + x)]++;
+          kept_xlo[slot] = box.bounds.xlo;
+          kept_ylo[slot] = box.bounds.ylo;
+          kept_xhi[slot] = box.bounds.xhi;
+          kept_yhi[slot] = box.bounds.yhi;
+          kept_c0[slot] = box.c0;
+          kept_r0[slot] = box.r0;
+          kept_position[slot] = j;
+        }
+      }
+    }
+  }
+}
+
+/// Greedy NMS of rotated candidates in processing order: appends the positions of the kept
+/// ones, at most `max_keep`. The grid kernel when the threshold allows it and the input is not
+/// tiny, else the plain compare-against-kept loop.
+template <class R>
+void greedy_nms_rotated(std::span<const convex_quad<double>> boxes,
+                        const nms_threshold<R>& threshold, std::size_t max_keep,
+                        std::vector<index_t>& kept) {
+  if (threshold.needs_overlap() && boxes.size() >= rotated_grid_min_boxes) {
+    greedy_rotated_grid(boxes, threshold, max_keep, kept);
+  } else {
+    greedy_rotated_against_kept(boxes, threshold, max_keep, kept);
+  }
+}
+
+}  // namespace detail
+CVK_KERNEL_END
+
+namespace detail {
+
+/// Checks the arguments shared by nms_rotated and batched_nms_rotated; returns N.
+template <class BoxView, class ScoreView>
+index_t check_nms_rotated_arguments(const BoxView& boxes, const ScoreView& scores,
+                                    double iou_threshold, const nms_rotated_options& options,
+                                    const char* fn) {
+  expect_shape(boxes, {any_extent, 5}, fn, "boxes", "N×5");
+  const index_t n = boxes.extent(0);
+  if (scores.extent(0) != n) {
+    CVK_THROW(shape_error, std::string(fn) + ": scores must have " + std::to_string(n) +
+                               " elements (one per box), got " + std::to_string(scores.extent(0)));
+  }
+  if (std::isnan(iou_threshold)) {
+    CVK_THROW(invalid_argument, std::string(fn) + ": iou_threshold must be a number, got nan");
+  }
+  if (options.score_threshold && std::isnan(*options.score_threshold)) {
+    CVK_THROW(invalid_argument, std::string(fn) + ": score_threshold must be a number, got nan");
+  }
+  const auto non_negative = [fn](const std::optional<index_t>& value, const char* name) {
+    if (value && *value < 0) {
+      CVK_THROW(invalid_argument,
+                std::string(fn) + ": " + name + " must be >= 0, got " + std::to_string(*value));
+    }
+  };
+  non_negative(options.max_output, "max_output");
+  non_negative(options.top_k, "top_k");
+  return n;
+}
+
+/// The ranking options of nms_order (score filter, top_k) from nms_rotated_options.
+inline nms_options rotated_ranking(const nms_rotated_options& options) {
+  nms_options o;
+  o.score_threshold = options.score_threshold;
+  o.top_k = options.top_k;
+  return o;
+}
+
+/// The rotated boxes listed in `order` as convex quads (double), in per-thread scratch memory:
+/// convex_quad is trivially destructible, so the objects are created in place and need no
+/// destruction.
+class rotated_candidates {
+  static_assert(std::is_trivially_destructible_v<convex_quad<double>> &&
+                alignof(convex_quad<double>) <= alignof(std::max_align_t));
+
+ public:
+  template <class BoxView>
+  rotated_candidates(const BoxView& boxes, const std::vector<index_t>& order,
+                     const nms_rotated_options& options)
+      : count_(order.size()),
+        storage_(scratch_slot_id::nms_candidates,
+                 (order.size() * sizeof(convex_quad<double>) + sizeof(std::max_align_t) - 1) /
+                     sizeof(std::max_align_t)) {
+    rotated_options geometry;
+    geometry.unit = options.unit;
+    geometry.direction = options.direction;
+    auto* const first = reinterpret_cast<convex_quad<double>*>(storage_.get());
+    for (std::size_t k = 0; k < count_; ++k) {
+      ::new (static_cast<void*>(first + k)) convex_quad<double>(
+          load_convex<convex_input::rotated, double>(boxes, order[k], geometry));
+    }
+    data_ = first;
+  }
+
+  [[nodiscard]] std::span<const convex_quad<double>> span() const noexcept {
+    return {data_, count_};
+  }
+
+ private:
+  std::size_t count_;
+  scratch_lease<std::max_align_t> storage_;
+  const convex_quad<double>* data_ = nullptr;
+};
+
+inline tensor<index_t, 1> rotated_index_tensor(const std::vector<index_t>& indices) {
+  tensor<index_t, 1> result(static_cast<index_t>(indices.size()));
+  std::copy(indices.begin(), indices.end(), result.begin());
+  return result;
+}
+
+inline std::size_t rotated_max_keep(const nms_rotated_options& options, std::size_t candidates) {
+  return options.max_output ? std::min(static_cast<std::size_t>(*options.max_output), candidates)
+                            : candidates;
+}
+
+}  // namespace detail
+
+/// Greedy non-maximum suppression of rotated boxes; the indices of the kept boxes, highest
+/// score first.
+///
+///   boxes   N×5 (cx, cy, w, h, angle), any arithmetic type, any strides; angle in degrees,
+///           counter-clockwise by default (options.unit, options.direction)
+///   scores  N, any arithmetic type, any strides
+///   result  K indices into boxes, K <= N, in decreasing score (equal scores: lower index first)
+///
+/// detectron2's and torchvision's nms_rotated: candidates sorted by score (stable: equal scores
+/// in index order), each kept box suppresses the later ones whose IoU with it is
+/// >= iou_threshold (options.inclusive = false: > iou_threshold). The IoU is cvk's rotated IoU,
+/// exactly the value rotated_box_iou(boxes, boxes)(kept, candidate) holds: computed in double,
+/// rounded to float for float boxes (double otherwise), compared with the threshold in double.
+/// A box with a side <= 0 or w·h < 1e-14 has IoU 0 with every box (detectron2 also zeroes
+/// w·h < 1e-14 but takes a box with two negative sides as the box turned by 180°): with a
+/// threshold > 0 it is always kept and never suppresses. A NaN or infinite value makes the
+/// box's IoUs NaN: it neither suppresses nor is suppressed. NaN scores rank last.
+///
+/// Throws cvk::shape_error when boxes is not N×5 or scores has not N elements, and
+/// cvk::invalid_argument when iou_threshold or score_threshold is NaN or max_output or top_k is
+/// negative. O(N log N) to sort; then, for a threshold that needs a positive IoU (> 0 inclusive,
+/// >= 0 exclusive), each candidate is compared only with the kept boxes whose bounding boxes
+/// meet its own (a uniform grid) and whose area ratio allows the threshold: O(N) rotated IoUs
+/// for spread-out boxes, O(N·K) at worst.
+template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores>
+[[nodiscard]] tensor<index_t, 1> nms_rotated(const Boxes& boxes, const Scores& scores,
+                                             double iou_threshold,
+                                             const nms_rotated_options& options = {}) {
+  constexpr const char* fn = "nms_rotated";
+  const auto b = detail::checked_view<2>(boxes, fn, "boxes");
+  const auto s = detail::checked_view<1>(scores, fn, "scores");
+  detail::check_nms_rotated_arguments(b, s, iou_threshold, options, fn);
+  using R = real_t<typename decltype(b)::value_type>;
+  const std::vector<index_t> order = detail::nms_order(s, detail::rotated_ranking(options));
+  const detail::rotated_candidates candidates(b, order, options);
+  std::vector<index_t> kept;
+  detail::greedy_nms_rotated<R>(candidates.span(),
+                                detail::nms_threshold<R>::from(iou_threshold, options.inclusive),
+                                detail::rotated_max_keep(options, order.size()), kept);
+  for (index_t& k : kept) k = order[static_cast<std::size_t>(k)];
+  return detail::rotated_index_tensor(kept);
+}
+
+/// Class-aware greedy NMS of rotated boxes: boxes suppress only boxes of the same class. The
+/// indices of the kept boxes over all classes, highest score first (equal scores: lower index
+/// first).
+///
+///   boxes    N×5 (cx, cy, w, h, angle), any arithmetic type, any strides
+///   scores   N, any arithmetic type, any strides
+///   classes  N, any integer type, any strides (class ids, any values, negative included)
+///   result   K indices into boxes, K <= N
+///
+/// Equals detectron2's batched_nms_rotated (nms_rotated per class, kept indices merged by
+/// score) without its coordinate-offset trick: no rounding from the offsets, and no
+/// dependence on the coordinate range. options.top_k caps the candidates over all classes;
+/// options.max_output caps the merged result (the highest scored survivors); classes run
+/// concurrently on options.threads threads. Throws as nms_rotated, and cvk::shape_error when
+/// classes has not N elements. O(N log N) plus the per-class cost of nms_rotated.
+template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores, tensor_of_rank<1> Classes>
+[[nodiscard]] tensor<index_t, 1> batched_nms_rotated(const Boxes& boxes, const Scores& scores,
+                                                     const Classes& classes, double iou_threshold,
+                                                     const nms_rotated_options& options = {}) {
+  constexpr const char* fn = "batched_nms_rotated";
+  const auto b = detail::checked_view<2>(boxes, fn, "boxes");
+  const auto s = detail::checked_view<1>(scores, fn, "scores");
+  const auto c = detail::checked_view<1>(classes, fn, "classes");
+  using C = typename decltype(c)::value_type;
+  static_assert(detail::has_radix_key<C> && std::is_integral_v<C>,
+                "cvk: batched_nms_rotated classes must be an integer tensor (class ids)");
+  const index_t n = detail::check_nms_rotated_arguments(b, s, iou_threshold, options, fn);
+  if (c.extent(0) != n) {
+    CVK_THROW(shape_error, std::string(fn) + ": classes must have " + std::to_string(n) +
+                               " elements (one per box), got " + std::to_string(c.extent(0)));
+  }
+  using R = real_t<typename decltype(b)::value_type>;
+  const std::vector<index_t> order = detail::nms_order(s, detail::rotated_ranking(options));
+  const std::size_t count = order.size();
+
+  // Candidates grouped by class, each group in processing order: a stable radix sort of the
+  // ranks by class id.
+  const std::vector<index_t> by_class = detail::radix_order<detail::radix_key_t<C>>(
+      count, [&](std::size_t r) { return detail::radix_key(c(order[r])); });
+  std::vector<index_t> grouped_order(count);
+  std::vector<std::size_t> group_start{0};
+  C previous{};
+  for (std::size_t k = 0; k < count; ++k) {
+    const index_t i = order[static_cast<std::size_t>(by_class[k])];
+    const C current = c(i);
+    if (k > 0 && current != previous) group_start.push_back(k);
+    previous = current;
+    grouped_order[k] = i;
+  }
+  group_start.push_back(count);
+  const detail::rotated_candidates candidates(b, grouped_order, options);
+  const auto threshold = detail::nms_threshold<R>::from(iou_threshold, options.inclusive);
+  const std::size_t max_keep = detail::rotated_max_keep(options, count);
+
+  // kept_rank[r] != 0: the candidate of rank r survives in its class. Groups write disjoint ranks.
+  std::vector<unsigned char> kept_rank(count, 0);
+  const auto groups = static_cast<index_t>(group_start.size() - 1);
+  parallel_for(
+      0, groups, 1,
+      [&](index_t lo, index_t hi) {
+        std::vector<index_t> kept;
+        for (index_t g = lo; g < hi; ++g) {
+          const std::size_t first = group_start[static_cast<std::size_t>(g)];
+          const std::size_t last = group_start[static_cast<std::size_t>(g) + 1];
+          kept.clear();
+          detail::greedy_nms_rotated<R>(candidates.span().subspan(first, last - first), threshold,
+                                        max_keep, kept);
+          for (const index_t k : kept) {
+            kept_rank[static_cast<std::size_t>(by_class[first + static_cast<std::size_t>(k)])] = 1;
+          }
+        }
+      },
+      groups > 1 && count >= 256 ? options.threads : 1);
+
+  std::vector<index_t> result;
+  for (std::size_t r = 0; r < count && result.size() < max_keep; ++r) {
+    if (kept_rank[r] != 0) result.push_back(order[r]);
+  }
+  return detail::rotated_index_tensor(result);
+}
+
+CVK_END_NAMESPACE
