@@ -16,7 +16,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cvk/cvk.hpp>
-#include <cvk/nms/matrix.hpp>
 #include <functional>
 #include <string>
 #include <vector>

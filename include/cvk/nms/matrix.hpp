@@ -1,0 +1,1524 @@
+// cvk — computer-vision kernels, header-only C++20.
+// The matrix family of NMS: matrix_nms and batched_matrix_nms (PaddlePaddle matrix_nms,
+// SOLOv2), fast_nms (YOLACT Fast NMS) and cluster_nms (Zheng et al., Cluster-NMS with its
+// score-penalty, distance, weighted and DIoU variants). Each is defined by an upper-triangular
+// pair matrix over the score-ordered candidates; cvk computes the matrix row by row (never
+// stored), vectorized, and on spread-out scenes only over the pairs that can be non-zero.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <limits>
+#include <optional>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "../box/format.hpp"
+#include "../core/as_view.hpp"
+#include "../core/config.hpp"
+#include "../core/errors.hpp"
+#include "../core/parallel.hpp"
+#include "../core/tensor.hpp"
+#include "../detail/checks.hpp"
+#include "../detail/scratch.hpp"
+#include "detail/greedy.hpp"
+#include "detail/rank.hpp"
+#include "nms.hpp"
+
+CVK_BEGIN_NAMESPACE
+
+/// How matrix_nms turns an overlap into a score decay.
+enum class matrix_nms_decay {
+  linear,    ///< (1 - iou) / (1 - iou_max)  (Paddle use_gaussian = false, its default)
+  gaussian,  ///< exp((iou_max² - iou²) · gaussian_sigma)  (Paddle use_gaussian = true)
+};
+
+/// Options of matrix_nms and batched_matrix_nms. The defaults are Paddle's matrix_nms defaults
+/// with both thresholds off.
+struct matrix_nms_options {
+  /// Candidates: only boxes whose score is > score_threshold (Paddle score_threshold).
+  /// Compared in double. Unset: every box.
+  std::optional<double> score_threshold{};
+  /// Survivors: only boxes whose decayed score is > post_threshold (Paddle post_threshold).
+  /// Compared in double. Unset: every candidate survives (its score is only decayed).
+  std::optional<double> post_threshold{};
+  /// Only the nms_top_k highest scored candidates enter the matrix (Paddle nms_top_k; -1 there
+  /// is unset here). In batched_matrix_nms: per class, as Paddle.
+  std::optional<index_t> nms_top_k{};
+  /// At most keep_top_k results, the highest decayed scores (Paddle keep_top_k; over all classes
+  /// in batched_matrix_nms).
+  std::optional<index_t> keep_top_k{};
+  /// Decay function (Paddle use_gaussian).
+  matrix_nms_decay decay = matrix_nms_decay::linear;
+  /// Gaussian decay factor: it multiplies, exp((iou_max² - iou²) · sigma) (Paddle
+  /// gaussian_sigma; SOLOv2's sigma divides, so SOLOv2's 2.0 is Paddle's 0.5). Must be > 0.
+  double gaussian_sigma = 2.0;
+  /// false: the pixel-inclusive "+1" convention of Paddle normalized = false (widths x2-x1+1,
+  /// touching boxes overlap).
+  bool normalized = true;
+  /// batched_matrix_nms only: boxes of this class are dropped (Paddle background_label; its
+  /// default there is 0). Unset: no class is dropped.
+  std::optional<std::int64_t> background_label{};
+  /// Column order of the boxes.
+  box_format format = box_format::xyxy;
+  /// Threads over the rows of the matrix (and classes), 0 = max_threads(). Results do not
+  /// depend on it.
+  int threads = 0;
+};
+
+/// Result of matrix_nms and cluster_nms without merged boxes: indices into the input and the
+/// scores that go with them (decayed, penalized or the input's, see each function).
+template <class R>
+struct scored_indices {
+  tensor<index_t, 1> indices;
+  tensor<R, 1> scores;
+};
+
+/// Options of fast_nms (the candidate and output options of nms_options).
+struct fast_nms_options {
+  /// Candidates: only scores > score_threshold (compared in double). Unset: every box.
+  std::optional<double> score_threshold{};
+  /// Only the top_k highest scored candidates enter the matrix (YOLACT: 200). Unset: all.
+  std::optional<index_t> top_k{};
+  /// At most this many results (the highest scored survivors). Unset: no limit.
+  std::optional<index_t> max_output{};
+  /// Suppress when IoU >= iou_threshold instead of IoU > iou_threshold.
+  bool inclusive = false;
+  /// Column order of the boxes.
+  box_format format = box_format::xyxy;
+  /// Threads over the rows of the matrix, 0 = max_threads(). Results do not depend on it.
+  int threads = 0;
+};
+
+/// Criterion cluster_nms clusters by.
+enum class cluster_criterion {
+  iou,   ///< IoU (torchvision's arithmetic): Cluster-NMS, equal to greedy nms
+  diou,  ///< IoU - (ρ²/(c² + 1e-7))^diou_beta: Cluster-DIoU-NMS (Zzh-tju/CIoU `diou`)
+};
+
+/// Score penalty of cluster_nms (Zzh-tju/CIoU "SPM").
+enum class cluster_penalty {
+  none,            ///< hard: a box is kept or suppressed
+  score,           ///< score · Π exp(-B²/σ) over the kept boxes before it (Cluster-SPM-NMS)
+  score_distance,  ///< score · Π min(exp(-B²/σ) + D^β·[B > 0], 1) (Cluster-SPM-dist-NMS)
+};
+
+/// Options of cluster_nms. The defaults give greedy nms (cvk::nms) exactly.
+struct cluster_nms_options {
+  /// Candidates: only scores > score_threshold (compared in double). Unset: every box.
+  std::optional<double> score_threshold{};
+  /// Only the top_k highest scored candidates enter the matrix (the CIoU repository uses 200).
+  std::optional<index_t> top_k{};
+  /// At most this many results (the highest returned scores).
+  std::optional<index_t> max_output{};
+  /// Suppress when B >= iou_threshold instead of B > iou_threshold.
+  bool inclusive = false;
+  /// Column order of the boxes (merged boxes are returned in it too).
+  box_format format = box_format::xyxy;
+  /// The pair criterion B is built from.
+  cluster_criterion criterion = cluster_criterion::iou;
+  /// Exponent of the distance term of the DIoU criterion: 0.9 in the CIoU repository
+  /// (`box_utils.diou`), 1 in the DIoU paper. Must be >= 0.
+  double diou_beta = 0.9;
+  /// Score penalty instead of hard suppression (needs criterion iou).
+  cluster_penalty penalty = cluster_penalty::none;
+  /// σ of the penalty: exp(-B²/σ), 0.2 in the repository. Must be > 0.
+  double penalty_sigma = 0.2;
+  /// With a penalty: keep the boxes whose penalized score is > this (0.01 in the repository).
+  double penalty_min_score = 0.01;
+  /// Exponent of the distance of score_distance: D = (ρ²/(c² + 1e-7))^distance_beta (0.6 in
+  /// the repository's `distance`). Must be >= 0.
+  double distance_beta = 0.6;
+  /// Weighted Cluster-NMS: each kept box becomes the average of itself and the boxes it
+  /// suppresses with B > merge_threshold, weighted by B times their score.
+  bool weighted = false;
+  /// B above which a box is merged into the kept box (0.8 in the repository). Must be >= 0.
+  double merge_threshold = 0.8;
+};
+
+/// Result of cluster_nms: indices, scores and the boxes (K×4, in options.format): the input's
+/// boxes, or the merged ones when options.weighted.
+template <class R>
+struct cluster_nms_result {
+  tensor<index_t, 1> indices;
+  tensor<R, 1> scores;
+  tensor<R, 2> boxes;
+};
+
+CVK_KERNEL_BEGIN
+namespace detail {
+
+/// Candidate boxes as columns (x1, y1, x2, y2 after conversion to corners, and an area whose
+/// definition depends on the method), in processing order.
+template <class R>
+struct box_columns {
+  std::vector<R> x1, y1, x2, y2, area;
+
+  void resize(std::size_t n) {
+    x1.resize(n);
+    y1.resize(n);
+    x2.resize(n);
+    y2.resize(n);
+    area.resize(n);
+  }
+  [[nodiscard]] std::size_t size() const noexcept { return x1.size(); }
+  [[nodiscard]] std::size_t bytes() const noexcept { return 5 * x1.capacity() * sizeof(R); }
+};
+
+template <class T>
+std::size_t retained_bytes(const std::vector<T>& v) noexcept {
+  return v.capacity() * sizeof(T);
+}
+template <class T>
+std::size_t retained_bytes(const T& x) noexcept {
+  return x.bytes();
+}
+
+/// An object taken from a per-thread slot for the duration of a call and put back afterwards
+/// with its capacity (up to scratch_keep_bytes), so that the buffers of the next call on this
+/// thread need no fresh pages (detail/scratch.hpp says why that matters). A nested use on the
+/// same thread finds the slot empty and starts from a fresh object. Contents are stale: users
+/// resize and overwrite.
+template <class T, int Slot>
+class retained {
+ public:
+  retained() : value_(std::move(stored())) {}
+  retained(const retained&) = delete;
+  retained& operator=(const retained&) = delete;
+  ~retained() {
+    if (retained_bytes(value_) <= scratch_keep_bytes) stored() = std::move(value_);
+  }
+  T& operator*() noexcept { return value_; }
+  T* operator->() noexcept { return &value_; }
+
+ private:
+  static T& stored() {
+    thread_local T slot{};
+    return slot;
+  }
+  T value_;
+};
+
+/// Lanes of the blocked reductions: one 64-byte vector (16 floats, 8 doubles). The lane
+/// accumulators live in small arrays so that the compiler vectorizes max/min reductions whose
+/// NaN rule (`a < b ? b : a`) it would not reassociate.
+template <class R>
+inline constexpr std::size_t reduction_lanes = 64 / sizeof(R);
+
+// ---------------------------------------------------------------------------------------------
+// Neighbour grid: which earlier candidates can overlap a given one.
+
+/// A static uniform grid over the members of a candidate list. Each member box is stored in
+/// every cell its closed extent covers, cells listing candidates in increasing position, with
+/// the coordinates copied next to them (columns, so cell scans vectorize); boxes spanning more
+/// than `max_span` cells along an axis go to one extra list (the last cell) instead.
+/// Two boxes whose closed extents intersect share a cell, since the cell map is monotone.
+template <class R>
+class neighbour_grid {
+ public:
+  /// A run of stored boxes: columns and positions, `count` of them.
+  struct block {
+    const R* x1;
+    const R* y1;
+    const R* x2;
+    const R* y2;
+    const R* area;
+    const R* aux;
+    const index_t* position;
+    std::size_t count;
+  };
+
+  /// Builds the grid over the candidates k with member[k] != 0 (finite, x1 <= x2, y1 <= y2).
+  /// False (and an unusable grid) when the members have no extent to split.
+  bool build(const box_columns<R>& boxes, const std::vector<unsigned char>& member) {
+    const std::size_t n = boxes.size();
+    double lo_x = std::numeric_limits<double>::infinity();
+    double lo_y = lo_x;
+    double hi_x = -lo_x;
+    double hi_y = -lo_x;
+    std::vector<R>& sides = sides_;
+    sides.clear();
+    for (std::size_t k = 0; k < n; ++k) {
+      if (member[k] == 0) continue;
+      lo_x = min_of(lo_x, static_cast<double>(boxes.x1[k]));
+      lo_y = min_of(lo_y, static_cast<double>(boxes.y1[k]));
+      hi_x = max_of(hi_x, static_cast<double>(boxes.x2[k]));
+      hi_y = max_of(hi_y, static_cast<double>(boxes.y2[k]));
+      sides.push_back(max_of(boxes.x2[k] - boxes.x1[k], boxes.y2[k] - boxes.y1[k]));
+    }
+    if (sides.empty()) return false;
+    const double width = hi_x - lo_x;
+    const double height = hi_y - lo_y;
+    if (!std::isfinite(width) || !std::isfinite(height)) return false;
+    const auto middle = sides.begin() + static_cast<std::ptrdiff_t>(sides.size() / 2);
+    std::nth_element(sides.begin(), middle, sides.end());
+    double cell = static_cast<double>(*middle);
+    if (!(cell > 0)) {
+      cell = max_of(width, height) / std::ceil(std::sqrt(static_cast<double>(sides.size())));
+    }
+    if (!(cell > 0) || !std::isfinite(cell)) return false;
+    const double max_cells = 2.0 * static_cast<double>(sides.size()) + 16.0;
+    double cols_d = max_of(1.0, std::ceil(width / cell));
+    double rows_d = max_of(1.0, std::ceil(height / cell));
+    while (cols_d * rows_d > max_cells) {
+      cell *= max_of(1.05, std::sqrt(cols_d * rows_d / max_cells));
+      cols_d = max_of(1.0, std::ceil(width / cell));
+      rows_d = max_of(1.0, std::ceil(height / cell));
+    }
+    lo_x_ = lo_x;
+    lo_y_ = lo_y;
+    cols_ = static_cast<index_t>(cols_d);
+    rows_ = static_cast<index_t>(rows_d);
+    inverse_ = 1.0 / cell;
+    const auto cells = static_cast<std::size_t>(cols_ * rows_);
+    large_cell_ = cells;
+
+    ranges_.assign(n, cell_range{});
+    std::vector<std::size_t>& fill = fill_;
+    fill.assign(cells + 2, 0);
+    for (std::size_t k = 0; k < n; ++k) {
+      if (member[k] == 0) continue;
+      cell_range& r = ranges_[k];
+      r = {column(boxes.x1[k]), column(boxes.x2[k]), row(boxes.y1[k]), row(boxes.y2[k]), 0, 0};
+      if (r.c1 - r.c0 >= max_span || r.r1 - r.r0 >= max_span) {
+        r.large = 1;
+        ++fill[large_cell_ + 1];
+        continue;
+      }
+      for (index_t y = r.r0; y <= r.r1; ++y) {
+        for (index_t x = r.c0; x <= r.c1; ++x) ++fill[static_cast<std::size_t>(y * cols_ + x) + 1];
+      }
+    }
+    for (std::size_t c = 0; c <= cells; ++c) fill[c + 1] += fill[c];
+    start_ = fill;
+    const std::size_t slots = fill[cells + 1];
+    // Coordinate columns padded with zero boxes: a masked vector scan may read a few slots past
+    // the last cell.
+    x1_.assign(slots + padding, R(0));
+    y1_.assign(slots + padding, R(0));
+    x2_.assign(slots + padding, R(0));
+    y2_.assign(slots + padding, R(0));
+    area_.assign(slots + padding, R(0));
+    aux_.assign(slots + padding, R(0));
+    position_.resize(slots);
+    const auto put = [&](std::size_t cell_index, std::size_t k) {
+      const std::size_t s = fill[cell_index]++;
+      x1_[s] = boxes.x1[k];
+      y1_[s] = boxes.y1[k];
+      x2_[s] = boxes.x2[k];
+      y2_[s] = boxes.y2[k];
+      area_[s] = boxes.area[k];
+      position_[s] = static_cast<index_t>(k);
+    };
+    // Increasing k: every cell lists positions in order, and the boxes of a cell before k are
+    // the ones stored before k's own slot there. own_slot_ lists k's slots (its cells row by
+    // row) from own_first_[k]; large_before_[k] counts the large boxes before k.
+    own_first_.resize(n);
+    large_before_.resize(n);
+    own_slot_.clear();
+    std::size_t large_seen = 0;
+    for (std::size_t k = 0; k < n; ++k) {
+      own_first_[k] = own_slot_.size();
+      large_before_[k] = large_seen;
+      if (member[k] == 0) continue;
+      const cell_range& r = ranges_[k];
+      if (r.large != 0) {
+        put(large_cell_, k);
+        ++large_seen;
+        continue;
+      }
+      for (index_t y = r.r0; y <= r.r1; ++y) {
+        for (index_t x = r.c0; x <= r.c1; ++x) {
+          const auto cell_index = static_cast<std::size_t>(y * cols_ + x);
+          own_slot_.push_back(fill[cell_index]);
+          put(cell_index, k);
+        }
+      }
+    }
+    return true;
+  }
+
+  [[nodiscard]] std::size_t bytes() const noexcept {
+    return retained_bytes(sides_) + retained_bytes(fill_) + retained_bytes(ranges_) +
+           retained_bytes(start_) + 6 * retained_bytes(x1_) + retained_bytes(position_) +
+           retained_bytes(own_slot_) + retained_bytes(own_first_) + retained_bytes(large_before_);
+  }
+  /// A member stored in the large list (or a non-member): its row needs a full scan.
+  [[nodiscard]] bool large(std::size_t k) const noexcept { return ranges_[k].large != 0; }
+
+  /// Sets the extra column of every stored copy of candidate k to values[k].
+  void set_aux(const std::vector<R>& values) {
+    for (std::size_t s = 0; s < position_.size(); ++s) {
+      aux_[s] = values[static_cast<std::size_t>(position_[s])];
+    }
+  }
+
+  /// Calls body(block) for the stored candidates before position k (k not large) that share a
+  /// cell with it, cell by cell, then the large list; stops when body returns true. A candidate
+  /// may be seen once per shared cell. Returns whether body stopped.
+  template <class Body>
+  bool scan_earlier(std::size_t k, Body&& body) const {
+    const cell_range& r = ranges_[k];
+    const std::size_t* own = own_slot_.data() + own_first_[k];
+    for (index_t y = r.r0; y <= r.r1; ++y) {
+      for (index_t x = r.c0; x <= r.c1; ++x) {
+        const std::size_t first = start_[static_cast<std::size_t>(y * cols_ + x)];
+        if (body(slots_from(first, *own++ - first))) return true;
+      }
+    }
+    return body(slots_from(start_[large_cell_], large_before_[k]));
+  }
+
+  /// Calls pair(i) exactly once for each member i < k (k a member, not large) whose closed
+  /// extent meets candidate k's: a pair of small boxes is reported only in the first cell they
+  /// share (the largest of their first columns and of their first rows).
+  template <class Pair>
+  void for_each_earlier_once(std::size_t k, const box_columns<R>& boxes, Pair&& pair) const {
+    const cell_range& r = ranges_[k];
+    const R kx1 = boxes.x1[k];
+    const R ky1 = boxes.y1[k];
+    const R kx2 = boxes.x2[k];
+    const R ky2 = boxes.y2[k];
+    const std::size_t* own = own_slot_.data() + own_first_[k];
+    for (index_t y = r.r0; y <= r.r1; ++y) {
+      for (index_t x = r.c0; x <= r.c1; ++x) {
+        const std::size_t first = start_[static_cast<std::size_t>(y * cols_ + x)];
+        const block b = slots_from(first, *own++ - first);
+        for (std::size_t s = 0; s < b.count; ++s) {
+          if (b.x1[s] > kx2 || b.x2[s] < kx1 || b.y1[s] > ky2 || b.y2[s] < ky1) continue;
+          const auto i = static_cast<std::size_t>(b.position[s]);
+          const cell_range& ri = ranges_[i];
+          if (max_of(ri.c0, r.c0) != x || max_of(ri.r0, r.r0) != y) continue;
+          pair(i);
+        }
+      }
+    }
+    const block b = slots_from(start_[large_cell_], large_before_[k]);
+    for (std::size_t s = 0; s < b.count; ++s) {
+      if (b.x1[s] > kx2 || b.x2[s] < kx1 || b.y1[s] > ky2 || b.y2[s] < ky1) continue;
+      pair(static_cast<std::size_t>(b.position[s]));
+    }
+  }
+
+  /// Slots readable past the end of any block (zero boxes with aux 0).
+  static constexpr std::size_t padding = 16;
+
+ private:
+  static constexpr index_t max_span = 4;
+
+  struct cell_range {
+    index_t c0 = 0, c1 = 0, r0 = 0, r1 = 0;
+    unsigned char large = 1;  // non-members count as large: their rows scan everything
+    unsigned char pad = 0;
+  };
+
+  [[nodiscard]] index_t column(R x) const noexcept {
+    const double c = __builtin_floor((static_cast<double>(x) - lo_x_) * inverse_);
+    return static_cast<index_t>(min_of(max_of(c, 0.0), static_cast<double>(cols_ - 1)));
+  }
+  [[nodiscard]] index_t row(R y) const noexcept {
+    const double r = __builtin_floor((static_cast<double>(y) - lo_y_) * inverse_);
+    return static_cast<index_t>(min_of(max_of(r, 0.0), static_cast<double>(rows_ - 1)));
+  }
+
+  /// `count` stored boxes from slot `first`.
+  [[nodiscard]] block slots_from(std::size_t first, std::size_t count) const noexcept {
+    return {x1_.data() + first,   y1_.data() + first,   x2_.data() + first,
+            y2_.data() + first,   area_.data() + first, aux_.data() + first,
+            position_.data() + first, count};
+  }
+
+  double lo_x_ = 0;
+  double lo_y_ = 0;
+  double inverse_ = 1;
+  index_t cols_ = 1;
+  index_t rows_ = 1;
+  std::size_t large_cell_ = 0;
+  std::vector<R> sides_;
+  std::vector<std::size_t> fill_;
+  std::vector<cell_range> ranges_;
+  std::vector<std::size_t> start_;
+  std::vector<R> x1_, y1_, x2_, y2_, area_, aux_;
+  std::vector<index_t> position_;
+  std::vector<std::size_t> own_slot_;
+  std::vector<std::size_t> own_first_;
+  std::vector<std::size_t> large_before_;
+};
+
+/// Below this many candidates the matrix methods scan every earlier candidate.
+inline constexpr std::size_t matrix_grid_min_boxes = 64;
+
+// ---------------------------------------------------------------------------------------------
+// matrix_nms (Paddle)
+
+/// Paddle's JaccardOverlap(box1 = the row box, box2 = a column box), same operations in the
+/// same order: 0 when the boxes are apart (strict comparisons: touching boxes are not apart),
+/// else inter / (area1 + area2 - inter) with inter = (min x2 - max x1 + norm)·(...), norm = 1
+/// for the pixel-inclusive convention.
+template <class R>
+inline R paddle_iou(R ax1, R ay1, R ax2, R ay2, R aarea, R bx1, R by1, R bx2, R by2, R barea,
+                    R norm) noexcept {
+  const bool apart = (bx1 > ax2) | (bx2 < ax1) | (by1 > ay2) | (by2 < ay1);
+  const R ix1 = max_of(ax1, bx1);
+  const R iy1 = max_of(ay1, by1);
+  const R ix2 = min_of(ax2, bx2);
+  const R iy2 = min_of(ay2, by2);
+  const R iw = ix2 - ix1 + norm;
+  const R ih = iy2 - iy1 + norm;
+  const R inter = iw * ih;
+  const R sum = aarea + barea;
+  const R iou = inter / (sum - inter);
+  return apart ? R(0) : iou;
+}
+
+/// Paddle's BBoxArea: 0 for an inverted box, else w·h or (w + 1)·(h + 1).
+template <class R>
+inline R paddle_area(R x1, R y1, R x2, R y2, bool normalized) noexcept {
+  if (x2 < x1 || y2 < y1) return R(0);
+  const R w = x2 - x1;
+  const R h = y2 - y1;
+  if (normalized) return w * h;
+  return (w + R(1)) * (h + R(1));
+}
+
+/// The reductions of one matrix row: iou_max (max over the columns of the row's IoUs, from 0)
+/// and the decay's argument (min over the columns of (m_j² - iou²)·σ for gaussian, of
+/// (1 - iou)/(1 - m_j) in double for linear; NaN terms never win, as in Paddle's std::min).
+template <class R>
+struct matrix_row_result {
+  R iou_max = 0;
+  R gaussian_min = std::numeric_limits<R>::infinity();
+  double linear_min = std::numeric_limits<double>::infinity();
+};
+
+/// One row against `count` column boxes (columns x1..area, and aux = their iou_max). Runs of at
+/// least two vectors go through lane accumulators; shorter ones (grid cells) are scalar.
+template <class R, bool Max, bool Decay, bool Gaussian>
+inline void matrix_row_scan(const R* x1, const R* y1, const R* x2, const R* y2, const R* area,
+                            const R* m, std::size_t count, const std::array<R, 5>& a, R norm,
+                            R sigma, matrix_row_result<R>& out) noexcept {
+  constexpr std::size_t lanes = reduction_lanes<R>;
+  const auto term = [&](std::size_t c, R& mx, R& gmin, double& lmin) {
+    const R iou =
+        paddle_iou(a[0], a[1], a[2], a[3], a[4], x1[c], y1[c], x2[c], y2[c], area[c], norm);
+    if constexpr (Max) mx = mx < iou ? iou : mx;
+    if constexpr (Decay) {
+      if constexpr (Gaussian) {
+        const R mm = m[c] * m[c];
+        const R ii = iou * iou;
+        const R arg = (mm - ii) * sigma;
+        gmin = arg < gmin ? arg : gmin;
+      } else {
+        const double d = (1.0 - static_cast<double>(iou)) / (1.0 - static_cast<double>(m[c]));
+        lmin = d < lmin ? d : lmin;
+      }
+    }
+  };
+  std::size_t k = 0;
+  if (count >= 2 * lanes) {
+    std::array<R, lanes> max_lane;
+    std::array<R, lanes> gauss_lane;
+    std::array<double, lanes> linear_lane;
+    if constexpr (Max) max_lane.fill(out.iou_max);
+    if constexpr (Decay && Gaussian) gauss_lane.fill(out.gaussian_min);
+    if constexpr (Decay && !Gaussian) linear_lane.fill(out.linear_min);
+    for (; k + lanes <= count; k += lanes) {
+      for (std::size_t l = 0; l < lanes; ++l) {
+        term(k + l, max_lane[l], gauss_lane[l], linear_lane[l]);
+      }
+    }
+    for (std::size_t l = 0; l < lanes; ++l) {
+      if constexpr (Max) out.iou_max = out.iou_max < max_lane[l] ? max_lane[l] : out.iou_max;
+      if constexpr (Decay && Gaussian) {
+        out.gaussian_min = gauss_lane[l] < out.gaussian_min ? gauss_lane[l] : out.gaussian_min;
+      }
+      if constexpr (Decay && !Gaussian) {
+        out.linear_min = linear_lane[l] < out.linear_min ? linear_lane[l] : out.linear_min;
+      }
+    }
+  }
+  for (; k < count; ++k) term(k, out.iou_max, out.gaussian_min, out.linear_min);
+}
+
+/// Lane accumulators of one row, kept across the blocks (grid cells) of the row.
+template <class R>
+struct matrix_lanes {
+  static constexpr std::size_t lanes = reduction_lanes<R>;
+  std::array<R, lanes> max;
+  std::array<R, lanes> gauss;
+  std::array<double, lanes> linear;
+
+  matrix_lanes() noexcept {
+    max.fill(R(0));
+    gauss.fill(std::numeric_limits<R>::infinity());
+    linear.fill(std::numeric_limits<double>::infinity());
+  }
+};
+
+/// matrix_row_scan on a block of the grid, in whole vectors: the lanes past `count` (reading the
+/// grid's padding or the next cell) take IoU 0, which changes nothing when every iou_max is in
+/// [0, 1] (every box regular): max(m, 0) = m, and the decay terms of IoU 0, 1/(1 - m) and
+/// exp(m²σ), are >= 1.
+template <class R, bool Max, bool Decay, bool Gaussian>
+inline void matrix_block_scan(const R* x1, const R* y1, const R* x2, const R* y2, const R* area,
+                              const R* m, std::size_t count, const std::array<R, 5>& a, R norm,
+                              R sigma, matrix_lanes<R>& acc) noexcept {
+  constexpr std::size_t lanes = reduction_lanes<R>;
+  for (std::size_t k = 0; k < count; k += lanes) {
+    for (std::size_t l = 0; l < lanes; ++l) {
+      const std::size_t c = k + l;
+      const R raw =
+          paddle_iou(a[0], a[1], a[2], a[3], a[4], x1[c], y1[c], x2[c], y2[c], area[c], norm);
+      const R iou = c < count ? raw : R(0);
+      if constexpr (Max) acc.max[l] = acc.max[l] < iou ? iou : acc.max[l];
+      if constexpr (Decay) {
+        if constexpr (Gaussian) {
+          const R mm = m[c] * m[c];
+          const R ii = iou * iou;
+          const R arg = (mm - ii) * sigma;
+          acc.gauss[l] = arg < acc.gauss[l] ? arg : acc.gauss[l];
+        } else {
+          const double d = (1.0 - static_cast<double>(iou)) / (1.0 - static_cast<double>(m[c]));
+          acc.linear[l] = d < acc.linear[l] ? d : acc.linear[l];
+        }
+      }
+    }
+  }
+}
+
+template <class R>
+inline matrix_row_result<R> matrix_lanes_result(const matrix_lanes<R>& acc) noexcept {
+  matrix_row_result<R> out;
+  for (std::size_t l = 0; l < matrix_lanes<R>::lanes; ++l) {
+    out.iou_max = out.iou_max < acc.max[l] ? acc.max[l] : out.iou_max;
+    out.gaussian_min = acc.gauss[l] < out.gaussian_min ? acc.gauss[l] : out.gaussian_min;
+    out.linear_min = acc.linear[l] < out.linear_min ? acc.linear[l] : out.linear_min;
+  }
+  return out;
+}
+
+/// The decay factor of a row from its reductions: Paddle's min over the columns of the decay,
+/// starting from 1. exp is monotone, so min exp(arg) = exp(min arg).
+template <class R, bool Gaussian>
+inline R matrix_decay(const matrix_row_result<R>& r) noexcept {
+  if constexpr (Gaussian) {
+    const R e = std::exp(r.gaussian_min);
+    return e < R(1) ? e : R(1);
+  } else {
+    const auto d = static_cast<R>(r.linear_min);
+    return d < R(1) ? d : R(1);
+  }
+}
+
+/// Decay factors of candidates in processing order (Paddle's NMSMatrix without the thresholds).
+template <class R>
+void matrix_decays(const box_columns<R>& c, const matrix_nms_options& options, int threads,
+                   std::vector<R>& decay) {
+  const std::size_t n = c.size();
+  decay.assign(n, R(1));
+  if (n == 0) return;
+  const R norm = options.normalized ? R(0) : R(1);
+  const auto sigma = static_cast<R>(options.gaussian_sigma);
+  const bool gaussian = options.decay == matrix_nms_decay::gaussian;
+  const auto row_box = [&](std::size_t i) {
+    return std::array<R, 5>{c.x1[i], c.y1[i], c.x2[i], c.y2[i], c.area[i]};
+  };
+  retained<std::vector<R>, 0> iou_max_storage;
+  std::vector<R>& iou_max = *iou_max_storage;
+  iou_max.assign(n, R(0));
+
+  // Every candidate regular (finite, not inverted, finite area): two boxes that are apart have
+  // IoU 0, and an IoU of 0 against an iou_max in [0, 1] never lowers a decay (linear: 1/(1-m)
+  // >= 1, gaussian: exp(m²σ) >= 1) nor raises an iou_max: only boxes sharing a grid cell matter.
+  retained<std::vector<unsigned char>, 0> member_storage;
+  std::vector<unsigned char>& member = *member_storage;
+  member.assign(n, 1);
+  bool regular = n >= matrix_grid_min_boxes;
+  for (std::size_t i = 0; i < n && regular; ++i) {
+    const R finite_if_zero = c.area[i] - c.area[i];
+    regular = finite_if_zero == R(0) && c.x1[i] <= c.x2[i] && c.y1[i] <= c.y2[i] &&
+              std::isfinite(c.x1[i]) && std::isfinite(c.y1[i]) && std::isfinite(c.x2[i]) &&
+              std::isfinite(c.y2[i]);
+  }
+  retained<neighbour_grid<R>, 0> grid_storage;
+  neighbour_grid<R>& grid = *grid_storage;
+  if (!regular || !grid.build(c, member)) {
+    // Dense: one pass, row i against every earlier column (iou_max of the columns is final).
+    for (std::size_t i = 0; i < n; ++i) {
+      matrix_row_result<R> r;
+      const auto a = row_box(i);
+      if (gaussian) {
+        matrix_row_scan<R, true, true, true>(c.x1.data(), c.y1.data(), c.x2.data(), c.y2.data(),
+                                             c.area.data(), iou_max.data(), i, a, norm, sigma, r);
+        decay[i] = matrix_decay<R, true>(r);
+      } else {
+        matrix_row_scan<R, true, true, false>(c.x1.data(), c.y1.data(), c.x2.data(),
+                                              c.y2.data(), c.area.data(), iou_max.data(), i, a,
+                                              norm, sigma, r);
+        decay[i] = matrix_decay<R, false>(r);
+      }
+      iou_max[i] = r.iou_max;
+    }
+    return;
+  }
+
+  // Grid: pass 1 the iou_max of every row, pass 2 the decays; rows are independent in each.
+  const auto rows = static_cast<index_t>(n);
+  constexpr index_t grain = 512;
+  const int team = n >= 2048 ? threads : 1;
+  parallel_for(
+      0, rows, grain,
+      [&](index_t lo, index_t hi) {
+        for (auto i = static_cast<std::size_t>(lo); i < static_cast<std::size_t>(hi); ++i) {
+          matrix_row_result<R> r;
+          const auto a = row_box(i);
+          if (grid.large(i)) {
+            matrix_row_scan<R, true, false, false>(c.x1.data(), c.y1.data(), c.x2.data(),
+                                                   c.y2.data(), c.area.data(), nullptr, i, a,
+                                                   norm, sigma, r);
+          } else {
+            matrix_lanes<R> acc;
+            grid.scan_earlier(i, [&](const typename neighbour_grid<R>::block& b) {
+              matrix_block_scan<R, true, false, false>(b.x1, b.y1, b.x2, b.y2, b.area, b.aux,
+                                                       b.count, a, norm, sigma, acc);
+              return false;
+            });
+            r = matrix_lanes_result(acc);
+          }
+          iou_max[i] = r.iou_max;
+        }
+      },
+      team);
+  grid.set_aux(iou_max);
+  const auto decay_rows = [&]<bool Gaussian>(std::integral_constant<bool, Gaussian>) {
+    parallel_for(
+        0, rows, grain,
+        [&](index_t lo, index_t hi) {
+          for (auto i = static_cast<std::size_t>(lo); i < static_cast<std::size_t>(hi); ++i) {
+            matrix_row_result<R> r;
+            const auto a = row_box(i);
+            if (grid.large(i)) {
+              matrix_row_scan<R, false, true, Gaussian>(c.x1.data(), c.y1.data(), c.x2.data(),
+                                                        c.y2.data(), c.area.data(),
+                                                        iou_max.data(), i, a, norm, sigma, r);
+            } else {
+              matrix_lanes<R> acc;
+              grid.scan_earlier(i, [&](const typename neighbour_grid<R>::block& b) {
+                matrix_block_scan<R, false, true, Gaussian>(b.x1, b.y1, b.x2, b.y2, b.area,
+                                                            b.aux, b.count, a, norm, sigma, acc);
+                return false;
+              });
+              r = matrix_lanes_result(acc);
+            }
+            decay[i] = matrix_decay<R, Gaussian>(r);
+          }
+        },
+        team);
+  };
+  if (gaussian) {
+    decay_rows(std::true_type{});
+  } else {
+    decay_rows(std::false_type{});
+  }
+}
+
+}  // namespace detail
+CVK_KERNEL_END
+
+namespace detail {
+
+/// "fn: name must be a number, got nan" unless value is a number.
+inline void expect_number(double value, const char* fn, const char* name) {
+  if (std::isnan(value)) {
+    CVK_THROW(invalid_argument, std::string(fn) + ": " + name + " must be a number, got nan");
+  }
+}
+
+inline void expect_optional_number(const std::optional<double>& value, const char* fn,
+                                   const char* name) {
+  if (value) expect_number(*value, fn, name);
+}
+
+inline void expect_non_negative(const std::optional<index_t>& value, const char* fn,
+                                const char* name) {
+  if (value && *value < 0) {
+    CVK_THROW(invalid_argument,
+              std::string(fn) + ": " + name + " must be >= 0, got " + std::to_string(*value));
+  }
+}
+
+/// A number for a message: "0.5", "-1", "nan", "inf".
+inline std::string number_text(double value) {
+  std::array<char, 32> text{};
+  std::snprintf(text.data(), text.size(), "%g", value);
+  return text.data();
+}
+
+/// Throws unless `value` is a number >= lo (or > lo when `strict`), finite when `finite`:
+/// "fn: name must be a finite number > 0, got -1".
+inline void expect_at_least(double value, double lo, bool strict, bool finite, const char* fn,
+                            const char* name) {
+  const bool ok = strict ? value > lo : value >= lo;
+  if (!ok || (finite && !std::isfinite(value))) {
+    CVK_THROW(invalid_argument, std::string(fn) + ": " + name + " must be a " +
+                                    (finite ? "finite " : "") + "number " + (strict ? ">" : ">=") +
+                                    " " + number_text(lo) + ", got " + number_text(value));
+  }
+}
+
+template <class BoxView, class ScoreView>
+index_t check_boxes_and_scores(const BoxView& boxes, const ScoreView& scores, const char* fn) {
+  expect_shape(boxes, {any_extent, 4}, fn, "boxes", "N×4");
+  const index_t n = boxes.extent(0);
+  if (scores.extent(0) != n) {
+    CVK_THROW(shape_error, std::string(fn) + ": scores must have " + std::to_string(n) +
+                               " elements (one per box), got " + std::to_string(scores.extent(0)));
+  }
+  return n;
+}
+
+inline void check_matrix_options(const matrix_nms_options& o, const char* fn) {
+  expect_optional_number(o.score_threshold, fn, "score_threshold");
+  expect_optional_number(o.post_threshold, fn, "post_threshold");
+  expect_non_negative(o.nms_top_k, fn, "nms_top_k");
+  expect_non_negative(o.keep_top_k, fn, "keep_top_k");
+  if (o.decay == matrix_nms_decay::gaussian) {
+    expect_at_least(o.gaussian_sigma, 0.0, true, true, fn, "gaussian_sigma");
+  }
+}
+
+/// Common real type of box and score computations.
+template <class B, class S>
+using matrix_real_t = std::common_type_t<real_t<B>, real_t<S>>;
+
+/// Candidate columns for matrix_nms: corners in R and Paddle's area.
+template <class R, class BoxView>
+void gather_paddle_boxes(const BoxView& boxes, const std::vector<index_t>& order,
+                         box_format format, bool normalized, box_columns<R>& c) {
+  c.resize(order.size());
+  for (std::size_t k = 0; k < order.size(); ++k) {
+    const auto b = to_xyxy(load_box<R>(boxes, order[k]), format, box_convention{});
+    c.x1[k] = b[0];
+    c.y1[k] = b[1];
+    c.x2[k] = b[2];
+    c.y2[k] = b[3];
+    c.area[k] = paddle_area(b[0], b[1], b[2], b[3], normalized);
+  }
+}
+
+/// Orders `entries` (rank, score) by score descending, NaN last, equal scores by rank: stable
+/// radix sorts (by rank when the entries are not in rank order yet, then by score).
+template <class R>
+void sort_by_score(std::vector<std::pair<std::size_t, R>>& entries, bool in_rank_order) {
+  const std::size_t n = entries.size();
+  std::vector<std::pair<std::size_t, R>> sorted;
+  sorted.reserve(n);
+  if (!in_rank_order) {
+    const std::vector<index_t> by_rank = radix_order<std::uint64_t>(n, [&](std::size_t k) {
+      return static_cast<std::uint64_t>(entries[k].first);
+    });
+    for (const index_t k : by_rank) sorted.push_back(entries[static_cast<std::size_t>(k)]);
+    entries.swap(sorted);
+    sorted.clear();
+  }
+  std::vector<std::size_t> numbers;  // positions of the non-NaN scores
+  numbers.reserve(n);
+  for (std::size_t k = 0; k < n; ++k) {
+    if (!std::isnan(entries[k].second)) numbers.push_back(k);
+  }
+  const std::vector<index_t> by_score = radix_order<radix_key_t<R>>(
+      numbers.size(), [&](std::size_t k) { return radix_key(entries[numbers[k]].second); });
+  for (const index_t k : by_score) {
+    sorted.push_back(entries[numbers[static_cast<std::size_t>(k)]]);
+  }
+  for (std::size_t k = 0; k < n; ++k) {
+    if (std::isnan(entries[k].second)) sorted.push_back(entries[k]);
+  }
+  entries.swap(sorted);
+}
+
+/// Matrix NMS of one class: (rank, decayed score) of the survivors, in processing order.
+template <class R, class BoxView, class ScoreView>
+void matrix_nms_class(const BoxView& boxes, const ScoreView& scores,
+                      const std::vector<index_t>& order, const matrix_nms_options& options,
+                      int threads, std::vector<std::pair<std::size_t, R>>& kept,
+                      const std::vector<std::size_t>& ranks) {
+  retained<box_columns<R>, 0> columns;
+  gather_paddle_boxes<R>(boxes, order, options.format, options.normalized, *columns);
+  retained<std::vector<R>, 1> decay_storage;
+  std::vector<R>& decay = *decay_storage;
+  matrix_decays(*columns, options, threads, decay);
+  for (std::size_t k = 0; k < order.size(); ++k) {
+    const R decayed = decay[k] * static_cast<R>(scores(order[k]));
+    if (options.post_threshold && !(static_cast<double>(decayed) > *options.post_threshold)) {
+      continue;
+    }
+    kept.emplace_back(ranks.empty() ? k : ranks[k], decayed);
+  }
+}
+
+template <class R>
+scored_indices<R> to_scored_indices(const std::vector<std::pair<std::size_t, R>>& entries,
+                                    const std::vector<index_t>& order) {
+  scored_indices<R> result{tensor<index_t, 1>(static_cast<index_t>(entries.size())),
+                           tensor<R, 1>(static_cast<index_t>(entries.size()))};
+  for (std::size_t k = 0; k < entries.size(); ++k) {
+    result.indices(static_cast<index_t>(k)) = order[entries[k].first];
+    result.scores(static_cast<index_t>(k)) = entries[k].second;
+  }
+  return result;
+}
+
+}  // namespace detail
+
+/// Matrix NMS (PaddlePaddle matrix_nms for one class, SOLOv2): soft suppression computed
+/// from the IoU matrix in one step. Returns the surviving boxes and their decayed scores,
+/// highest decayed score first.
+///
+///   boxes   N×4 in options.format (xyxy by default), any arithmetic type, any strides
+///   scores  N, any arithmetic type, any strides
+///   result  indices (K <= N, into boxes) and scores (K decayed scores), type R = the common
+///           floating type of boxes and scores (double for integers)
+///
+/// 1. Candidates: scores > score_threshold (if set), ordered by score descending (equal scores:
+///    lower index first; NaN scores last), the first nms_top_k (if set).
+/// 2. IoU(i, j) for each candidate i and each higher-ranked j < i as Paddle's JaccardOverlap
+///    (0 for boxes apart, + 1 on widths when normalized is false, inverted boxes have area 0).
+/// 3. iou_max(j) = max(0, IoU(j, k) over k < j): how much j itself is overlapped.
+/// 4. decay(i) = min(1, f(IoU(i, j), iou_max(j)) over j < i), f = (1 - iou)/(1 - iou_max)
+///    (linear) or exp((iou_max² - iou²) · gaussian_sigma) (gaussian); decayed = decay · score.
+/// 5. Survivors: decayed > post_threshold (if set); sorted by decayed score descending (equal:
+///    processing order; NaN last); the first keep_top_k (if set).
+/// Paddle's arithmetic is reproduced in R (the linear decay in double, as Paddle's `1.`
+/// literal makes it); Paddle orders equal scores unstably (partial_sort), cvk by index.
+///
+/// Throws cvk::shape_error when boxes is not N×4 or scores has not N elements, and
+/// cvk::invalid_argument when a threshold is NaN, nms_top_k or keep_top_k is negative, or the
+/// gaussian sigma is not a finite number > 0. O(N log N) to sort, then O(N²) pair evaluations
+/// at worst (no N² memory); on spread-out scenes only pairs of boxes sharing a grid cell are
+/// evaluated: O(N · neighbours). Rows run on options.threads threads.
+template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores>
+[[nodiscard]] auto matrix_nms(const Boxes& boxes, const Scores& scores,
+                              const matrix_nms_options& options = {}) {
+  constexpr const char* fn = "matrix_nms";
+  const auto b = detail::checked_view<2>(boxes, fn, "boxes");
+  const auto s = detail::checked_view<1>(scores, fn, "scores");
+  detail::check_boxes_and_scores(b, s, fn);
+  detail::check_matrix_options(options, fn);
+  using R = detail::matrix_real_t<typename decltype(b)::value_type,
+                                  typename decltype(s)::value_type>;
+  nms_options ranking;
+  ranking.score_threshold = options.score_threshold;
+  ranking.top_k = options.nms_top_k;
+  const std::vector<index_t> order = detail::nms_order(s, ranking);
+  std::vector<std::pair<std::size_t, R>> kept;
+  detail::matrix_nms_class<R>(b, s, order, options, options.threads, kept, {});
+  detail::sort_by_score(kept, true);
+  if (options.keep_top_k && kept.size() > static_cast<std::size_t>(*options.keep_top_k)) {
+    kept.resize(static_cast<std::size_t>(*options.keep_top_k));
+  }
+  return detail::to_scored_indices(kept, order);
+}
+
+/// Class-aware matrix NMS: matrix_nms run separately on the boxes of each class (boxes of
+/// different classes never decay each other), results merged by decayed score.
+///
+///   boxes    N×4 in options.format, any arithmetic type, any strides
+///   scores   N, any arithmetic type, any strides
+///   classes  N, any integer type, any strides (one class id per box, any values)
+///   result   indices into boxes and decayed scores, highest decayed score first (equal: score
+///            descending, then lower index)
+///
+/// The torchvision batched_nms layout (one score and class per box). Paddle's layout — boxes
+/// N×4 and scores C×N, every box scored in every class — is this with each box repeated once per
+/// class (class c's copy scored scores[c][i]; index k of the result is box k mod N).
+/// options.nms_top_k caps the candidates of each class (as Paddle), options.keep_top_k the
+/// merged result; boxes of class options.background_label are dropped. Classes run on
+/// options.threads threads. Throws as matrix_nms, and cvk::shape_error when classes has not N
+/// elements. O(N log N) plus the per-class cost of matrix_nms.
+template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores, tensor_of_rank<1> Classes>
+[[nodiscard]] auto batched_matrix_nms(const Boxes& boxes, const Scores& scores,
+                                      const Classes& classes,
+                                      const matrix_nms_options& options = {}) {
+  constexpr const char* fn = "batched_matrix_nms";
+  const auto b = detail::checked_view<2>(boxes, fn, "boxes");
+  const auto s = detail::checked_view<1>(scores, fn, "scores");
+  const auto c = detail::checked_view<1>(classes, fn, "classes");
+  using C = typename decltype(c)::value_type;
+  static_assert(detail::has_radix_key<C> && std::is_integral_v<C>,
+                "cvk: batched_matrix_nms classes must be an integer tensor (class ids)");
+  const index_t n = detail::check_boxes_and_scores(b, s, fn);
+  if (c.extent(0) != n) {
+    CVK_THROW(shape_error, std::string(fn) + ": classes must have " + std::to_string(n) +
+                               " elements (one per box), got " + std::to_string(c.extent(0)));
+  }
+  detail::check_matrix_options(options, fn);
+  using R = detail::matrix_real_t<typename decltype(b)::value_type,
+                                  typename decltype(s)::value_type>;
+  nms_options ranking;
+  ranking.score_threshold = options.score_threshold;
+  std::vector<index_t> order = detail::nms_order(s, ranking);
+  if (options.background_label) {
+    const std::int64_t background = *options.background_label;
+    std::erase_if(order, [&](index_t i) { return std::cmp_equal(c(i), background); });
+  }
+  const std::size_t count = order.size();
+
+  // Group the ranks by class, each group in processing order (a stable radix sort by class).
+  const std::vector<index_t> by_class = detail::radix_order<detail::radix_key_t<C>>(
+      count, [&](std::size_t r) { return detail::radix_key(c(order[r])); });
+  std::vector<std::size_t> group_start{0};
+  for (std::size_t k = 1; k < count; ++k) {
+    if (c(order[static_cast<std::size_t>(by_class[k])]) !=
+        c(order[static_cast<std::size_t>(by_class[k - 1])])) {
+      group_start.push_back(k);
+    }
+  }
+  group_start.push_back(count);
+  const auto groups = static_cast<index_t>(count == 0 ? 0 : group_start.size() - 1);
+  std::vector<std::vector<std::pair<std::size_t, R>>> kept_by_group(
+      static_cast<std::size_t>(groups));
+  parallel_for(
+      0, groups, 1,
+      [&](index_t lo, index_t hi) {
+        for (index_t g = lo; g < hi; ++g) {
+          const std::size_t first = group_start[static_cast<std::size_t>(g)];
+          std::size_t last = group_start[static_cast<std::size_t>(g) + 1];
+          if (options.nms_top_k) {
+            last = std::min(last, first + static_cast<std::size_t>(*options.nms_top_k));
+          }
+          std::vector<index_t> group_order;
+          std::vector<std::size_t> ranks;
+          for (std::size_t k = first; k < last; ++k) {
+            const auto rank = static_cast<std::size_t>(by_class[k]);
+            ranks.push_back(rank);
+            group_order.push_back(order[rank]);
+          }
+          detail::matrix_nms_class<R>(b, s, group_order, options, groups == 1 ? options.threads : 1,
+                                      kept_by_group[static_cast<std::size_t>(g)], ranks);
+        }
+      },
+      groups > 1 && count >= 2048 ? options.threads : 1);
+  std::vector<std::pair<std::size_t, R>> kept;
+  for (const auto& group : kept_by_group) kept.insert(kept.end(), group.begin(), group.end());
+  detail::sort_by_score(kept, false);
+  if (options.keep_top_k && kept.size() > static_cast<std::size_t>(*options.keep_top_k)) {
+    kept.resize(static_cast<std::size_t>(*options.keep_top_k));
+  }
+  return detail::to_scored_indices(kept, order);
+}
+
+// ---------------------------------------------------------------------------------------------
+// fast_nms and cluster_nms
+
+CVK_KERNEL_BEGIN
+namespace detail {
+
+/// NMS candidates (torchvision's corners and unclamped area) of the boxes listed in `order`.
+template <class R, class BoxView>
+std::vector<nms_box<R>> gather_candidates(const BoxView& boxes, const std::vector<index_t>& order,
+                                          box_format format) {
+  std::vector<nms_box<R>> result(order.size());
+  for (std::size_t k = 0; k < order.size(); ++k) {
+    const auto b = to_xyxy(load_box<R>(boxes, order[k]), format, box_convention{});
+    result[k] = make_nms_box(b[0], b[1], b[2], b[3]);
+  }
+  return result;
+}
+
+/// Candidate columns from nms candidates (torchvision's corners and unclamped area).
+template <class R>
+void columns_of(std::span<const nms_box<R>> boxes, box_columns<R>& c) {
+  c.resize(boxes.size());
+  for (std::size_t k = 0; k < boxes.size(); ++k) {
+    c.x1[k] = boxes[k].x1;
+    c.y1[k] = boxes[k].y1;
+    c.x2[k] = boxes[k].x2;
+    c.y2[k] = boxes[k].y2;
+    c.area[k] = boxes[k].area;
+  }
+}
+
+/// member[k] = takes_part(box k): the boxes that can overlap another with positive area.
+template <class R>
+void participants(std::span<const nms_box<R>> boxes, std::vector<unsigned char>& member) {
+  member.resize(boxes.size());
+  for (std::size_t k = 0; k < boxes.size(); ++k) member[k] = takes_part(boxes[k]) ? 1 : 0;
+}
+
+/// The columns, participants and grid of a candidate list, in per-thread retained storage.
+template <class R>
+struct candidate_index {
+  retained<box_columns<R>, 1> columns_storage;
+  retained<std::vector<unsigned char>, 1> member_storage;
+  retained<neighbour_grid<R>, 1> grid_storage;
+  const box_columns<R>& c;
+  const std::vector<unsigned char>& member;
+  neighbour_grid<R>& grid;
+  bool use_grid;
+
+  /// Builds the grid when `want_grid` and the list is not tiny.
+  candidate_index(std::span<const nms_box<R>> boxes, bool want_grid)
+      : c(*columns_storage), member(*member_storage), grid(*grid_storage) {
+    columns_of(boxes, *columns_storage);
+    participants(boxes, *member_storage);
+    use_grid = want_grid && boxes.size() >= matrix_grid_min_boxes && grid.build(c, member);
+  }
+  candidate_index(const candidate_index&) = delete;
+  candidate_index& operator=(const candidate_index&) = delete;
+};
+
+/// Whether any of the first `count` candidates suppresses `j` (torchvision's pair test), in
+/// vectorized blocks with an exit between blocks.
+template <class R, bool Inclusive>
+bool any_earlier_suppresses(const box_columns<R>& c, std::size_t count, const nms_box<R>& j,
+                            R threshold) noexcept {
+  constexpr std::size_t block = 256;
+  for (std::size_t first = 0; first < count; first += block) {
+    const std::size_t size = min_of(block, count - first);
+    if (any_suppresses<R, Inclusive>(&c.x1[first], &c.y1[first], &c.x2[first], &c.y2[first],
+                                     &c.area[first], size, j, threshold)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/// Fast NMS keep flags: candidate j survives iff no earlier candidate, kept or not, suppresses
+/// it. Rows are independent; they run in batches on `threads` threads until max_keep survive.
+template <class R, bool Inclusive>
+std::vector<index_t> fast_nms_kept(std::span<const nms_box<R>> boxes,
+                                   const nms_threshold<R>& threshold, std::size_t max_keep,
+                                   int threads) {
+  const std::size_t n = boxes.size();
+  std::vector<index_t> kept;
+  if (n == 0 || max_keep == 0) return kept;
+  const candidate_index<R> index(boxes, threshold.needs_overlap());
+  const box_columns<R>& c = index.c;
+  const std::vector<unsigned char>& member = index.member;
+  const neighbour_grid<R>& grid = index.grid;
+  const bool use_grid = index.use_grid;
+  const R t = threshold.value;
+  std::vector<unsigned char> keep(n, 0);
+  const auto row = [&](std::size_t j) {
+    const nms_box<R>& box = boxes[j];
+    if (!use_grid) return !any_earlier_suppresses<R, Inclusive>(c, j, box, t);
+    if (member[j] == 0) return true;  // meets nothing with positive area: never suppressed
+    if (grid.large(j)) return !any_earlier_suppresses<R, Inclusive>(c, j, box, t);
+    return !grid.scan_earlier(j, [&](const typename neighbour_grid<R>::block& b) {
+      return any_suppresses<R, Inclusive>(b.x1, b.y1, b.x2, b.y2, b.area, b.count, box, t);
+    });
+  };
+  const std::size_t batch = max_keep >= n ? n : max_of<std::size_t>(4096, 2 * max_keep);
+  for (std::size_t first = 0; first < n && kept.size() < max_keep; first += batch) {
+    const std::size_t last = min_of(n, first + batch);
+    parallel_for(
+        static_cast<index_t>(first), static_cast<index_t>(last), 256,
+        [&](index_t lo, index_t hi) {
+          for (index_t j = lo; j < hi; ++j) {
+            keep[static_cast<std::size_t>(j)] = row(static_cast<std::size_t>(j)) ? 1 : 0;
+          }
+        },
+        last - first >= 1024 ? threads : 1);
+    for (std::size_t j = first; j < last && kept.size() < max_keep; ++j) {
+      if (keep[j] != 0) kept.push_back(static_cast<index_t>(j));
+    }
+  }
+  return kept;
+}
+
+/// torchvision's IoU of a pair (the operations of `suppresses`), earlier box first.
+template <class R>
+inline R pair_iou(const nms_box<R>& i, const nms_box<R>& j) noexcept {
+  const R xx1 = max_of(i.x1, j.x1);
+  const R yy1 = max_of(i.y1, j.y1);
+  const R xx2 = min_of(i.x2, j.x2);
+  const R yy2 = min_of(i.y2, j.y2);
+  const R w = max_of(R(0), xx2 - xx1);
+  const R h = max_of(R(0), yy2 - yy1);
+  const R inter = w * h;
+  const R sum = i.area + j.area;
+  const R uni = sum - inter;
+  return inter / uni;
+}
+
+/// The normalized squared centre distance of the CIoU repository's `diou` and `distance`:
+/// ρ² / (c² + 1e-7), ρ the distance between the centres, c the diagonal of the enclosing box.
+template <class R>
+inline R centre_distance(const nms_box<R>& a, const nms_box<R>& b) noexcept {
+  const R ax = (a.x2 + a.x1) / R(2);
+  const R ay = (a.y2 + a.y1) / R(2);
+  const R bx = (b.x2 + b.x1) / R(2);
+  const R by = (b.y2 + b.y1) / R(2);
+  const R dx = bx - ax;
+  const R dy = by - ay;
+  const R rho2 = dx * dx + dy * dy;
+  const R cw = max_of(a.x2, b.x2) - min_of(a.x1, b.x1);
+  const R ch = max_of(a.y2, b.y2) - min_of(a.y1, b.y1);
+  const R c2 = cw * cw + ch * ch;
+  return rho2 / (c2 + static_cast<R>(1e-7));
+}
+
+template <class R>
+inline bool above(R value, const nms_threshold<R>& t) noexcept {
+  return t.inclusive ? value >= t.value : value > t.value;
+}
+
+/// Greedy NMS with the DIoU criterion (= Cluster-DIoU-NMS at its fixed point). The IoU bounds
+/// the DIoU from above, so the power is computed only for pairs whose IoU passes.
+template <class R>
+void diou_greedy(std::span<const nms_box<R>> boxes, const nms_threshold<R>& threshold, R beta,
+                 std::size_t max_keep, std::vector<index_t>& kept,
+                 std::vector<unsigned char>& kept_flag) {
+  const std::size_t n = boxes.size();
+  if (max_keep == 0) return;
+  const auto suppresses_diou = [&](std::size_t i, std::size_t j) {
+    const R iou = pair_iou(boxes[i], boxes[j]);
+    if (!above(iou, threshold)) return false;
+    return above(iou - std::pow(centre_distance(boxes[i], boxes[j]), beta), threshold);
+  };
+  const candidate_index<R> index(boxes, threshold.needs_overlap());
+  const std::vector<unsigned char>& member = index.member;
+  const neighbour_grid<R>& grid = index.grid;
+  const bool use_grid = index.use_grid;
+  for (std::size_t j = 0; j < n; ++j) {
+    bool suppressed = false;
+    if (use_grid && member[j] == 0) {
+      suppressed = false;  // IoU 0 or NaN with everything: DIoU <= 0
+    } else if (use_grid && !grid.large(j)) {
+      suppressed = grid.scan_earlier(j, [&](const typename neighbour_grid<R>::block& b) {
+        for (std::size_t s = 0; s < b.count; ++s) {
+          const auto i = static_cast<std::size_t>(b.position[s]);
+          if (kept_flag[i] != 0 && suppresses_diou(i, j)) return true;
+        }
+        return false;
+      });
+    } else {
+      for (const index_t i : kept) {
+        if (suppresses_diou(static_cast<std::size_t>(i), j)) {
+          suppressed = true;
+          break;
+        }
+      }
+    }
+    if (suppressed) continue;
+    kept.push_back(static_cast<index_t>(j));
+    kept_flag[j] = 1;
+    if (kept.size() == max_keep) return;
+  }
+}
+
+/// One non-zero entry of Cluster-NMS's final matrix B (row i kept, column j > i).
+template <class R>
+struct cluster_entry {
+  std::size_t i;
+  std::size_t j;
+  R value;
+};
+
+/// Every pair (i, j), i < j, i with kept_flag, of boxes that overlap with positive area, once:
+/// the pairs whose B entry can be non-zero (the IoU of any other pair is 0, or NaN for pairs of
+/// zero-area boxes, which cvk treats as 0).
+template <class R, class Pair>
+void for_each_kept_overlap(std::span<const nms_box<R>> boxes,
+                           const std::vector<unsigned char>& kept_flag, Pair&& pair) {
+  const std::size_t n = boxes.size();
+  const candidate_index<R> index(boxes, true);
+  const box_columns<R>& c = index.c;
+  const std::vector<unsigned char>& member = index.member;
+  const neighbour_grid<R>& grid = index.grid;
+  const bool use_grid = index.use_grid;
+  for (std::size_t j = 0; j < n; ++j) {
+    if (member[j] == 0) continue;
+    if (use_grid && !grid.large(j)) {
+      grid.for_each_earlier_once(j, c, [&](std::size_t i) {
+        if (kept_flag[i] != 0) pair(i, j);
+      });
+    } else {
+      for (std::size_t i = 0; i < j; ++i) {
+        if (member[i] != 0 && kept_flag[i] != 0) pair(i, j);
+      }
+    }
+  }
+}
+
+}  // namespace detail
+CVK_KERNEL_END
+
+/// Fast NMS (YOLACT, Bolya et al. 2019): the IoU matrix of the score-ordered candidates, upper
+/// triangle; a box is dropped when any higher-scored box — kept or not — overlaps it by more
+/// than the threshold. Drops a superset of greedy nms's drops (a suppressed box still
+/// suppresses); the indices of the kept boxes, highest score first.
+///
+///   boxes   N×4 in options.format (xyxy by default), any arithmetic type, any strides
+///   scores  N, any arithmetic type, any strides
+///   result  K indices into boxes, in decreasing score (equal scores: lower index first)
+///
+/// 1. Candidates as nms: scores > options.score_threshold (if set), score descending (equal
+///    scores: lower index first; NaN last), the first options.top_k (YOLACT: 200).
+/// 2. Candidate j is kept iff no candidate i before it has IoU(i, j) > iou_threshold (>= with
+///    options.inclusive) — YOLACT's `iou.triu_(1).max(0) <= threshold`. IoU with torchvision's
+///    arithmetic, as nms: a pair with a zero union (IoU NaN) never suppresses (YOLACT's
+///    torch.max would propagate the NaN and drop the box); the first candidate is always kept
+///    (YOLACT drops it for a threshold < 0).
+/// 3. The first options.max_output survivors.
+///
+/// Throws as nms: cvk::shape_error for boxes not N×4 or scores not N, cvk::invalid_argument for
+/// a NaN threshold or a negative top_k / max_output. O(N log N) to sort, then O(N²) pair tests
+/// at worst; for a threshold >= 0 only boxes sharing a grid cell are tested (O(N · neighbours) on
+/// spread-out scenes). Rows run on options.threads threads; no N² memory.
+template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores>
+[[nodiscard]] tensor<index_t, 1> fast_nms(const Boxes& boxes, const Scores& scores,
+                                          double iou_threshold,
+                                          const fast_nms_options& options = {}) {
+  constexpr const char* fn = "fast_nms";
+  const auto b = detail::checked_view<2>(boxes, fn, "boxes");
+  const auto s = detail::checked_view<1>(scores, fn, "scores");
+  detail::check_boxes_and_scores(b, s, fn);
+  detail::expect_number(iou_threshold, fn, "iou_threshold");
+  detail::expect_optional_number(options.score_threshold, fn, "score_threshold");
+  detail::expect_non_negative(options.top_k, fn, "top_k");
+  detail::expect_non_negative(options.max_output, fn, "max_output");
+  using R = real_t<typename decltype(b)::value_type>;
+  nms_options ranking;
+  ranking.score_threshold = options.score_threshold;
+  ranking.top_k = options.top_k;
+  const std::vector<index_t> order = detail::nms_order(s, ranking);
+  const std::vector<detail::nms_box<R>> candidates =
+      detail::gather_candidates<R>(b, order, options.format);
+  const auto threshold = detail::nms_threshold<R>::from(iou_threshold, options.inclusive);
+  const std::size_t max_keep =
+      options.max_output ? std::min(static_cast<std::size_t>(*options.max_output), order.size())
+                         : order.size();
+  const std::span<const detail::nms_box<R>> span(candidates);
+  std::vector<index_t> kept =
+      options.inclusive
+          ? detail::fast_nms_kept<R, true>(span, threshold, max_keep, options.threads)
+          : detail::fast_nms_kept<R, false>(span, threshold, max_keep, options.threads);
+  for (index_t& k : kept) k = order[static_cast<std::size_t>(k)];
+  return detail::to_index_tensor(kept);
+}
+
+namespace detail {
+
+inline void check_cluster_options(double iou_threshold, const cluster_nms_options& o,
+                                  const char* fn) {
+  expect_number(iou_threshold, fn, "iou_threshold");
+  expect_optional_number(o.score_threshold, fn, "score_threshold");
+  expect_non_negative(o.top_k, fn, "top_k");
+  expect_non_negative(o.max_output, fn, "max_output");
+  if (o.criterion == cluster_criterion::diou) {
+    expect_at_least(o.diou_beta, 0.0, false, true, fn, "diou_beta");
+  }
+  if (o.penalty != cluster_penalty::none) {
+    if (o.criterion != cluster_criterion::iou) {
+      CVK_THROW(invalid_argument, std::string(fn) +
+                                      ": a score penalty needs criterion iou (the DIoU "
+                                      "criterion is negative for boxes apart), got diou");
+    }
+    expect_at_least(o.penalty_sigma, 0.0, true, true, fn, "penalty_sigma");
+    expect_number(o.penalty_min_score, fn, "penalty_min_score");
+    if (o.penalty == cluster_penalty::score_distance) {
+      expect_at_least(o.distance_beta, 0.0, false, true, fn, "distance_beta");
+    }
+  }
+  if (o.weighted) expect_at_least(o.merge_threshold, 0.0, false, false, fn, "merge_threshold");
+}
+
+}  // namespace detail
+
+/// Cluster-NMS (Zheng et al. 2021, Zzh-tju/CIoU `layers/functions/detection.py`): the IoU
+/// matrix of the score-ordered candidates, upper triangle, iterated B = IoU ⊙ [rows whose
+/// column max over B is <= threshold] until it stops changing. Its fixed point keeps exactly
+/// what greedy nms keeps; the variants use B to decay scores or to merge boxes.
+///
+///   boxes   N×4 in options.format (xyxy by default), any arithmetic type, any strides
+///   scores  N, any arithmetic type, any strides
+///   result  indices (K, into boxes), scores (K) and boxes (K×4, options.format) in R, the
+///           common floating type of boxes and scores (double for integers)
+///
+/// 1. Candidates as nms: scores > score_threshold (if set), score descending (equal scores:
+///    lower index first; NaN last), the first top_k (the repository: 200).
+/// 2. Keep set K: candidate j is kept iff no kept candidate before it has B(i, j) >
+///    iou_threshold (>= with inclusive), B = IoU (torchvision's arithmetic; with the default
+///    options the indices equal cvk::nms) or, with criterion diou, IoU - (ρ²/(c² + 1e-7))^diou_beta
+///    (the repository's `diou`). This is the iteration's fixed point, computed directly (the
+///    repository stops after 200 iterations, which matters only for suppression chains longer
+///    than 200). Final B(i, j) = criterion for i in K, 0 for other rows.
+/// 3. Returned scores: the input's; with penalty score: score_j · Π_{i in K, i < j}
+///    exp(-B(i, j)²/penalty_sigma); with score_distance the factor is min(exp(-B²/σ) + D, 1) for
+///    B > 0, D = (ρ²/(c² + 1e-7))^distance_beta. With a penalty the result is every candidate
+///    whose penalized score is > penalty_min_score (not only K).
+/// 4. weighted: each returned box i in K becomes Σ_j w_ij·box_j / Σ_j w_ij with w_ii = s_i and
+///    w_ij = B(i, j)·s_j for j > i with B(i, j) > merge_threshold (s: the returned scores; the
+///    repository's cross-class `cc_cluster_SPM_dist_weighted_nms`); other returned boxes are
+///    box_i·s_i / s_i. Coordinates are averaged in options.format.
+/// 5. Sorted by returned score descending (equal: processing order; NaN last); the first
+///    max_output.
+/// Pairs of boxes that do not overlap with positive area have B = 0 (IoU criterion) and take no
+/// part in penalties or merges (the repository's 0/0 IoU for two zero-area boxes is NaN; cvk
+/// treats it as 0, as nms does).
+///
+/// Throws cvk::shape_error when boxes is not N×4 or scores has not N elements;
+/// cvk::invalid_argument when iou_threshold or score_threshold is NaN, top_k or max_output is
+/// negative, diou_beta or distance_beta is not a finite number >= 0, penalty_sigma is not a
+/// finite number > 0, penalty_min_score is NaN, merge_threshold is not a number >= 0, or a
+/// penalty is asked with criterion diou. O(N log N) to sort; the keep set costs as nms
+/// (IoU criterion) or O(N · K) pair tests (DIoU, threshold < 0); penalties and merges visit the
+/// overlapping (kept, candidate) pairs once each (grid), O(N²) at worst.
+template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores>
+[[nodiscard]] auto cluster_nms(const Boxes& boxes, const Scores& scores, double iou_threshold,
+                               const cluster_nms_options& options = {}) {
+  constexpr const char* fn = "cluster_nms";
+  const auto b = detail::checked_view<2>(boxes, fn, "boxes");
+  const auto s = detail::checked_view<1>(scores, fn, "scores");
+  detail::check_boxes_and_scores(b, s, fn);
+  detail::check_cluster_options(iou_threshold, options, fn);
+  using R = detail::matrix_real_t<typename decltype(b)::value_type,
+                                  typename decltype(s)::value_type>;
+  nms_options ranking;
+  ranking.score_threshold = options.score_threshold;
+  ranking.top_k = options.top_k;
+  const std::vector<index_t> order = detail::nms_order(s, ranking);
+  const std::vector<detail::nms_box<R>> candidates =
+      detail::gather_candidates<R>(b, order, options.format);
+  const std::span<const detail::nms_box<R>> boxes_span(candidates);
+  const std::size_t n = candidates.size();
+  const auto threshold = detail::nms_threshold<R>::from(iou_threshold, options.inclusive);
+  const bool penalized = options.penalty != cluster_penalty::none;
+  const std::size_t max_output =
+      options.max_output ? std::min(static_cast<std::size_t>(*options.max_output), n) : n;
+
+  // 1. The keep set (the fixed point's rows).
+  std::vector<index_t> kept;
+  std::vector<unsigned char> kept_flag(n, 0);
+  const std::size_t max_keep = penalized ? n : max_output;
+  if (options.criterion == cluster_criterion::iou) {
+    detail::greedy_nms<R>(boxes_span, threshold, max_keep, kept);
+    for (const index_t k : kept) kept_flag[static_cast<std::size_t>(k)] = 1;
+  } else {
+    detail::diou_greedy<R>(boxes_span, threshold, static_cast<R>(options.diou_beta), max_keep,
+                           kept, kept_flag);
+  }
+
+  // 2. The non-zero entries of the final B (rows in K; columns that overlap them with positive
+  // area), each once, grouped by column in increasing order, rows increasing within a column.
+  detail::retained<std::vector<detail::cluster_entry<R>>, 0> entry_storage;
+  std::vector<detail::cluster_entry<R>>& entries = *entry_storage;
+  entries.clear();
+  if (penalized || options.weighted) {
+    const auto beta = static_cast<R>(options.diou_beta);
+    const bool diou = options.criterion == cluster_criterion::diou;
+    detail::for_each_kept_overlap<R>(boxes_span, kept_flag, [&](std::size_t i, std::size_t j) {
+      const R iou = detail::pair_iou(candidates[i], candidates[j]);
+      if (!(iou > R(0))) return;
+      if (!diou) {
+        entries.push_back({i, j, iou});
+      } else if (static_cast<double>(iou) > options.merge_threshold) {  // DIoU <= IoU
+        entries.push_back(
+            {i, j, iou - std::pow(detail::centre_distance(candidates[i], candidates[j]), beta)});
+      }
+    });
+    for (std::size_t first = 0; first < entries.size();) {  // the pairs come column by column
+      std::size_t last = first + 1;
+      while (last < entries.size() && entries[last].j == entries[first].j) ++last;
+      std::sort(entries.begin() + static_cast<std::ptrdiff_t>(first),
+                entries.begin() + static_cast<std::ptrdiff_t>(last),
+                [](const auto& x, const auto& y) { return x.i < y.i; });
+      first = last;
+    }
+  }
+
+  // 3. The returned scores, and the rows returned.
+  std::vector<R> score(n);
+  for (std::size_t k = 0; k < n; ++k) score[k] = static_cast<R>(s(order[k]));
+  std::vector<std::pair<std::size_t, R>> rows;
+  if (penalized) {
+    // Per column, the product of the factors of its entries in row order.
+    const auto sigma = static_cast<R>(options.penalty_sigma);
+    const auto beta = static_cast<R>(options.distance_beta);
+    const bool with_distance = options.penalty == cluster_penalty::score_distance;
+    std::vector<R> product(n, R(1));
+    for (const auto& e : entries) {
+      const R bb = e.value * e.value;
+      R factor = std::exp(-(bb / sigma));
+      if (with_distance) {
+        const R d = std::pow(detail::centre_distance(candidates[e.i], candidates[e.j]), beta);
+        const R raised = factor + d;
+        factor = raised < R(1) ? raised : R(1);
+      }
+      product[e.j] *= factor;
+    }
+    for (std::size_t k = 0; k < n; ++k) {
+      score[k] = product[k] * score[k];
+      if (static_cast<double>(score[k]) > options.penalty_min_score) rows.emplace_back(k, score[k]);
+    }
+    detail::sort_by_score(rows, true);
+  } else {
+    for (const index_t k : kept) {
+      rows.emplace_back(static_cast<std::size_t>(k), score[static_cast<std::size_t>(k)]);
+    }
+  }
+  if (rows.size() > max_output) rows.resize(max_output);
+
+  // 4. Boxes: the input's, or merged.
+  const auto count = static_cast<index_t>(rows.size());
+  cluster_nms_result<R> result{tensor<index_t, 1>(count), tensor<R, 1>(count),
+                               tensor<R, 2>(count, index_t{4})};
+  std::vector<std::array<R, 4>> merged;
+  if (options.weighted) {
+    // Σ w·box and Σ w per returned row: the diagonal first, then its columns in order (the
+    // entries are in column order: a stable pass per row keeps it).
+    std::vector<std::size_t> row_of(n, n);  // position in rows, n when not returned
+    for (std::size_t k = 0; k < rows.size(); ++k) row_of[rows[k].first] = k;
+    merged.resize(rows.size());
+    std::vector<R> weight_sum(rows.size());
+    for (std::size_t k = 0; k < rows.size(); ++k) {
+      const std::size_t i = rows[k].first;
+      const auto box = detail::load_box<R>(b, order[i]);
+      for (std::size_t q = 0; q < 4; ++q) merged[k][q] = box[q] * score[i];
+      weight_sum[k] = score[i];
+    }
+    std::vector<std::size_t> start(rows.size() + 1, 0);
+    const auto merges = [&](const detail::cluster_entry<R>& e) {
+      return row_of[e.i] != n && static_cast<double>(e.value) > options.merge_threshold;
+    };
+    for (const auto& e : entries) {
+      if (merges(e)) ++start[row_of[e.i] + 1];
+    }
+    for (std::size_t k = 0; k < rows.size(); ++k) start[k + 1] += start[k];
+    std::vector<const detail::cluster_entry<R>*> by_row(start.back());
+    for (const auto& e : entries) {
+      if (merges(e)) by_row[start[row_of[e.i]]++] = &e;
+    }
+    for (const detail::cluster_entry<R>* e : by_row) {
+      const std::size_t k = row_of[e->i];
+      const R weight = e->value * score[e->j];
+      const auto box = detail::load_box<R>(b, order[e->j]);
+      for (std::size_t q = 0; q < 4; ++q) merged[k][q] += box[q] * weight;
+      weight_sum[k] += weight;
+    }
+    for (std::size_t k = 0; k < rows.size(); ++k) {
+      for (std::size_t q = 0; q < 4; ++q) merged[k][q] = merged[k][q] / weight_sum[k];
+    }
+  }
+  for (index_t k = 0; k < count; ++k) {
+    const auto& row = rows[static_cast<std::size_t>(k)];
+    result.indices(k) = order[row.first];
+    result.scores(k) = row.second;
+    const auto box = options.weighted ? merged[static_cast<std::size_t>(k)]
+                                      : detail::load_box<R>(b, order[row.first]);
+    for (index_t q = 0; q < 4; ++q) result.boxes(k, q) = box[static_cast<std::size_t>(q)];
+  }
+  return result;
+}
+
+CVK_END_NAMESPACE
