@@ -1,7 +1,6 @@
 // cvk — computer-vision kernels, header-only C++20.
 // Non-maximum suppression: greedy nms, batched_nms, soft_nms, matrix/fast/cluster NMS, rotated
-// and ONNX NMS, box and
-// variance voting, EM-merger.
+// and ONNX NMS, box and variance voting, EM-merger.
 // SPDX-License-Identifier: MIT
 #pragma once
 
