@@ -43,18 +43,7 @@ const scene<T>& make_shelf(std::size_t per_object) {
   s.boxes.resize(n);
   s.scores.resize(n);
   for (std::size_t i = 0; i < n; ++i) s.scores[i] = gen.uniform<T>(T(0), T(1));
-  for (std::size_t o = 0; o < objects; ++o) {
-    const double cx = 40.0 + 65.0 * static_cast<double>(o % 15);
-    const double cy = 50.0 + 95.0 * static_cast<double>(o / 15);
-    for (std::size_t c = 0; c < per_object; ++c) {
-      const double w = 60.0 * std::exp(gen.normal(0.0, 0.1));
-      const double h = 90.0 * std::exp(gen.normal(0.0, 0.1));
-      const double x = cx + gen.normal(0.0, 6.0);
-      const double y = cy + gen.normal(0.0, 9.0);
-      s.boxes[o * per_object + c] = {static_cast<T>(x - w / 2), static_cast<T>(y - h / 2),
-                                     static_cast<T>(x + w / 2), static_cast<T>(y + h / 2)};
-    }
-  }
+  cvk_bench::shelf_scene(gen, per_object, s.boxes);
   return s;
 }
 

@@ -43,10 +43,7 @@ const scene<T>& make_scene(std::size_t n) {
   s.boxes.resize(n);
   s.scores.resize(n);
   for (std::size_t i = 0; i < n; ++i) {
-    const double x = gen.uniform(0.0, 1000.0);
-    const double y = gen.uniform(0.0, 1000.0);
-    s.boxes[i] = {static_cast<T>(x), static_cast<T>(y), static_cast<T>(x + gen.uniform(1.0, 50.0)),
-                  static_cast<T>(y + gen.uniform(1.0, 50.0))};
+    s.boxes[i] = cvk_bench::uniform_scene_box<T>(gen);
     s.scores[i] = gen.uniform<T>(T(0), T(1));
     (void)gen.below(80);  // the class draw of bench_nms.cpp's scenes
   }

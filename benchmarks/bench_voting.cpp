@@ -52,28 +52,9 @@ const scene<T>& make_scene(kind k, std::size_t n) {
   s.scores.resize(n);
   s.variances.resize(n);
   if (k == kind::uniform) {
-    for (auto& b : s.boxes) {
-      const double x = gen.uniform(0.0, 1000.0);
-      const double y = gen.uniform(0.0, 1000.0);
-      const double w = gen.uniform(1.0, 50.0);
-      const double h = gen.uniform(1.0, 50.0);
-      b = {static_cast<T>(x), static_cast<T>(y), static_cast<T>(x + w), static_cast<T>(y + h)};
-    }
+    for (auto& b : s.boxes) b = cvk_bench::uniform_scene_box<T>(gen);
   } else {
-    // 150 products on a 15 × 10 shelf of 60 × 90 cells, n / 150 candidates each, jittered by 10%
-    const std::size_t per_object = n / 150;
-    for (std::size_t o = 0; o < 150; ++o) {
-      const double cx = 40.0 + 65.0 * static_cast<double>(o % 15);
-      const double cy = 50.0 + 95.0 * static_cast<double>(o / 15);
-      for (std::size_t c = 0; c < per_object; ++c) {
-        const double w = 60.0 * std::exp(gen.normal(0.0, 0.1));
-        const double h = 90.0 * std::exp(gen.normal(0.0, 0.1));
-        const double x = cx + gen.normal(0.0, 6.0);
-        const double y = cy + gen.normal(0.0, 9.0);
-        s.boxes[o * per_object + c] = {static_cast<T>(x - w / 2), static_cast<T>(y - h / 2),
-                                       static_cast<T>(x + w / 2), static_cast<T>(y + h / 2)};
-      }
-    }
+    cvk_bench::shelf_scene(gen, n / 150, s.boxes);  // the dense shelf (common.hpp)
   }
   for (std::size_t i = 0; i < n; ++i) {
     s.scores[i] = gen.uniform<T>(T(0), T(1));

@@ -6,6 +6,7 @@
 #include <benchmark/benchmark.h>
 
 #include <array>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -40,6 +41,37 @@ inline std::string name(const std::string& op, const std::string& impl, const st
   std::string result = op + "/" + impl + "/" + type;
   for (const auto& [key, value] : params) result += "/" + key + ":" + std::to_string(value);
   return result + "/threads:" + std::to_string(threads);
+}
+
+/// A box of the uniform NMS scene (docs/nms.md): top-left corner uniform on a 1000×1000
+/// image, sides uniform in [1, 50]; xyxy.
+template <class T>
+std::array<T, 4> uniform_scene_box(cvk::rng& gen) {
+  const double x = gen.uniform(0.0, 1000.0);
+  const double y = gen.uniform(0.0, 1000.0);
+  const double w = gen.uniform(1.0, 50.0);
+  const double h = gen.uniform(1.0, 50.0);
+  return {static_cast<T>(x), static_cast<T>(y), static_cast<T>(x + w), static_cast<T>(y + h)};
+}
+
+/// The dense shelf of the NMS benchmarks: 150 products on a 15 × 10 shelf of 60 × 90 cells,
+/// `per_object` candidates each, jittered by 10%; boxes[o · per_object + c] (xyxy).
+template <class T>
+void shelf_scene(cvk::rng& gen, std::size_t per_object, std::vector<std::array<T, 4>>& boxes) {
+  constexpr std::size_t objects = 150;
+  boxes.resize(objects * per_object);
+  for (std::size_t o = 0; o < objects; ++o) {
+    const double cx = 40.0 + 65.0 * static_cast<double>(o % 15);
+    const double cy = 50.0 + 95.0 * static_cast<double>(o / 15);
+    for (std::size_t c = 0; c < per_object; ++c) {
+      const double w = 60.0 * std::exp(gen.normal(0.0, 0.1));
+      const double h = 90.0 * std::exp(gen.normal(0.0, 0.1));
+      const double x = cx + gen.normal(0.0, 6.0);
+      const double y = cy + gen.normal(0.0, 9.0);
+      boxes[o * per_object + c] = {static_cast<T>(x - w / 2), static_cast<T>(y - h / 2),
+                                   static_cast<T>(x + w / 2), static_cast<T>(y + h / 2)};
+    }
+  }
 }
 
 /// `n` random xyxy boxes with corners in [0, 1000) and sides in [1, 100), the same on every

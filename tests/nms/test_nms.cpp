@@ -21,6 +21,7 @@
 
 #include "support/fixtures.hpp"
 #include "support/layouts.hpp"
+#include "support/nms_scenes.hpp"
 
 namespace {
 
@@ -140,65 +141,9 @@ std::vector<index_t> to_vector(const cvk::tensor<index_t, 1>& t) {
 // ---------------------------------------------------------------------------------------------
 // Random scenes.
 
-enum class density { sparse, clusters, overlapping, mixed_scales, tiny_canvas };
-
-template <class T>
-boxes_t<T> random_scene(cvk::rng& gen, density d, std::size_t n) {
-  boxes_t<T> boxes(n);
-  const auto box_at = [&](double cx, double cy, double w, double h) {
-    return std::array<T, 4>{static_cast<T>(cx - w / 2), static_cast<T>(cy - h / 2),
-                            static_cast<T>(cx + w / 2), static_cast<T>(cy + h / 2)};
-  };
-  switch (d) {
-    case density::sparse:
-      for (auto& b : boxes) {
-        const double x = gen.uniform(0.0, 1000.0);
-        const double y = gen.uniform(0.0, 1000.0);
-        b = {static_cast<T>(x), static_cast<T>(y), static_cast<T>(x + gen.uniform(1.0, 50.0)),
-             static_cast<T>(y + gen.uniform(1.0, 50.0))};
-      }
-      break;
-    case density::clusters: {
-      const std::size_t objects = 1 + gen.below(12);
-      std::vector<std::array<double, 4>> centres(objects);
-      for (auto& c : centres) {
-        c = {gen.uniform(-200.0, 400.0), gen.uniform(-200.0, 400.0), gen.uniform(5.0, 80.0),
-             gen.uniform(5.0, 80.0)};
-      }
-      for (auto& b : boxes) {
-        const auto& c = centres[gen.below(objects)];
-        b = box_at(c[0] + gen.normal(0.0, 0.1) * c[2], c[1] + gen.normal(0.0, 0.1) * c[3],
-                   c[2] * std::exp(gen.normal(0.0, 0.1)), c[3] * std::exp(gen.normal(0.0, 0.1)));
-      }
-      break;
-    }
-    case density::overlapping:
-      for (auto& b : boxes) {
-        b = {static_cast<T>(500 - gen.uniform(1.0, 200.0)),
-             static_cast<T>(500 - gen.uniform(1.0, 200.0)),
-             static_cast<T>(500 + gen.uniform(1.0, 200.0)),
-             static_cast<T>(500 + gen.uniform(1.0, 200.0))};
-      }
-      break;
-    case density::mixed_scales:
-      for (auto& b : boxes) {
-        const double side = std::exp(gen.uniform(0.0, 6.5));  // 1 .. 665
-        b = box_at(gen.uniform(0.0, 800.0), gen.uniform(0.0, 800.0), side * gen.uniform(0.5, 1.5),
-                   side * gen.uniform(0.5, 1.5));
-      }
-      break;
-    case density::tiny_canvas:  // small integer grid: exact ties in IoU, identical boxes
-      for (auto& b : boxes) {
-        const auto x = static_cast<double>(gen.below(8));
-        const auto y = static_cast<double>(gen.below(8));
-        const auto w = static_cast<double>(1 + gen.below(4));
-        const auto h = static_cast<double>(1 + gen.below(4));
-        b = {static_cast<T>(x), static_cast<T>(y), static_cast<T>(x + w), static_cast<T>(y + h)};
-      }
-      break;
-  }
-  return boxes;
-}
+using cvk_test::density;
+using cvk_test::density_names;
+using cvk_test::random_scene;
 
 template <class T>
 std::vector<T> random_scores(cvk::rng& gen, std::size_t n, bool ties) {
@@ -224,10 +169,9 @@ cvk::nms_options random_options(cvk::rng& gen, std::size_t n) {
 }
 
 std::string describe(density d, std::size_t n, double threshold, const cvk::nms_options& o) {
-  constexpr std::array<const char*, 5> names = {"sparse", "clusters", "overlapping", "mixed_scales",
-                                                "tiny_canvas"};
-  std::string text = std::string(names[static_cast<std::size_t>(d)]) + " N=" + std::to_string(n) +
-                     " threshold=" + std::to_string(threshold) + (o.inclusive ? " inclusive" : "");
+  std::string text = std::string(density_names[static_cast<std::size_t>(d)]) +
+                     " N=" + std::to_string(n) + " threshold=" + std::to_string(threshold) +
+                     (o.inclusive ? " inclusive" : "");
   if (o.score_threshold) text += " score_threshold=" + std::to_string(*o.score_threshold);
   if (o.max_output) text += " max_output=" + std::to_string(*o.max_output);
   if (o.top_k) text += " top_k=" + std::to_string(*o.top_k);

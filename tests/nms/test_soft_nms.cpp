@@ -26,6 +26,7 @@
 #include <cvk/nms/soft.hpp>
 
 #include "support/layouts.hpp"
+#include "support/nms_scenes.hpp"
 
 namespace {
 
@@ -337,81 +338,9 @@ outcome<S> run(const boxes_t<T>& b, const std::vector<S>& s, double threshold,
 // ---------------------------------------------------------------------------------------------
 // Random scenes.
 
-enum class density { sparse, clusters, overlapping, mixed_scales, tiny_canvas, degenerate };
-constexpr std::array<const char*, 6> density_names = {"sparse",       "clusters",    "overlapping",
-                                                      "mixed_scales", "tiny_canvas", "degenerate"};
-
-template <class T>
-boxes_t<T> random_scene(cvk::rng& gen, density d, std::size_t n) {
-  boxes_t<T> boxes(n);
-  const auto box_at = [](double cx, double cy, double w, double h) {
-    return std::array<T, 4>{static_cast<T>(cx - w / 2), static_cast<T>(cy - h / 2),
-                            static_cast<T>(cx + w / 2), static_cast<T>(cy + h / 2)};
-  };
-  switch (d) {
-    case density::sparse:
-      for (auto& b : boxes) {
-        const double x = gen.uniform(0.0, 1000.0);
-        const double y = gen.uniform(0.0, 1000.0);
-        b = {static_cast<T>(x), static_cast<T>(y), static_cast<T>(x + gen.uniform(1.0, 50.0)),
-             static_cast<T>(y + gen.uniform(1.0, 50.0))};
-      }
-      break;
-    case density::clusters: {
-      const std::size_t objects = 1 + gen.below(12);
-      std::vector<std::array<double, 4>> centres(objects);
-      for (auto& c : centres) {
-        c = {gen.uniform(-200.0, 400.0), gen.uniform(-200.0, 400.0), gen.uniform(5.0, 80.0),
-             gen.uniform(5.0, 80.0)};
-      }
-      for (auto& b : boxes) {
-        const auto& c = centres[gen.below(objects)];
-        b = box_at(c[0] + gen.normal(0.0, 0.1) * c[2], c[1] + gen.normal(0.0, 0.1) * c[3],
-                   c[2] * std::exp(gen.normal(0.0, 0.1)), c[3] * std::exp(gen.normal(0.0, 0.1)));
-      }
-      break;
-    }
-    case density::overlapping:
-      for (auto& b : boxes) {
-        b = {static_cast<T>(500 - gen.uniform(1.0, 200.0)),
-             static_cast<T>(500 - gen.uniform(1.0, 200.0)),
-             static_cast<T>(500 + gen.uniform(1.0, 200.0)),
-             static_cast<T>(500 + gen.uniform(1.0, 200.0))};
-      }
-      break;
-    case density::mixed_scales:
-      for (auto& b : boxes) {
-        const double side = std::exp(gen.uniform(0.0, 6.5));  // 1 .. 665
-        b = box_at(gen.uniform(0.0, 800.0), gen.uniform(0.0, 800.0), side * gen.uniform(0.5, 1.5),
-                   side * gen.uniform(0.5, 1.5));
-      }
-      break;
-    case density::tiny_canvas:  // small integer grid: exact IoU ties, identical boxes
-      for (auto& b : boxes) {
-        const auto x = static_cast<double>(gen.below(8));
-        const auto y = static_cast<double>(gen.below(8));
-        const auto w = static_cast<double>(1 + gen.below(4));
-        const auto h = static_cast<double>(1 + gen.below(4));
-        b = {static_cast<T>(x), static_cast<T>(y), static_cast<T>(x + w), static_cast<T>(y + h)};
-      }
-      break;
-    case density::degenerate:  // integer boxes, some zero-width, inverted, huge, non-finite
-      for (auto& b : boxes) {
-        const auto x = static_cast<double>(gen.below(30));
-        const auto y = static_cast<double>(gen.below(30));
-        double w = static_cast<double>(gen.below(9));
-        double h = static_cast<double>(gen.below(9));
-        if (gen.bernoulli(0.1)) w = -w;
-        if (gen.bernoulli(0.1)) h = 0;
-        b = {static_cast<T>(x), static_cast<T>(y), static_cast<T>(x + w), static_cast<T>(y + h)};
-        if (gen.bernoulli(0.05)) b = {T(-1), T(-2), T(60), T(70)};  // covers everything
-        if (gen.bernoulli(0.02)) b[gen.below(4)] = std::numeric_limits<T>::quiet_NaN();
-        if (gen.bernoulli(0.02)) b[2] = std::numeric_limits<T>::infinity();
-      }
-      break;
-  }
-  return boxes;
-}
+using cvk_test::density;
+using cvk_test::density_names;
+using cvk_test::random_scene;
 
 template <class S>
 std::vector<S> random_scores(cvk::rng& gen, std::size_t n, int kind) {

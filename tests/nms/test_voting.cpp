@@ -22,6 +22,7 @@
 
 #include "support/fixtures.hpp"
 #include "support/layouts.hpp"
+#include "support/nms_scenes.hpp"
 
 namespace {
 
@@ -308,73 +309,9 @@ std::vector<index_t> indices_of(const T& result) {
 // ---------------------------------------------------------------------------------------------
 // Random scenes
 
-enum class density { sparse, clusters, overlapping, mixed_scales, tiny_canvas };
-constexpr std::array<const char*, 5> density_names = {"sparse", "clusters", "overlapping",
-                                                      "mixed_scales", "tiny_canvas"};
-
-template <class T>
-boxes_t<T> random_scene(cvk::rng& gen, density d, std::size_t n) {
-  boxes_t<T> boxes(n);
-  const auto box_at = [](double cx, double cy, double w, double h) {
-    return std::array<T, 4>{static_cast<T>(cx - w / 2), static_cast<T>(cy - h / 2),
-                            static_cast<T>(cx + w / 2), static_cast<T>(cy + h / 2)};
-  };
-  switch (d) {
-    case density::sparse:
-      for (auto& b : boxes) {
-        const double x = gen.uniform(0.0, 1000.0);
-        const double y = gen.uniform(0.0, 1000.0);
-        b = {static_cast<T>(x), static_cast<T>(y), static_cast<T>(x + gen.uniform(1.0, 50.0)),
-             static_cast<T>(y + gen.uniform(1.0, 50.0))};
-      }
-      break;
-    case density::clusters: {  // a few objects, many jittered candidates each (IoU ~0.5–0.95)
-      const std::size_t objects = 1 + gen.below(10);
-      std::vector<std::array<double, 4>> centres(objects);
-      for (auto& c : centres) {
-        c = {gen.uniform(0.0, 400.0), gen.uniform(0.0, 400.0), gen.uniform(8.0, 80.0),
-             gen.uniform(8.0, 80.0)};
-      }
-      for (auto& b : boxes) {
-        const auto& c = centres[gen.below(objects)];
-        const double dx = gen.normal(0.0, 0.05);  // one draw per statement: the same scene
-        const double dy = gen.normal(0.0, 0.05);  // with every compiler
-        const double sw = gen.normal(0.0, 0.05);
-        const double sh = gen.normal(0.0, 0.05);
-        b = box_at(c[0] + dx * c[2], c[1] + dy * c[3], c[2] * std::exp(sw), c[3] * std::exp(sh));
-      }
-      break;
-    }
-    case density::overlapping:  // every box contains (500, 500)
-      for (auto& b : boxes) {
-        b = {static_cast<T>(500 - gen.uniform(1.0, 200.0)),
-             static_cast<T>(500 - gen.uniform(1.0, 200.0)),
-             static_cast<T>(500 + gen.uniform(1.0, 200.0)),
-             static_cast<T>(500 + gen.uniform(1.0, 200.0))};
-      }
-      break;
-    case density::mixed_scales:  // sides 1 .. 665: some boxes span many grid cells
-      for (auto& b : boxes) {
-        const double side = std::exp(gen.uniform(0.0, 6.5));
-        const double cx = gen.uniform(0.0, 800.0);
-        const double cy = gen.uniform(0.0, 800.0);
-        const double w = side * gen.uniform(0.5, 1.5);
-        const double h = side * gen.uniform(0.5, 1.5);
-        b = box_at(cx, cy, w, h);
-      }
-      break;
-    case density::tiny_canvas:  // integer grid: exact IoU ties, identical and zero-area boxes
-      for (auto& b : boxes) {
-        const auto x = static_cast<double>(gen.below(8));
-        const auto y = static_cast<double>(gen.below(8));
-        const auto w = static_cast<double>(gen.below(4));
-        const auto h = static_cast<double>(gen.below(4));
-        b = {static_cast<T>(x), static_cast<T>(y), static_cast<T>(x + w), static_cast<T>(y + h)};
-      }
-      break;
-  }
-  return boxes;
-}
+using cvk_test::density;
+using cvk_test::density_names;
+using cvk_test::random_scene;
 
 template <class T>
 std::vector<T> random_scores(cvk::rng& gen, std::size_t n, bool ties) {

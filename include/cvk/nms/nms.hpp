@@ -186,6 +186,83 @@ inline tensor<index_t, 1> to_index_tensor(const std::vector<index_t>& indices) {
   return result;
 }
 
+/// The class ids of a class-aware NMS: an integer tensor of N elements.
+template <class ClassView>
+void check_classes(const ClassView& classes, index_t n, const char* fn) {
+  using C = typename ClassView::value_type;
+  static_assert(has_radix_key<C> && std::is_integral_v<C>,
+                "cvk: class ids of a class-aware NMS must be an integer tensor");
+  if (classes.extent(0) != n) {
+    CVK_THROW(shape_error, std::string(fn) + ": classes must have " + std::to_string(n) +
+                               " elements (one per box), got " +
+                               std::to_string(classes.extent(0)));
+  }
+}
+
+/// Ranked candidates grouped by class, each group in processing order: a stable radix sort of
+/// the ranks by class id (one pass per 11 bits of the range of the ids). Position k of the
+/// grouped order holds rank[k] (a position in `order`) and box[k] = order[rank[k]]; group g is
+/// [start[g], start[g + 1]).
+struct class_groups {
+  std::vector<index_t> rank;
+  std::vector<index_t> box;
+  std::vector<std::size_t> start;
+
+  template <class ClassView>
+  class_groups(const ClassView& classes, const std::vector<index_t>& order)
+      : rank(radix_order<radix_key_t<typename ClassView::value_type>>(
+            order.size(), [&](std::size_t r) { return radix_key(classes(order[r])); })),
+        box(order.size()),
+        start{0} {
+    using C = typename ClassView::value_type;
+    C previous{};
+    for (std::size_t k = 0; k < order.size(); ++k) {
+      box[k] = order[static_cast<std::size_t>(rank[k])];
+      const C current = classes(box[k]);
+      if (k > 0 && current != previous) start.push_back(k);
+      previous = current;
+    }
+    start.push_back(order.size());
+  }
+
+  [[nodiscard]] index_t groups() const noexcept { return static_cast<index_t>(start.size() - 1); }
+
+  /// Runs `nms_group(first, last, kept)` for every group (kept: positions relative to first),
+  /// groups spread over `threads` threads, and merges the survivors in rank order (the order
+  /// of `order`), at most max_keep of them.
+  template <class NmsGroup>
+  [[nodiscard]] tensor<index_t, 1> merge(const std::vector<index_t>& order, std::size_t max_keep,
+                                         int threads, NmsGroup nms_group) const {
+    // kept_rank[r] != 0: the candidate of rank r survives in its class (disjoint per group).
+    std::vector<unsigned char> kept_rank(order.size(), 0);
+    parallel_for(
+        0, groups(), 1,
+        [&](index_t lo, index_t hi) {
+          std::vector<index_t> kept;
+          for (index_t g = lo; g < hi; ++g) {
+            const std::size_t first = start[static_cast<std::size_t>(g)];
+            kept.clear();
+            nms_group(first, start[static_cast<std::size_t>(g) + 1], kept);
+            for (const index_t k : kept) {
+              kept_rank[static_cast<std::size_t>(rank[first + static_cast<std::size_t>(k)])] = 1;
+            }
+          }
+        },
+        threads);
+    std::size_t survivors = 0;
+    for (const unsigned char k : kept_rank) survivors += k;
+    tensor<index_t, 1> result(static_cast<index_t>(std::min(survivors, max_keep)));
+    index_t* out = result.data();
+    for (std::size_t r = 0, written = 0; r < order.size() && written < max_keep; ++r) {
+      if (kept_rank[r] != 0) {
+        *out++ = order[r];
+        ++written;
+      }
+    }
+    return result;
+  }
+};
+
 }  // namespace detail
 
 /// Greedy non-maximum suppression; the indices of the kept boxes, highest score first.
@@ -253,69 +330,23 @@ template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores, tensor_of_rank<1> C
   const auto b = detail::checked_view<2>(boxes, fn, "boxes");
   const auto s = detail::checked_view<1>(scores, fn, "scores");
   const auto c = detail::checked_view<1>(classes, fn, "classes");
-  using C = typename decltype(c)::value_type;
-  static_assert(detail::has_radix_key<C> && std::is_integral_v<C>,
-                "cvk: batched_nms classes must be an integer tensor (class ids)");
   const index_t n = detail::check_nms_arguments(b, s, iou_threshold, options, fn);
-  if (c.extent(0) != n) {
-    CVK_THROW(shape_error, std::string(fn) + ": classes must have " + std::to_string(n) +
-                               " elements (one per box), got " + std::to_string(c.extent(0)));
-  }
+  detail::check_classes(c, n, fn);
   using R = real_t<typename decltype(b)::value_type>;
   const std::vector<index_t> order = detail::nms_order(s, options);
-  const std::size_t count = order.size();
-
-  // Candidates grouped by class, each group in processing order: a stable radix sort of the
-  // ranks by class (one pass per 11 bits of the range of the class ids).
-  const std::vector<index_t> by_class = detail::radix_order<detail::radix_key_t<C>>(
-      count, [&](std::size_t r) { return detail::radix_key(c(order[r])); });
-  std::vector<std::size_t> group_start{0};
+  const detail::class_groups grouped(c, order);
   std::vector<detail::nms_box<R>> candidates;
-  candidates.reserve(count);
-  C previous{};
-  for (std::size_t k = 0; k < count; ++k) {
-    const index_t i = order[static_cast<std::size_t>(by_class[k])];
-    const C current = c(i);
-    if (k > 0 && current != previous) group_start.push_back(k);
-    previous = current;
-    candidates.push_back(detail::nms_candidate<R>(b, i, options));
-  }
-  group_start.push_back(count);
+  candidates.reserve(order.size());
+  for (const index_t i : grouped.box) candidates.push_back(detail::nms_candidate<R>(b, i, options));
   const auto rule = detail::make_nms_rule<R>(iou_threshold, options);
   const bool diou = options.criterion == nms_criterion::diou;
-  const std::size_t max_keep = detail::nms_max_keep(options, count);
-
-  // kept_rank[r] != 0: the candidate of rank r survives in its class. Groups write disjoint ranks.
-  std::vector<unsigned char> kept_rank(count, 0);
-  const auto groups = static_cast<index_t>(group_start.size() - 1);
-  parallel_for(
-      0, groups, 1,
-      [&](index_t lo, index_t hi) {
-        std::vector<index_t> kept;
-        for (index_t g = lo; g < hi; ++g) {
-          const std::size_t first = group_start[static_cast<std::size_t>(g)];
-          const std::size_t last = group_start[static_cast<std::size_t>(g) + 1];
-          kept.clear();
-          detail::greedy_nms<R>(std::span(candidates).subspan(first, last - first), rule, diou,
-                                max_keep, kept);
-          for (const index_t k : kept) {
-            kept_rank[static_cast<std::size_t>(by_class[first + static_cast<std::size_t>(k)])] = 1;
-          }
-        }
-      },
-      groups > 1 && count >= 2048 ? options.threads : 1);
-
-  std::size_t survivors = 0;
-  for (const unsigned char k : kept_rank) survivors += k;
-  tensor<index_t, 1> result(static_cast<index_t>(std::min(survivors, max_keep)));
-  index_t* out = result.data();
-  for (std::size_t r = 0, written = 0; r < count && written < max_keep; ++r) {
-    if (kept_rank[r] != 0) {
-      *out++ = order[r];
-      ++written;
-    }
-  }
-  return result;
+  const std::size_t max_keep = detail::nms_max_keep(options, order.size());
+  return grouped.merge(order, max_keep,
+                       grouped.groups() > 1 && order.size() >= 2048 ? options.threads : 1,
+                       [&](std::size_t first, std::size_t last, std::vector<index_t>& kept) {
+                         detail::greedy_nms<R>(std::span(candidates).subspan(first, last - first),
+                                               rule, diou, max_keep, kept);
+                       });
 }
 
 CVK_END_NAMESPACE

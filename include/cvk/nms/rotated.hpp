@@ -533,12 +533,6 @@ class rotated_candidates {
   const convex_quad<double>* data_ = nullptr;
 };
 
-inline tensor<index_t, 1> rotated_index_tensor(const std::vector<index_t>& indices) {
-  tensor<index_t, 1> result(static_cast<index_t>(indices.size()));
-  std::copy(indices.begin(), indices.end(), result.begin());
-  return result;
-}
-
 inline std::size_t rotated_max_keep(const nms_rotated_options& options, std::size_t candidates) {
   return options.max_output ? std::min(static_cast<std::size_t>(*options.max_output), candidates)
                             : candidates;
@@ -586,7 +580,7 @@ template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores>
                                 detail::nms_threshold<R>::from(iou_threshold, options.inclusive),
                                 detail::rotated_max_keep(options, order.size()), kept);
   for (index_t& k : kept) k = order[static_cast<std::size_t>(k)];
-  return detail::rotated_index_tensor(kept);
+  return detail::to_index_tensor(kept);
 }
 
 /// Class-aware greedy NMS of rotated boxes: boxes suppress only boxes of the same class. The
@@ -612,62 +606,20 @@ template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores, tensor_of_rank<1> C
   const auto b = detail::checked_view<2>(boxes, fn, "boxes");
   const auto s = detail::checked_view<1>(scores, fn, "scores");
   const auto c = detail::checked_view<1>(classes, fn, "classes");
-  using C = typename decltype(c)::value_type;
-  static_assert(detail::has_radix_key<C> && std::is_integral_v<C>,
-                "cvk: batched_nms_rotated classes must be an integer tensor (class ids)");
   const index_t n = detail::check_nms_rotated_arguments(b, s, iou_threshold, options, fn);
-  if (c.extent(0) != n) {
-    CVK_THROW(shape_error, std::string(fn) + ": classes must have " + std::to_string(n) +
-                               " elements (one per box), got " + std::to_string(c.extent(0)));
-  }
+  detail::check_classes(c, n, fn);
   using R = real_t<typename decltype(b)::value_type>;
   const std::vector<index_t> order = detail::nms_order(s, detail::rotated_ranking(options));
-  const std::size_t count = order.size();
-
-  // Candidates grouped by class, each group in processing order: a stable radix sort of the
-  // ranks by class id.
-  const std::vector<index_t> by_class = detail::radix_order<detail::radix_key_t<C>>(
-      count, [&](std::size_t r) { return detail::radix_key(c(order[r])); });
-  std::vector<index_t> grouped_order(count);
-  std::vector<std::size_t> group_start{0};
-  C previous{};
-  for (std::size_t k = 0; k < count; ++k) {
-    const index_t i = order[static_cast<std::size_t>(by_class[k])];
-    const C current = c(i);
-    if (k > 0 && current != previous) group_start.push_back(k);
-    previous = current;
-    grouped_order[k] = i;
-  }
-  group_start.push_back(count);
-  const detail::rotated_candidates candidates(b, grouped_order, options);
+  const detail::class_groups grouped(c, order);
+  const detail::rotated_candidates candidates(b, grouped.box, options);
   const auto threshold = detail::nms_threshold<R>::from(iou_threshold, options.inclusive);
-  const std::size_t max_keep = detail::rotated_max_keep(options, count);
-
-  // kept_rank[r] != 0: the candidate of rank r survives in its class. Groups write disjoint ranks.
-  std::vector<unsigned char> kept_rank(count, 0);
-  const auto groups = static_cast<index_t>(group_start.size() - 1);
-  parallel_for(
-      0, groups, 1,
-      [&](index_t lo, index_t hi) {
-        std::vector<index_t> kept;
-        for (index_t g = lo; g < hi; ++g) {
-          const std::size_t first = group_start[static_cast<std::size_t>(g)];
-          const std::size_t last = group_start[static_cast<std::size_t>(g) + 1];
-          kept.clear();
-          detail::greedy_nms_rotated<R>(candidates.span().subspan(first, last - first), threshold,
-                                        max_keep, kept);
-          for (const index_t k : kept) {
-            kept_rank[static_cast<std::size_t>(by_class[first + static_cast<std::size_t>(k)])] = 1;
-          }
-        }
-      },
-      groups > 1 && count >= 256 ? options.threads : 1);
-
-  std::vector<index_t> result;
-  for (std::size_t r = 0; r < count && result.size() < max_keep; ++r) {
-    if (kept_rank[r] != 0) result.push_back(order[r]);
-  }
-  return detail::rotated_index_tensor(result);
+  const std::size_t max_keep = detail::rotated_max_keep(options, order.size());
+  return grouped.merge(
+      order, max_keep, grouped.groups() > 1 && order.size() >= 256 ? options.threads : 1,
+      [&](std::size_t first, std::size_t last, std::vector<index_t>& kept) {
+        detail::greedy_nms_rotated<R>(candidates.span().subspan(first, last - first), threshold,
+                                      max_keep, kept);
+      });
 }
 
 CVK_END_NAMESPACE
