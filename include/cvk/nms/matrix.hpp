@@ -1138,16 +1138,7 @@ std::vector<index_t> fast_nms_kept(std::span<const nms_box<R>> boxes,
 /// torchvision's IoU of a pair (the operations of `suppresses`), earlier box first.
 template <class R>
 inline R pair_iou(const nms_box<R>& i, const nms_box<R>& j) noexcept {
-  const R xx1 = max_of(i.x1, j.x1);
-  const R yy1 = max_of(i.y1, j.y1);
-  const R xx2 = min_of(i.x2, j.x2);
-  const R yy2 = min_of(i.y2, j.y2);
-  const R w = max_of(R(0), xx2 - xx1);
-  const R h = max_of(R(0), yy2 - yy1);
-  const R inter = w * h;
-  const R sum = i.area + j.area;
-  const R uni = sum - inter;
-  return inter / uni;
+  return iou_pair<R>::overlap(i.x1, i.y1, i.x2, i.y2, i.area, j, R(1));  // greedy.hpp's IoU
 }
 
 /// The normalized squared centre distance of the CIoU repository's `diou` and `distance`:

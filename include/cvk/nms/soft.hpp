@@ -140,16 +140,7 @@ inline R soft_exp(R x) noexcept {
 /// torchvision's. offset 0: mmcv's `+ offset` terms are exact no-ops then.
 template <class R>
 inline R soft_iou(const nms_box<R>& s, const nms_box<R>& o) noexcept {
-  const R xx1 = max_of(s.x1, o.x1);
-  const R yy1 = max_of(s.y1, o.y1);
-  const R xx2 = min_of(s.x2, o.x2);
-  const R yy2 = min_of(s.y2, o.y2);
-  const R w = max_of(R(0), xx2 - xx1);
-  const R h = max_of(R(0), yy2 - yy1);
-  const R inter = w * h;
-  const R sum = s.area + o.area;
-  const R uni = sum - inter;
-  return inter / uni;
+  return iou_pair<R>::overlap(s.x1, s.y1, s.x2, s.y2, s.area, o, R(1));  // greedy.hpp's IoU
 }
 
 /// What one selection does to another box: multiply its score by `factor`, or remove it.
