@@ -93,7 +93,8 @@ void register_type() {
     const auto at = [&](const char* impl) {
       return cvk_bench::name("em_merge", impl, type_name<T>(), {{"N", n}}, 1);
     };
-    cvk_bench::add(at("cvk"), [per_object](benchmark::State& s) { run_em_merge<T>(s, per_object); });
+    cvk_bench::add(at("cvk"),
+                   [per_object](benchmark::State& s) { run_em_merge<T>(s, per_object); });
     cvk_bench::add(at("cvk_nms"), [per_object](benchmark::State& s) { run_nms<T>(s, per_object); });
   }
 }

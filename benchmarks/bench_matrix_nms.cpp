@@ -104,7 +104,8 @@ result<T> plain_matrix_nms(const scene<T>& s) {
   std::vector<T> area(n);
   for (std::size_t k = 0; k < n; ++k) {
     b[k] = s.boxes[order[k]];
-    area[k] = b[k][2] < b[k][0] || b[k][3] < b[k][1] ? T(0) : (b[k][2] - b[k][0]) * (b[k][3] - b[k][1]);
+    area[k] =
+        b[k][2] < b[k][0] || b[k][3] < b[k][1] ? T(0) : (b[k][2] - b[k][0]) * (b[k][3] - b[k][1]);
   }
   const auto iou = [&](std::size_t i, std::size_t j) {  // JaccardOverlap(box i, box j)
     if (b[j][0] > b[i][2] || b[j][2] < b[i][0] || b[j][1] > b[i][3] || b[j][3] < b[i][1]) {
@@ -159,7 +160,8 @@ result<T> plain_fast_nms(const scene<T>& s) {
   for (std::size_t j = 0; j < order.size(); ++j) {
     bool suppressed = false;
     for (std::size_t i = 0; i < j && !suppressed; ++i) {
-      suppressed = static_cast<double>(tv_iou(s.boxes[order[i]], s.boxes[order[j]])) > iou_threshold;
+      suppressed =
+          static_cast<double>(tv_iou(s.boxes[order[i]], s.boxes[order[j]])) > iou_threshold;
     }
     if (!suppressed) r.indices.push_back(static_cast<index_t>(order[j]));
   }
@@ -279,9 +281,9 @@ const char* label(op o) {
 template <class T>
 void run_cvk(benchmark::State& state, op o, std::size_t n, int threads) {
   const scene<T>& s = make_scene<T>(n);
-  const bool same = cvk_bench::checked_once(
-      std::string(op_name(o)) + type_name<T>() + std::to_string(n),
-      [&] { return run_cvk_once(o, s, threads) == run_plain(o, s); });
+  const bool same =
+      cvk_bench::checked_once(std::string(op_name(o)) + type_name<T>() + std::to_string(n),
+                              [&] { return run_cvk_once(o, s, threads) == run_plain(o, s); });
   if (!same) {
     state.SkipWithError("cvk disagrees with the plain loop");
     return;

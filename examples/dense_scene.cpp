@@ -32,9 +32,9 @@ constexpr int rows = 10;
 constexpr int candidates_per_object = 24;
 
 struct shelf {
-  std::vector<box> truth;      // 150 products
-  std::vector<box> boxes;      // candidates
-  std::vector<double> scores;  // detector confidence
+  std::vector<box> truth;                        // 150 products
+  std::vector<box> boxes;                        // candidates
+  std::vector<double> scores;                    // detector confidence
   std::vector<std::array<double, 4>> variances;  // predicted σ² per coordinate
   std::vector<double> soft_iou;                  // predicted IoU with the object
 };
@@ -66,8 +66,8 @@ shelf make_shelf(cvk::rng& gen) {
     s.scores.push_back(std::clamp(score, 0.0, 1.0));
     std::array<double, 4> variance{};
     for (int k = 0; k < 4; ++k) {
-      const double sigma = 0.5 + std::abs(error[static_cast<std::size_t>(k)]) *
-                                     std::exp(gen.normal(0.0, 0.3));
+      const double sigma =
+          0.5 + std::abs(error[static_cast<std::size_t>(k)]) * std::exp(gen.normal(0.0, 0.3));
       variance[static_cast<std::size_t>(k)] = sigma * sigma;
     }
     s.variances.push_back(variance);
@@ -93,8 +93,8 @@ shelf make_shelf(cvk::rng& gen) {
       const box straddle = {(a[0] + a[2]) / 2, std::min(a[1], b[1]), (b[0] + b[2]) / 2,
                             std::max(a[3], b[3])};
       const double w = straddle[2] - straddle[0];
-      add(straddle, 0.55 + 0.4 * gen.uniform(0.0, 1.0),
-          {0.5 * w, 0.05 * w, 0.5 * w, 0.05 * w}, std::max(iou(straddle, a), iou(straddle, b)));
+      add(straddle, 0.55 + 0.4 * gen.uniform(0.0, 1.0), {0.5 * w, 0.05 * w, 0.5 * w, 0.05 * w},
+          std::max(iou(straddle, a), iou(straddle, b)));
     }
   }
   return s;
@@ -135,7 +135,9 @@ detections take(const Boxes& boxes, const Scores& scores) {
 std::vector<method> methods() {
   return {
       {"candidates (no NMS)",
-       [](const shelf& s) { return detections{s.boxes, s.scores}; }},
+       [](const shelf& s) {
+         return detections{s.boxes, s.scores};
+       }},
       {"greedy nms 0.5",
        [](const shelf& s) {
          const auto keep = cvk::nms(s.boxes, s.scores, 0.5);
@@ -154,9 +156,8 @@ std::vector<method> methods() {
        }},
       {"matrix_nms gaussian",
        [](const shelf& s) {
-         const auto r = cvk::matrix_nms(s.boxes, s.scores,
-                                        {.post_threshold = 0.05,
-                                         .decay = cvk::matrix_nms_decay::gaussian});
+         const auto r = cvk::matrix_nms(
+             s.boxes, s.scores, {.post_threshold = 0.05, .decay = cvk::matrix_nms_decay::gaussian});
          return pick(s, r.indices, r.scores);
        }},
       {"cluster_nms weighted",
@@ -191,8 +192,8 @@ std::vector<method> methods() {
   };
 }
 
-void draw_panel(png::image& picture, int ox, int oy, int size, const shelf& s,
-                const detections& d, const std::string& title, bool thin) {
+void draw_panel(png::image& picture, int ox, int oy, int size, const shelf& s, const detections& d,
+                const std::string& title, bool thin) {
   // the top-left 5 × 3 products of the shelf, scaled ×1.6
   const double scale = 1.6;
   const auto in_crop = [&](const box& b) { return b[0] < 300 && b[1] < 270; };
@@ -212,8 +213,7 @@ void draw_panel(png::image& picture, int ox, int oy, int size, const shelf& s,
     if (thin) {
       draw(d.boxes[k], png::rgb{31, 119, 180}, 1, 0.04);
     } else {
-      draw(d.boxes[k], d.scores[k] > 0.3 ? png::rgb{214, 39, 40} : png::rgb{255, 170, 150}, 2,
-           1.0);
+      draw(d.boxes[k], d.scores[k] > 0.3 ? png::rgb{214, 39, 40} : png::rgb{255, 170, 150}, 2, 1.0);
     }
   }
   picture.draw_text(ox + 8, oy + 6, title, png::black, 2);
@@ -242,8 +242,7 @@ int main(int argc, char** argv) {
   cvk::detection_ap_options ap_options;
   ap_options.max_detections = {1, 10, 300};
 
-  std::printf("%-22s %7s %7s %7s %9s %10s\n", "method", "AP", "AP50", "AP75", "kept/img",
-              "ms/img");
+  std::printf("%-22s %7s %7s %7s %9s %10s\n", "method", "AP", "AP50", "AP75", "kept/img", "ms/img");
   std::vector<detections> first_image;
   for (const method& m : methods()) {
     std::vector<box> det_boxes;
@@ -253,9 +252,9 @@ int main(int argc, char** argv) {
     for (int i = 0; i < images; ++i) {
       const auto start = std::chrono::steady_clock::now();
       const detections d = m.run(shelves[static_cast<std::size_t>(i)]);
-      milliseconds += std::chrono::duration<double, std::milli>(
-                          std::chrono::steady_clock::now() - start)
-                          .count();
+      milliseconds +=
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count();
       if (i == 0) first_image.push_back(d);
       det_boxes.insert(det_boxes.end(), d.boxes.begin(), d.boxes.end());
       det_scores.insert(det_scores.end(), d.scores.begin(), d.scores.end());
@@ -264,22 +263,21 @@ int main(int argc, char** argv) {
     const std::vector<int> det_classes(det_boxes.size(), 0);
     const auto ap = cvk::detection_ap(det_boxes, det_scores, det_classes, det_images, gt_boxes,
                                       gt_classes, gt_images, ap_options);
-    std::printf("%-22s %7.3f %7.3f %7.3f %9.1f %10.2f\n", m.name.c_str(), ap.ap, ap.ap50,
-                ap.ap75, static_cast<double>(det_boxes.size()) / images,
-                milliseconds / images);
+    std::printf("%-22s %7.3f %7.3f %7.3f %9.1f %10.2f\n", m.name.c_str(), ap.ap, ap.ap50, ap.ap75,
+                static_cast<double>(det_boxes.size()) / images, milliseconds / images);
   }
-  std::printf("\n(AP over IoU .50:.95, 101-point interpolation, up to 300 detections per image;\n"
-              " timings are wall-clock of one call per image, one thread, this build's flags)\n");
+  std::printf(
+      "\n(AP over IoU .50:.95, 101-point interpolation, up to 300 detections per image;\n"
+      " timings are wall-clock of one call per image, one thread, this build's flags)\n");
 
   // Panels: candidates, greedy, var voting, EM-merger (methods 0, 1, 6, 7).
   constexpr int panel = 480;
   png::image picture(4 * panel, panel);
   const std::array<std::size_t, 4> shown = {0, 1, 6, 7};
-  const std::array<const char*, 4> titles = {"candidates", "greedy NMS", "var voting",
-                                             "EM-merger"};
+  const std::array<const char*, 4> titles = {"candidates", "greedy NMS", "var voting", "EM-merger"};
   for (std::size_t p = 0; p < shown.size(); ++p) {
-    draw_panel(picture, static_cast<int>(p) * panel, 0, panel, shelves[0],
-               first_image[shown[p]], titles[p], p == 0);
+    draw_panel(picture, static_cast<int>(p) * panel, 0, panel, shelves[0], first_image[shown[p]],
+               titles[p], p == 0);
     const double x = static_cast<double>(p) * panel;
     if (p > 0) picture.draw_line(x, 0, x, panel, png::grey, 1);
   }

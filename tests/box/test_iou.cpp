@@ -360,9 +360,9 @@ TEMPLATE_TEST_CASE("IoU family: every row width and tile boundary gives the sing
       pairwise(metric, a, b, got);
       for (std::size_t i = 0; i < a.size(); ++i) {
         for (std::size_t j = 0; j < m; ++j) {
-          REQUIRE(same_bits_or_both_nan(got(static_cast<cvk::index_t>(i),
-                                            static_cast<cvk::index_t>(j)),
-                                        single(metric, a[i], b[j])));
+          REQUIRE(
+              same_bits_or_both_nan(got(static_cast<cvk::index_t>(i), static_cast<cvk::index_t>(j)),
+                                    single(metric, a[i], b[j])));
         }
       }
     }

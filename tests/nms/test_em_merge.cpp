@@ -75,9 +75,9 @@ void add_candidates(cvk::rng& gen, scene<T>& s, const std::array<double, 4>& tru
     const double bh = h * std::exp(gen.normal(0.0, 1.6 * jitter));
     const std::array<T, 4> box = {static_cast<T>(x - bw / 2), static_cast<T>(y - bh / 2),
                                   static_cast<T>(x + bw / 2), static_cast<T>(y + bh / 2)};
-    const double overlap = iou(
-        std::array<double, 4>{double(box[0]), double(box[1]), double(box[2]), double(box[3])},
-        truth);
+    const double overlap =
+        iou(std::array<double, 4>{double(box[0]), double(box[1]), double(box[2]), double(box[3])},
+            truth);
     s.boxes.push_back(box);
     s.scores.push_back(static_cast<T>(
         correlated ? std::clamp(0.1 + 0.9 * overlap + gen.normal(0.0, 0.1), min_score, 1.0)
@@ -101,8 +101,8 @@ scene<T> make_shelf(std::uint64_t seed, bool varied) {
     for (int col = 0; col < 15; ++col) {
       const double w = varied ? gen.uniform(35.0, 85.0) : 60.0;
       s.truth.push_back({x, y, x + w, y + h});
-      add_candidates(gen, s, s.truth.back(), 5 + static_cast<std::size_t>(gen.below(16)), 0.1,
-                     0.06, true);
+      add_candidates(gen, s, s.truth.back(), 5 + static_cast<std::size_t>(gen.below(16)), 0.1, 0.06,
+                     true);
       x += 0.85 * w;
     }
     y += 0.85 * h;
@@ -133,8 +133,8 @@ template <class T>
 std::vector<double> final_scores(const scene<T>& s, bool with_soft) {
   std::vector<double> f(s.scores.size());
   for (std::size_t i = 0; i < f.size(); ++i) {
-    f[i] = with_soft ? 0.5 * double(s.scores[i]) + 0.5 * double(s.soft_iou[i])
-                     : double(s.scores[i]);
+    f[i] =
+        with_soft ? 0.5 * double(s.scores[i]) + 0.5 * double(s.soft_iou[i]) : double(s.scores[i]);
   }
   return f;
 }
@@ -358,8 +358,8 @@ TEMPLATE_TEST_CASE("em_merge: a dense shelf gives one detection per object", "[e
         std::vector<std::size_t> objects;
         for (const index_t i : r.indices) objects.push_back(s.object[static_cast<std::size_t>(i)]);
         std::sort(objects.begin(), objects.end());
-        const auto distinct = static_cast<std::size_t>(
-            std::unique(objects.begin(), objects.end()) - objects.begin());
+        const auto distinct =
+            static_cast<std::size_t>(std::unique(objects.begin(), objects.end()) - objects.begin());
         CHECK(distinct + c.max_duplicates >= k);
       }
     }
@@ -374,8 +374,8 @@ TEMPLATE_TEST_CASE("em_merge: an isolated cluster gives exactly its best candida
       const scene<T> s = make_isolated<T>(seed, 20);
       INFO("seed " << seed << ", soft-IoU " << with_soft);
       const std::vector<double> f = final_scores(s, with_soft);
-      const auto r =
-          with_soft ? cvk::em_merge(s.boxes, s.scores, s.soft_iou) : cvk::em_merge(s.boxes, s.scores);
+      const auto r = with_soft ? cvk::em_merge(s.boxes, s.scores, s.soft_iou)
+                               : cvk::em_merge(s.boxes, s.scores);
       check_result_rows(r, s.boxes, f);
       // the best candidate of every cluster (highest final score, lowest index on ties)
       std::vector<index_t> expected;
@@ -560,13 +560,16 @@ TEST_CASE("em_merge: the EM objective never increases and equals the plain EM", 
 
 TEST_CASE("em_merge: two separated groups collapse to their moment matches", "[em_merge]") {
   // group A near (0, 0), group B near (100, 0); k = 2 gives exactly the two group merges
-  std::vector<em_gaussian> input = {{0.1, 0, 0, 4, 4},   {0.2, 2, 1, 4, 9},  {0.1, -1, 2, 1, 1},
-                                    {0.3, 100, 0, 4, 4}, {0.3, 98, -2, 9, 4}};
+  std::vector<em_gaussian> input = {{0.1, 0, 0, 4, 4},
+                                    {0.2, 2, 1, 4, 9},
+                                    {0.1, -1, 2, 1, 1},
+                                    {0.3, 100, 0, 4, 4},
+                                    {0.3, 98, -2, 9, 4}};
   const auto got = cvk::detail::em_collapse(input, cvk::detail::em_agglomerate(input, 2), 20, 0);
   REQUIRE(got.mixture.size() == 2);
   CHECK(got.converged);
-  const auto a = cvk::detail::em_moment_merge(cvk::detail::em_moment_merge(input[0], input[1]),
-                                              input[2]);
+  const auto a =
+      cvk::detail::em_moment_merge(cvk::detail::em_moment_merge(input[0], input[1]), input[2]);
   const auto b = cvk::detail::em_moment_merge(input[3], input[4]);
   const em_gaussian& ga = got.mixture[0].mean_x < 50 ? got.mixture[0] : got.mixture[1];
   const em_gaussian& gb = got.mixture[0].mean_x < 50 ? got.mixture[1] : got.mixture[0];
@@ -590,8 +593,9 @@ TEMPLATE_TEST_CASE("em_merge: the input order does not change the result", "[em_
   using T = TestType;
   cvk::rng gen(21);
   for (int trial = 0; trial < 3; ++trial) {
-    const scene<T> s = trial == 0 ? make_isolated<T>(40 + static_cast<std::uint64_t>(trial), 20)
-                                  : make_shelf<T>(40 + static_cast<std::uint64_t>(trial), trial == 2);
+    const scene<T> s = trial == 0
+                           ? make_isolated<T>(40 + static_cast<std::uint64_t>(trial), 20)
+                           : make_shelf<T>(40 + static_cast<std::uint64_t>(trial), trial == 2);
     const auto reference = cvk::em_merge(s.boxes, s.scores, s.soft_iou);
     std::vector<index_t> expected = to_vector(reference.indices);
     std::sort(expected.begin(), expected.end());
@@ -600,7 +604,8 @@ TEMPLATE_TEST_CASE("em_merge: the input order does not change the result", "[em_
       const auto r = cvk::em_merge(permuted(s.boxes, perm), permuted(s.scores, perm),
                                    permuted(s.soft_iou, perm));
       std::vector<index_t> got;
-      for (const index_t i : r.indices) got.push_back(static_cast<index_t>(perm[static_cast<std::size_t>(i)]));
+      for (const index_t i : r.indices)
+        got.push_back(static_cast<index_t>(perm[static_cast<std::size_t>(i)]));
       std::sort(got.begin(), got.end());
       CHECK(got == expected);
       // the same scores in the same order
@@ -614,8 +619,8 @@ TEMPLATE_TEST_CASE("em_merge: the input order does not change the result", "[em_
   CHECK(to_vector(cvk::em_merge(dup, scores).indices) == std::vector<index_t>{0});
 }
 
-TEMPLATE_TEST_CASE("em_merge: any strides, containers, formats, scale and translation", "[em_merge]",
-                   float, double) {
+TEMPLATE_TEST_CASE("em_merge: any strides, containers, formats, scale and translation",
+                   "[em_merge]", float, double) {
   using T = TestType;
   const scene<T> s = make_shelf<T>(77, true);
   const std::vector<index_t> expected = to_vector(cvk::em_merge(s.boxes, s.scores).indices);
@@ -628,8 +633,8 @@ TEMPLATE_TEST_CASE("em_merge: any strides, containers, formats, scale and transl
   const std::size_t n = s.scores.size();
   std::vector<T> spread(2 * n, T(-1));
   for (std::size_t i = 0; i < n; ++i) spread[2 * (n - 1 - i)] = s.scores[i];
-  const auto backwards = cvk::view(spread.data() + 2 * (n - 1), {static_cast<index_t>(n)},
-                                   {index_t{-2}});
+  const auto backwards =
+      cvk::view(spread.data() + 2 * (n - 1), {static_cast<index_t>(n)}, {index_t{-2}});
   CHECK(to_vector(cvk::em_merge(s.boxes, backwards).indices) == expected);
   // cvk::tensor inputs
   cvk::tensor<T, 2> box_tensor(static_cast<index_t>(n), index_t{4});
@@ -753,15 +758,14 @@ TEST_CASE("em_merge: regions resolved by the NMS fallback equal greedy NMS", "[e
     row.truth.push_back({x, 0, x + 100, 100});  // neighbours overlap by half: shrunk boxes touch
     add_candidates(gen, row, row.truth.back(), 8, 0.03, 0.5, false);
   }
-  const auto fallback = cvk::em_merge(row.boxes, row.scores,
-                                      {.heat_threshold = 0.0, .max_components = 1});
+  const auto fallback =
+      cvk::em_merge(row.boxes, row.scores, {.heat_threshold = 0.0, .max_components = 1});
   CHECK(to_vector(fallback.indices) == to_vector(cvk::nms(row.boxes, row.scores, 0.3)));
   // EM with no iterations (the agglomerative initialisation alone) and without the redundancy
   // step still gives one detection per object of an isolated scene
   const scene<double> iso = make_isolated<double>(8, 20);
   CHECK(cvk::em_merge(iso.boxes, iso.scores, {.max_iterations = 0}).indices.size() == 20);
-  CHECK(cvk::em_merge(iso.boxes, iso.scores, {.redundancy_probability = 0.0}).indices.size() ==
-        20);
+  CHECK(cvk::em_merge(iso.boxes, iso.scores, {.redundancy_probability = 0.0}).indices.size() == 20);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -773,8 +777,9 @@ TEST_CASE("em_merge: errors name the function, the argument and the shapes", "[e
   const std::vector<float> scores(7, 0.5f);
   std::vector<float> flat(21, 0.0f);
   const auto seven_by_three = cvk::view(flat.data(), 7, 3);
-  CHECK_THROWS_MATCHES(cvk::em_merge(seven, five), cvk::shape_error,
-                       Catch::Message("em_merge: scores must have 7 elements (one per box), got 5"));
+  CHECK_THROWS_MATCHES(
+      cvk::em_merge(seven, five), cvk::shape_error,
+      Catch::Message("em_merge: scores must have 7 elements (one per box), got 5"));
   CHECK_THROWS_MATCHES(cvk::em_merge(seven_by_three, scores), cvk::shape_error,
                        Catch::Message("em_merge: boxes must be N×4, got 7×3"));
   CHECK_THROWS_MATCHES(
@@ -793,12 +798,10 @@ TEST_CASE("em_merge: errors name the function, the argument and the shapes", "[e
   bad({.grid_resolution = 0}, "em_merge: grid_resolution must be >= 1, got 0");
   bad({.max_grid_cells = 0}, "em_merge: max_grid_cells must be >= 1, got 0");
   bad({.max_components = 0}, "em_merge: max_components must be >= 1, got 0");
-  bad({.max_region_detections = -3},
-      "em_merge: max_region_detections must be >= 1, got -3");
+  bad({.max_region_detections = -3}, "em_merge: max_region_detections must be >= 1, got -3");
   bad({.max_iterations = -1}, "em_merge: max_iterations must be >= 0, got -1");
   bad({.tolerance = -1e-3}, "em_merge: tolerance must be >= 0, got -0.001");
-  bad({.redundancy_probability = 1.0},
-      "em_merge: redundancy_probability must be in [0, 1), got 1");
+  bad({.redundancy_probability = 1.0}, "em_merge: redundancy_probability must be in [0, 1), got 1");
   bad({.candidate_sigmas = 0.0}, "em_merge: candidate_sigmas must be a positive number, got 0");
   bad({.soft_iou_weight = 2.0}, "em_merge: soft_iou_weight must be in [0, 1], got 2");
   bad({.nms_threshold = std::nan("")}, "em_merge: nms_threshold must be a number, got nan");

@@ -137,9 +137,10 @@ R paddle_iou(const std::array<R, 4>& box1, const std::array<R, 4>& box2, bool no
 /// Paddle's NMSMatrix on the candidates `list` (box indices, in processing order):
 /// (position in list, decayed score) of the survivors, in processing order.
 template <class R>
-std::vector<std::pair<std::size_t, R>> reference_matrix_core(
-    const boxes_t<R>& boxes, const std::vector<R>& scores, const std::vector<std::size_t>& list,
-    const cvk::matrix_nms_options& o) {
+std::vector<std::pair<std::size_t, R>> reference_matrix_core(const boxes_t<R>& boxes,
+                                                             const std::vector<R>& scores,
+                                                             const std::vector<std::size_t>& list,
+                                                             const cvk::matrix_nms_options& o) {
   const std::size_t n = list.size();
   std::vector<std::vector<R>> iou(n, std::vector<R>(n, R(0)));
   std::vector<R> iou_max(n, R(0));
@@ -477,16 +478,15 @@ cvk::cluster_nms_options random_cluster_options(cvk::rng& gen, std::size_t n) {
 }
 
 std::string describe(density d, std::size_t n, double t, const cvk::cluster_nms_options& o) {
-  std::string text = std::string(density_names[static_cast<std::size_t>(d)]) +
-                     " N=" + std::to_string(n) + " threshold=" + std::to_string(t) +
-                     (o.inclusive ? " inclusive" : "") +
-                     (o.criterion == cvk::cluster_criterion::diou
-                          ? " diou beta=" + std::to_string(o.diou_beta)
-                          : std::string(" iou")) +
-                     " penalty=" + std::to_string(static_cast<int>(o.penalty)) +
-                     " sigma=" + std::to_string(o.penalty_sigma) +
-                     " min_score=" + std::to_string(o.penalty_min_score) +
-                     (o.weighted ? " weighted>" + std::to_string(o.merge_threshold) : "");
+  std::string text =
+      std::string(density_names[static_cast<std::size_t>(d)]) + " N=" + std::to_string(n) +
+      " threshold=" + std::to_string(t) + (o.inclusive ? " inclusive" : "") +
+      (o.criterion == cvk::cluster_criterion::diou ? " diou beta=" + std::to_string(o.diou_beta)
+                                                   : std::string(" iou")) +
+      " penalty=" + std::to_string(static_cast<int>(o.penalty)) +
+      " sigma=" + std::to_string(o.penalty_sigma) +
+      " min_score=" + std::to_string(o.penalty_min_score) +
+      (o.weighted ? " weighted>" + std::to_string(o.merge_threshold) : "");
   if (o.score_threshold) text += " score_threshold=" + std::to_string(*o.score_threshold);
   if (o.top_k) text += " top_k=" + std::to_string(*o.top_k);
   if (o.max_output) text += " max_output=" + std::to_string(*o.max_output);
@@ -518,7 +518,8 @@ bool same_tensor(const cvk::tensor<R, 2>& a, const cvk::tensor<R, 2>& b) {
 
 template <class R>
 bool same_boxes(const cvk::tensor<R, 2>& got, const boxes_t<R>& expected) {
-  if (static_cast<std::size_t>(got.extent(0)) != expected.size() || got.extent(1) != 4) return false;
+  if (static_cast<std::size_t>(got.extent(0)) != expected.size() || got.extent(1) != 4)
+    return false;
   for (std::size_t i = 0; i < expected.size(); ++i) {
     for (std::size_t q = 0; q < 4; ++q) {
       if (!cvk_test::same_value(got(static_cast<index_t>(i), static_cast<index_t>(q)),
@@ -570,8 +571,7 @@ TEST_CASE("matrix_nms: hand-computed linear and gaussian decays", "[matrix_nms]"
   const auto filtered = to_scored(cvk::matrix_nms(boxes, scores, {.score_threshold = 0.75}));
   REQUIRE(filtered.size() == 2);
   CHECK(filtered[1].first == 1);
-  CHECK(to_scored(cvk::matrix_nms(boxes, scores, {.nms_top_k = 1})) ==
-        scored<double>{{0, 0.9}});
+  CHECK(to_scored(cvk::matrix_nms(boxes, scores, {.nms_top_k = 1})) == scored<double>{{0, 0.9}});
   // a gaussian sigma that multiplies: sigma 0.5 gives exp(-0.5·iou²).
   const auto half = to_scored(cvk::matrix_nms(
       boxes, scores, {.decay = cvk::matrix_nms_decay::gaussian, .gaussian_sigma = 0.5}));
@@ -591,9 +591,8 @@ TEST_CASE("matrix_nms: the decay of a box uses how much its suppressor was overl
     CHECK(r[0] == std::pair<index_t, float>{0, 0.9f});
     CHECK(r[1] == std::pair<index_t, float>{2, 0.7f});
     CHECK(r[2].first == 1);
-    const float expected = decay == cvk::matrix_nms_decay::linear
-                               ? 0.8f * (2.0f / 3.0f)
-                               : 0.8f * std::exp(-2.0f / 9.0f);
+    const float expected = decay == cvk::matrix_nms_decay::linear ? 0.8f * (2.0f / 3.0f)
+                                                                  : 0.8f * std::exp(-2.0f / 9.0f);
     CHECK(r[2].second == Approx(expected).epsilon(1e-6));
   }
 }
@@ -617,8 +616,7 @@ TEST_CASE("matrix_nms: ties, NaN scores, empty input", "[matrix_nms]") {
   // Equal scores: lower index first; equal decayed scores keep processing order.
   const boxes_t<float> apart = {{0, 0, 1, 1}, {5, 5, 6, 6}, {10, 10, 11, 11}};
   const std::vector<float> tied = {0.5f, 0.5f, 0.5f};
-  CHECK(to_scored(cvk::matrix_nms(apart, tied)) ==
-        scored<float>{{0, 0.5f}, {1, 0.5f}, {2, 0.5f}});
+  CHECK(to_scored(cvk::matrix_nms(apart, tied)) == scored<float>{{0, 0.5f}, {1, 0.5f}, {2, 0.5f}});
   // NaN scores rank last and stay last; a score threshold drops them.
   const std::vector<float> with_nan = {std::numeric_limits<float>::quiet_NaN(), 0.2f, 0.7f};
   const auto r = to_scored(cvk::matrix_nms(apart, with_nan));
@@ -647,8 +645,8 @@ TEMPLATE_TEST_CASE("matrix_nms: equals Paddle's NMSMatrix written plainly on ran
     const std::size_t n = random_size(gen);
     const auto boxes = random_scene<T>(gen, d, n);
     const auto scores = random_scores<T>(gen, n);
-    const auto options = gen.bernoulli(0.8) ? random_matrix_options(gen, n)
-                                            : cvk::matrix_nms_options{};
+    const auto options =
+        gen.bernoulli(0.8) ? random_matrix_options(gen, n) : cvk::matrix_nms_options{};
     if (n >= 400) ++large;
     INFO(describe(d, n, options));
     const auto expected = reference_matrix_nms(boxes, scores, options);
@@ -671,8 +669,8 @@ TEST_CASE("matrix_nms: mixed and integer input types compute in the common real 
     // float boxes, double scores: computed in double
     const auto got = cvk::matrix_nms(boxes, scores, options);
     static_assert(std::is_same_v<decltype(got), const cvk::scored_indices<double>>);
-    REQUIRE(same_scored(to_scored(got), reference_matrix_nms(as_real<double>(boxes), scores,
-                                                             options)));
+    REQUIRE(
+        same_scored(to_scored(got), reference_matrix_nms(as_real<double>(boxes), scores, options)));
     // integer boxes: double
     boxes_t<int> integer(n);
     for (std::size_t i = 0; i < n; ++i) {
@@ -782,8 +780,7 @@ TEST_CASE("batched_matrix_nms: classes never decay each other, background droppe
   const boxes_t<double> apart = {{0, 0, 1, 1}, {5, 5, 6, 6}};
   const std::vector<double> tied = {0.5, 0.5};
   const std::vector<std::int64_t> two = {7, -3};
-  CHECK(to_scored(cvk::batched_matrix_nms(apart, tied, two)) ==
-        scored<double>{{0, 0.5}, {1, 0.5}});
+  CHECK(to_scored(cvk::batched_matrix_nms(apart, tied, two)) == scored<double>{{0, 0.5}, {1, 0.5}});
 }
 
 TEMPLATE_TEST_CASE("batched_matrix_nms: equals per-class references on random scenes",
@@ -797,13 +794,14 @@ TEMPLATE_TEST_CASE("batched_matrix_nms: equals per-class references on random sc
     const auto scores = random_scores<T>(gen, n);
     const auto class_count = 1 + gen.below(12);
     std::vector<std::int16_t> classes(n);
-    for (auto& c : classes) c = static_cast<std::int16_t>(static_cast<int>(gen.below(class_count)) - 2);
+    for (auto& c : classes)
+      c = static_cast<std::int16_t>(static_cast<int>(gen.below(class_count)) - 2);
     auto options = random_matrix_options(gen, n);
     if (gen.bernoulli(0.3)) options.background_label = static_cast<std::int64_t>(gen.below(4)) - 2;
     INFO(describe(d, n, options) << " classes " << class_count);
     const auto expected = reference_batched_matrix_nms(boxes, scores, classes, options);
-    REQUIRE(same_scored(to_scored(cvk::batched_matrix_nms(boxes, scores, classes, options)),
-                        expected));
+    REQUIRE(
+        same_scored(to_scored(cvk::batched_matrix_nms(boxes, scores, classes, options)), expected));
   }
 }
 
@@ -886,10 +884,10 @@ TEST_CASE("fast_nms: results do not depend on the thread count", "[fast_nms]") {
     INFO("threads " << threads);
     CHECK(to_vector(cvk::fast_nms(boxes, scores, 0.3, {.threads = threads})) == expected);
     CHECK(to_vector(cvk::fast_nms(boxes, scores, 0.3, {.max_output = 5000, .threads = threads})) ==
-          std::vector<index_t>(expected.begin(),
-                               expected.begin() + std::min<std::ptrdiff_t>(
-                                                      5000, static_cast<std::ptrdiff_t>(
-                                                                expected.size()))));
+          std::vector<index_t>(
+              expected.begin(),
+              expected.begin() +
+                  std::min<std::ptrdiff_t>(5000, static_cast<std::ptrdiff_t>(expected.size()))));
   }
 }
 
@@ -953,8 +951,7 @@ TEST_CASE("cluster_nms: hand-computed score penalty, distance penalty, weighted 
   const boxes_t<double> chain = {{0, 0, 10, 10}, {5, 0, 15, 10}, {10, 0, 20, 10}};
   const std::vector<double> scores = {0.9, 0.8, 0.7};
   // SPM: K = {0, 2}; box 1 gets exp(-(1/3)²/0.2), box 2 nothing (B(0,2) = 0, row 1 zeroed).
-  const auto spm =
-      cvk::cluster_nms(chain, scores, 0.3, {.penalty = cvk::cluster_penalty::score});
+  const auto spm = cvk::cluster_nms(chain, scores, 0.3, {.penalty = cvk::cluster_penalty::score});
   REQUIRE(spm.indices.size() == 3);
   CHECK(to_vector(spm.indices) == std::vector<index_t>{0, 2, 1});
   CHECK(spm.scores(0) == 0.9);
@@ -1029,8 +1026,7 @@ TEMPLATE_TEST_CASE("cluster_nms: every variant equals the literal iteration on r
   }
 }
 
-TEST_CASE("cluster_nms: weighted merge averages the input format's coordinates",
-          "[cluster_nms]") {
+TEST_CASE("cluster_nms: weighted merge averages the input format's coordinates", "[cluster_nms]") {
   cvk::rng gen(71);
   for (int scene = 0; scene < 60; ++scene) {
     const std::size_t n = 20 + gen.below(200);
@@ -1112,8 +1108,8 @@ TEMPLATE_TEST_CASE("matrix_nms, fast_nms and cluster_nms match the torch re-impl
     if (op == "fast") {
       CHECK(to_vector(cvk::fast_nms(boxes, scores, 0.5, {.top_k = 200})) == indices);
     } else if (op == "matrix") {
-      cvk::matrix_nms_options o{.score_threshold = 0.05, .post_threshold = 0.1,
-                                .nms_top_k = 250, .keep_top_k = 200};
+      cvk::matrix_nms_options o{
+          .score_threshold = 0.05, .post_threshold = 0.1, .nms_top_k = 250, .keep_top_k = 200};
       if (variant == "gaussian") o.decay = cvk::matrix_nms_decay::gaussian;
       if (variant == "linear_pixel") o.normalized = false;
       const auto got = cvk::matrix_nms(boxes, scores, o);
@@ -1140,8 +1136,8 @@ TEMPLATE_TEST_CASE("matrix_nms, fast_nms and cluster_nms match the torch re-impl
         const std::size_t r = row_of[got.indices(k)];
         CHECK(close(static_cast<double>(got.scores(k)), values[r]));
         for (index_t q = 0; q < 4; ++q) {
-          CHECK(close(static_cast<double>(got.boxes(k, q)), flat[r * table.cols + 2 +
-                                                                 static_cast<std::size_t>(q)]));
+          CHECK(close(static_cast<double>(got.boxes(k, q)),
+                      flat[r * table.cols + 2 + static_cast<std::size_t>(q)]));
         }
       }
     }
@@ -1169,15 +1165,15 @@ TEST_CASE("matrix_nms: errors name the function and the argument", "[matrix_nms]
   REQUIRE_THROWS_AS(cvk::matrix_nms(boxes, scores, {.nms_top_k = -1}), cvk::invalid_argument);
   REQUIRE_THROWS_AS(cvk::matrix_nms(boxes, scores, {.keep_top_k = -1}), cvk::invalid_argument);
   for (const double sigma : {0.0, -1.0, nan_d, std::numeric_limits<double>::infinity()}) {
-    REQUIRE_THROWS_AS(cvk::matrix_nms(boxes, scores,
-                                      {.decay = cvk::matrix_nms_decay::gaussian,
-                                       .gaussian_sigma = sigma}),
-                      cvk::invalid_argument);
+    REQUIRE_THROWS_AS(
+        cvk::matrix_nms(boxes, scores,
+                        {.decay = cvk::matrix_nms_decay::gaussian, .gaussian_sigma = sigma}),
+        cvk::invalid_argument);
   }
   CHECK_NOTHROW(cvk::matrix_nms(boxes, scores, {.gaussian_sigma = 0.0}));  // linear ignores it
-  REQUIRE_THROWS_AS(cvk::batched_matrix_nms(boxes, scores, std::vector<int>{1, 2},
-                                            {.keep_top_k = -2}),
-                    cvk::invalid_argument);
+  REQUIRE_THROWS_AS(
+      cvk::batched_matrix_nms(boxes, scores, std::vector<int>{1, 2}, {.keep_top_k = -2}),
+      cvk::invalid_argument);
   try {
     (void)cvk::matrix_nms(boxes, three);
     FAIL("no exception");

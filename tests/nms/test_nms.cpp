@@ -546,18 +546,21 @@ TEMPLATE_TEST_CASE("nms ranking equals a stable sort for every score type", "[nm
                    std::uint64_t) {
   using S = TestType;
   cvk::rng gen(31, sizeof(S));
-  for (const std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{255}, std::size_t{256},
-                              std::size_t{3000}}) {
+  for (const std::size_t n :
+       {std::size_t{0}, std::size_t{1}, std::size_t{255}, std::size_t{256}, std::size_t{3000}}) {
     for (int variant = 0; variant < 4; ++variant) {
       std::vector<S> scores(n);
       for (auto& s : scores) {
         if constexpr (std::is_floating_point_v<S>) {
-          constexpr std::array<S, 7> special = {S(0), -S(0), std::numeric_limits<S>::infinity(),
+          constexpr std::array<S, 7> special = {S(0),
+                                                -S(0),
+                                                std::numeric_limits<S>::infinity(),
                                                 -std::numeric_limits<S>::infinity(),
                                                 std::numeric_limits<S>::quiet_NaN(),
-                                                std::numeric_limits<S>::denorm_min(), S(-1e30)};
-          s = variant == 0   ? gen.uniform<S>(S(-1), S(1))
-              : variant == 1 ? static_cast<S>(gen.below(7)) / S(3)  // heavy ties
+                                                std::numeric_limits<S>::denorm_min(),
+                                                S(-1e30)};
+          s = variant == 0         ? gen.uniform<S>(S(-1), S(1))
+              : variant == 1       ? static_cast<S>(gen.below(7)) / S(3)  // heavy ties
               : gen.bernoulli(0.5) ? special[gen.below(special.size())]
                                    : gen.uniform<S>(S(-1e3), S(1e3));
         } else {
@@ -661,9 +664,8 @@ std::vector<index_t> reference_adaptive_nms(boxes_t<T> boxes, const std::vector<
   for (const index_t j : order) {
     bool kept = true;
     for (const index_t i : keep) {
-      const auto o = static_cast<double>(plain_overlap(boxes[static_cast<std::size_t>(i)],
-                                                       boxes[static_cast<std::size_t>(j)], diou,
-                                                       beta));
+      const auto o = static_cast<double>(plain_overlap(
+          boxes[static_cast<std::size_t>(i)], boxes[static_cast<std::size_t>(j)], diou, beta));
       if (options.inclusive ? o >= threshold : o > threshold) {
         kept = false;
         break;
@@ -698,9 +700,8 @@ TEMPLATE_TEST_CASE("nms eta, DIoU criterion and pixel-inclusive boxes equal a pl
       if (gen.bernoulli(0.5)) options.diou_beta = gen.bernoulli(0.5) ? 0.6 : gen.uniform(0.3, 2.0);
     }
     INFO(describe(d, n, threshold, options)
-         << " eta=" << options.eta << " pixel_inclusive=" << options.pixel_inclusive
-         << " diou=" << (options.criterion == cvk::nms_criterion::diou)
-         << " beta=" << options.diou_beta);
+         << " eta=" << options.eta << " pixel_inclusive=" << options.pixel_inclusive << " diou="
+         << (options.criterion == cvk::nms_criterion::diou) << " beta=" << options.diou_beta);
     const auto expected = reference_adaptive_nms(boxes, scores, threshold, options);
     REQUIRE(to_vector(cvk::nms(boxes, scores, threshold, options)) == expected);
     if (options.eta < 1.0 && threshold > 0.5 && expected.size() > 1) ++adaptive;
@@ -713,7 +714,9 @@ TEMPLATE_TEST_CASE("nms eta, DIoU criterion and pixel-inclusive boxes equal a pl
 
 TEST_CASE("nms options by hand: eta lowers the threshold, DIoU suppresses close centres", "[nms]") {
   // IoU(a, b) = 0.6 (a is 0..10, b is 0..10 shifted by 2.5 in x: inter 75, union 125)
-  const boxes_t<double> boxes = {{0, 0, 10, 10}, {2.5, 0, 12.5, 10}, {20, 0, 30, 10},
+  const boxes_t<double> boxes = {{0, 0, 10, 10},
+                                 {2.5, 0, 12.5, 10},
+                                 {20, 0, 30, 10},
                                  {22, 0, 32, 10}};  // IoU(c, d) = 80 / 120 = 0.667
   const std::vector<double> scores = {0.9, 0.8, 0.7, 0.6};
   REQUIRE(to_vector(cvk::nms(boxes, scores, 0.7)) == std::vector<index_t>{0, 1, 2, 3});

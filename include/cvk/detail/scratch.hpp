@@ -49,14 +49,13 @@ inline scratch_slot& thread_scratch_slot(scratch_slot_id id) {
 template <class T>
 class scratch_lease {
   static_assert(std::is_trivially_default_constructible_v<T> &&
-                    std::is_trivially_destructible_v<T> &&
-                    alignof(T) <= alignof(std::max_align_t),
+                    std::is_trivially_destructible_v<T> && alignof(T) <= alignof(std::max_align_t),
                 "cvk: scratch memory holds trivial types only");
 
  public:
   scratch_lease(scratch_slot_id id, std::size_t count) {
-    const std::size_t units = (count * sizeof(T) + sizeof(std::max_align_t) - 1) /
-                              sizeof(std::max_align_t);
+    const std::size_t units =
+        (count * sizeof(T) + sizeof(std::max_align_t) - 1) / sizeof(std::max_align_t);
     const std::size_t bytes = units * sizeof(std::max_align_t);
     scratch_slot& slot = thread_scratch_slot(id);
     if (slot.in_use) {

@@ -357,8 +357,9 @@ inline std::vector<em_gaussian> em_agglomerate(std::span<const em_gaussian> comp
              nodes[static_cast<std::size_t>(by_mean[e])].mean_y == g.mean_y) {
         ++e;
       }
-      if (e - s >= 2) groups.emplace_back(by_mean.begin() + static_cast<std::ptrdiff_t>(s),
-                                          by_mean.begin() + static_cast<std::ptrdiff_t>(e));
+      if (e - s >= 2)
+        groups.emplace_back(by_mean.begin() + static_cast<std::ptrdiff_t>(s),
+                            by_mean.begin() + static_cast<std::ptrdiff_t>(e));
       s = e;
     }
     using head = std::pair<index_t, std::size_t>;  // (lowest live id, group)
@@ -541,26 +542,25 @@ inline double em_round_half_even(double x) noexcept {
 inline double em_median(std::vector<double>& values) {
   const std::size_t n = values.size();
   const std::size_t mid = n / 2;
-  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(mid),
-                   values.end());
+  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(mid), values.end());
   const double upper = values[mid];
   if (n % 2 == 1) return upper;
-  const double lower = *std::max_element(values.begin(),
-                                         values.begin() + static_cast<std::ptrdiff_t>(mid));
+  const double lower =
+      *std::max_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(mid));
   return 0.5 * (lower + upper);
 }
 
 /// One detection that passed the filters, in the merger's coordinates.
 template <class R>
 struct em_detection {
-  index_t index = 0;           ///< row in the input
-  std::array<R, 4> xyxy{};     ///< corners, for the NMS steps
-  double score = 0;            ///< confidence: the Gaussian's weight
-  double final_score = 0;      ///< ranking score
-  double cx = 0;               ///< centre
+  index_t index = 0;        ///< row in the input
+  std::array<R, 4> xyxy{};  ///< corners, for the NMS steps
+  double score = 0;         ///< confidence: the Gaussian's weight
+  double final_score = 0;   ///< ranking score
+  double cx = 0;            ///< centre
   double cy = 0;
-  double half_w = 0;           ///< half of the shrunk width = σx
-  double half_h = 0;           ///< half of the shrunk height = σy
+  double half_w = 0;  ///< half of the shrunk width = σx
+  double half_h = 0;  ///< half of the shrunk height = σy
 };
 
 /// The heat map over the scene and its regions (8-connected cells with heat > threshold).
@@ -837,8 +837,8 @@ std::vector<std::size_t> em_merge_detections(const std::vector<em_detection<R>>&
       const auto& d = dets[m];
       comps.push_back({d.score / total, d.cx, d.cy, d.half_w * d.half_w, d.half_h * d.half_h});
     }
-    em_collapse_result collapsed = em_collapse(comps, em_agglomerate(comps, k),
-                                               options.max_iterations, options.tolerance);
+    em_collapse_result collapsed =
+        em_collapse(comps, em_agglomerate(comps, k), options.max_iterations, options.tolerance);
     const std::vector<em_gaussian>& mixture = collapsed.mixture;
     const std::size_t kk = mixture.size();
     // Redundant components: a mean inside the other's χ² ellipse; the one with less heat goes.
@@ -907,8 +907,7 @@ auto em_merge_impl(const BoxView& b, const ScoreView& s, const SoftView* soft,
   }
   if (soft != nullptr && soft->extent(0) != n) {
     CVK_THROW(shape_error, std::string(fn) + ": soft_iou must have " + std::to_string(n) +
-                               " elements (one per box), got " +
-                               std::to_string(soft->extent(0)));
+                               " elements (one per box), got " + std::to_string(soft->extent(0)));
   }
   check_em_merge_options(options, fn);
 

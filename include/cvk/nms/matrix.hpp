@@ -431,9 +431,8 @@ class neighbour_grid {
 
   /// `count` stored boxes from slot `first`.
   [[nodiscard]] block slots_from(std::size_t first, std::size_t count) const noexcept {
-    return {x1_.data() + first,   y1_.data() + first,   x2_.data() + first,
-            y2_.data() + first,   area_.data() + first, aux_.data() + first,
-            position_.data() + first, count};
+    return {x1_.data() + first,   y1_.data() + first,  x2_.data() + first,       y2_.data() + first,
+            area_.data() + first, aux_.data() + first, position_.data() + first, count};
   }
 
   double lo_x_ = 0;
@@ -660,9 +659,8 @@ void matrix_decays(const box_columns<R>& c, const matrix_nms_options& options, i
                                              c.area.data(), iou_max.data(), i, a, norm, sigma, r);
         decay[i] = matrix_decay<R, true>(r);
       } else {
-        matrix_row_scan<R, true, true, false>(c.x1.data(), c.y1.data(), c.x2.data(),
-                                              c.y2.data(), c.area.data(), iou_max.data(), i, a,
-                                              norm, sigma, r);
+        matrix_row_scan<R, true, true, false>(c.x1.data(), c.y1.data(), c.x2.data(), c.y2.data(),
+                                              c.area.data(), iou_max.data(), i, a, norm, sigma, r);
         decay[i] = matrix_decay<R, false>(r);
       }
       iou_max[i] = r.iou_max;
@@ -682,8 +680,8 @@ void matrix_decays(const box_columns<R>& c, const matrix_nms_options& options, i
           const auto a = row_box(i);
           if (grid.large(i)) {
             matrix_row_scan<R, true, false, false>(c.x1.data(), c.y1.data(), c.x2.data(),
-                                                   c.y2.data(), c.area.data(), nullptr, i, a,
-                                                   norm, sigma, r);
+                                                   c.y2.data(), c.area.data(), nullptr, i, a, norm,
+                                                   sigma, r);
           } else {
             matrix_lanes<R> acc;
             grid.scan_earlier(i, [&](const typename neighbour_grid<R>::block& b) {
@@ -707,13 +705,13 @@ void matrix_decays(const box_columns<R>& c, const matrix_nms_options& options, i
             const auto a = row_box(i);
             if (grid.large(i)) {
               matrix_row_scan<R, false, true, Gaussian>(c.x1.data(), c.y1.data(), c.x2.data(),
-                                                        c.y2.data(), c.area.data(),
-                                                        iou_max.data(), i, a, norm, sigma, r);
+                                                        c.y2.data(), c.area.data(), iou_max.data(),
+                                                        i, a, norm, sigma, r);
             } else {
               matrix_lanes<R> acc;
               grid.scan_earlier(i, [&](const typename neighbour_grid<R>::block& b) {
-                matrix_block_scan<R, false, true, Gaussian>(b.x1, b.y1, b.x2, b.y2, b.area,
-                                                            b.aux, b.count, a, norm, sigma, acc);
+                matrix_block_scan<R, false, true, Gaussian>(b.x1, b.y1, b.x2, b.y2, b.area, b.aux,
+                                                            b.count, a, norm, sigma, acc);
                 return false;
               });
               r = matrix_lanes_result(acc);
@@ -801,8 +799,8 @@ using matrix_real_t = std::common_type_t<real_t<B>, real_t<S>>;
 
 /// Candidate columns for matrix_nms: corners in R and Paddle's area.
 template <class R, class BoxView>
-void gather_paddle_boxes(const BoxView& boxes, const std::vector<index_t>& order,
-                         box_format format, bool normalized, box_columns<R>& c) {
+void gather_paddle_boxes(const BoxView& boxes, const std::vector<index_t>& order, box_format format,
+                         bool normalized, box_columns<R>& c) {
   c.resize(order.size());
   for (std::size_t k = 0; k < order.size(); ++k) {
     const auto b = to_xyxy(load_box<R>(boxes, order[k]), format, box_convention{});
@@ -822,9 +820,8 @@ void sort_by_score(std::vector<std::pair<std::size_t, R>>& entries, bool in_rank
   std::vector<std::pair<std::size_t, R>> sorted;
   sorted.reserve(n);
   if (!in_rank_order) {
-    const std::vector<index_t> by_rank = radix_order<std::uint64_t>(n, [&](std::size_t k) {
-      return static_cast<std::uint64_t>(entries[k].first);
-    });
+    const std::vector<index_t> by_rank = radix_order<std::uint64_t>(
+        n, [&](std::size_t k) { return static_cast<std::uint64_t>(entries[k].first); });
     for (const index_t k : by_rank) sorted.push_back(entries[static_cast<std::size_t>(k)]);
     entries.swap(sorted);
     sorted.clear();
@@ -913,8 +910,8 @@ template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores>
   const auto s = detail::checked_view<1>(scores, fn, "scores");
   detail::check_boxes_and_scores(b, s, fn);
   detail::check_matrix_options(options, fn);
-  using R = detail::matrix_real_t<typename decltype(b)::value_type,
-                                  typename decltype(s)::value_type>;
+  using R =
+      detail::matrix_real_t<typename decltype(b)::value_type, typename decltype(s)::value_type>;
   nms_options ranking;
   ranking.score_threshold = options.score_threshold;
   ranking.top_k = options.nms_top_k;
@@ -961,8 +958,8 @@ template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores, tensor_of_rank<1> C
                                " elements (one per box), got " + std::to_string(c.extent(0)));
   }
   detail::check_matrix_options(options, fn);
-  using R = detail::matrix_real_t<typename decltype(b)::value_type,
-                                  typename decltype(s)::value_type>;
+  using R =
+      detail::matrix_real_t<typename decltype(b)::value_type, typename decltype(s)::value_type>;
   nms_options ranking;
   ranking.score_threshold = options.score_threshold;
   std::vector<index_t> order = detail::nms_order(s, ranking);
@@ -1373,8 +1370,8 @@ template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores>
   const auto s = detail::checked_view<1>(scores, fn, "scores");
   detail::check_boxes_and_scores(b, s, fn);
   detail::check_cluster_options(iou_threshold, options, fn);
-  using R = detail::matrix_real_t<typename decltype(b)::value_type,
-                                  typename decltype(s)::value_type>;
+  using R =
+      detail::matrix_real_t<typename decltype(b)::value_type, typename decltype(s)::value_type>;
   nms_options ranking;
   ranking.score_threshold = options.score_threshold;
   ranking.top_k = options.top_k;
@@ -1396,8 +1393,8 @@ template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores>
     detail::greedy_nms<R>(boxes_span, threshold, max_keep, kept);
     for (const index_t k : kept) kept_flag[static_cast<std::size_t>(k)] = 1;
   } else {
-    detail::diou_greedy<R>(boxes_span, threshold, static_cast<R>(options.diou_beta), max_keep,
-                           kept, kept_flag);
+    detail::diou_greedy<R>(boxes_span, threshold, static_cast<R>(options.diou_beta), max_keep, kept,
+                           kept_flag);
   }
 
   // 2. The non-zero entries of the final B (rows in K; columns that overlap them with positive

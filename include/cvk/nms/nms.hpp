@@ -194,8 +194,7 @@ void check_classes(const ClassView& classes, index_t n, const char* fn) {
                 "cvk: class ids of a class-aware NMS must be an integer tensor");
   if (classes.extent(0) != n) {
     CVK_THROW(shape_error, std::string(fn) + ": classes must have " + std::to_string(n) +
-                               " elements (one per box), got " +
-                               std::to_string(classes.extent(0)));
+                               " elements (one per box), got " + std::to_string(classes.extent(0)));
   }
 }
 
@@ -296,7 +295,8 @@ template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores>
   const detail::scratch_lease<detail::nms_box<R>> storage(detail::scratch_slot_id::nms_candidates,
                                                           count);
   detail::nms_box<R>* const candidates = storage.get();
-  for (std::size_t r = 0; r < count; ++r) candidates[r] = detail::nms_candidate<R>(b, order[r], options);
+  for (std::size_t r = 0; r < count; ++r)
+    candidates[r] = detail::nms_candidate<R>(b, order[r], options);
   std::vector<index_t> kept;
   kept.reserve(detail::nms_max_keep(options, count));
   detail::greedy_nms<R>(std::span<const detail::nms_box<R>>(candidates, count),

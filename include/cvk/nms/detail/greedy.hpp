@@ -177,9 +177,9 @@ inline constexpr std::size_t nms_block = 16;
 /// other kept boxes (a true suppressor anyway: any kept box with IoU above the threshold
 /// suppresses j) or NaN boxes (IoU NaN: never suppress), so the answer is unchanged.
 template <class R, bool Inclusive, class Pair>
-inline bool any_suppresses_blocks(const R* x1, const R* y1, const R* x2, const R* y2,
-                                  const R* area, std::size_t count, const nms_box<R>& j,
-                                  R threshold, R beta) noexcept {
+inline bool any_suppresses_blocks(const R* x1, const R* y1, const R* x2, const R* y2, const R* area,
+                                  std::size_t count, const nms_box<R>& j, R threshold,
+                                  R beta) noexcept {
   // Per-lane hits, reduced after every 4 blocks (a horizontal reduction per block would cost
   // as much as the block).
   constexpr std::size_t blocks_per_check = 4;
@@ -206,13 +206,13 @@ inline bool any_suppresses_blocks(const R* x1, const R* y1, const R* x2, const R
 
 /// `any_suppresses_blocks` with the comparison chosen at run time.
 template <class R, class Pair>
-inline bool any_suppresses_blocks(const R* x1, const R* y1, const R* x2, const R* y2,
-                                  const R* area, std::size_t count, const nms_box<R>& j,
+inline bool any_suppresses_blocks(const R* x1, const R* y1, const R* x2, const R* y2, const R* area,
+                                  std::size_t count, const nms_box<R>& j,
                                   const nms_threshold<R>& threshold, R beta) noexcept {
-  return threshold.inclusive ? any_suppresses_blocks<R, true, Pair>(x1, y1, x2, y2, area, count,
-                                                                    j, threshold.value, beta)
-                             : any_suppresses_blocks<R, false, Pair>(x1, y1, x2, y2, area, count,
-                                                                     j, threshold.value, beta);
+  return threshold.inclusive ? any_suppresses_blocks<R, true, Pair>(x1, y1, x2, y2, area, count, j,
+                                                                    threshold.value, beta)
+                             : any_suppresses_blocks<R, false, Pair>(x1, y1, x2, y2, area, count, j,
+                                                                     threshold.value, beta);
 }
 
 /// Five columns (x1, y1, x2, y2, area) of `capacity` boxes plus one block of padding, all NaN
@@ -222,8 +222,7 @@ class nms_columns {
  public:
   nms_columns(scratch_slot_id slot, std::size_t capacity)
       : stride_(capacity + nms_block), storage_(slot, 5 * stride_) {
-    std::fill(storage_.get(), storage_.get() + 5 * stride_,
-              std::numeric_limits<R>::quiet_NaN());
+    std::fill(storage_.get(), storage_.get() + 5 * stride_, std::numeric_limits<R>::quiet_NaN());
   }
   [[nodiscard]] R* x1() const noexcept { return storage_.get(); }
   [[nodiscard]] R* y1() const noexcept { return storage_.get() + stride_; }

@@ -24,9 +24,9 @@ namespace detail {
 
 /// Whether scores of type S have an order-preserving unsigned key (radix_key below).
 template <class S>
-inline constexpr bool has_radix_key =
-    std::is_same_v<S, float> || std::is_same_v<S, double> ||
-    (std::is_integral_v<S> && !std::is_same_v<S, bool> && sizeof(S) <= 8);
+inline constexpr bool has_radix_key = std::is_same_v<S, float> || std::is_same_v<S, double> ||
+                                      (std::is_integral_v<S> && !std::is_same_v<S, bool> &&
+                                       sizeof(S) <= 8);
 
 /// The unsigned integer holding radix_key<S>.
 template <class S>
