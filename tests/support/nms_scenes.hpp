@@ -124,4 +124,46 @@ std::vector<std::array<T, 4>> random_scene(cvk::rng& gen, density d, std::size_t
   return boxes;
 }
 
+/// The scenes of the cost tests (issue 9): a normal scene and the inputs that used to make the
+/// grid kernels quadratic, each of n boxes (xyxy, type T).
+///   normal        the sparse scene: 1000×1000 canvas, sides 1–50
+///   zeros         every box (0, 0, 0, 0): how exported detectors pad their outputs
+///   nans          every coordinate NaN
+///   far_outlier   the normal scene with box 0 at (1e9, 1e9, 1e9 + 128, 1e9 + 128)
+///   thin_strips   the normal scene for even i; for odd i long thin disjoint strips (1000 × 0.005,
+///                 stacked 0.01 apart on a band below the canvas)
+///   one_nan       the normal scene with box 0 NaN
+enum class cost_scene { normal, zeros, nans, far_outlier, thin_strips, one_nan };
+inline constexpr std::array<const char*, 6> cost_scene_names = {
+    "normal", "zeros", "nans", "far_outlier", "thin_strips", "one_nan"};
+
+template <class T>
+std::vector<std::array<T, 4>> cost_scene_boxes(cvk::rng& gen, cost_scene s, std::size_t n) {
+  std::vector<std::array<T, 4>> boxes = random_scene<T>(gen, density::sparse, n);
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  switch (s) {
+    case cost_scene::normal:
+      break;
+    case cost_scene::zeros:
+      for (auto& b : boxes) b = {T(0), T(0), T(0), T(0)};
+      break;
+    case cost_scene::nans:
+      for (auto& b : boxes) b = {nan, nan, nan, nan};
+      break;
+    case cost_scene::far_outlier:
+      if (n > 0) boxes[0] = {T(1e9), T(1e9), T(1e9 + 128), T(1e9 + 128)};
+      break;
+    case cost_scene::thin_strips:
+      for (std::size_t i = 1; i < n; i += 2) {
+        const double y = 1000.0 + 0.01 * static_cast<double>(i / 2);
+        boxes[i] = {T(0), static_cast<T>(y), T(1000), static_cast<T>(y + 0.005)};
+      }
+      break;
+    case cost_scene::one_nan:
+      if (n > 0) boxes[0] = {nan, nan, nan, nan};
+      break;
+  }
+  return boxes;
+}
+
 }  // namespace cvk_test

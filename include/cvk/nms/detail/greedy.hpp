@@ -17,6 +17,7 @@
 #include "../../core/config.hpp"
 #include "../../core/strided_view.hpp"
 #include "../../detail/scratch.hpp"
+#include "box_grid.hpp"
 
 CVK_BEGIN_NAMESPACE
 CVK_KERNEL_BEGIN
@@ -270,6 +271,16 @@ struct nms_rule {
   }
 };
 
+/// Whether a candidate can take part in a suppression when `needs_overlap()` holds: finite area
+/// (so finite corners) and positive width and height. Any other box meets every box with a zero
+/// intersection or a NaN/infinite union, so its IoU is 0, -0 or NaN: never above a threshold
+/// >= 0. Such boxes are always kept and never stored in the grid.
+template <class R>
+inline bool takes_part(const nms_box<R>& b) noexcept {
+  const R finite_if_zero = b.area - b.area;  // 0 for finite areas, NaN for inf and NaN
+  return finite_if_zero == R(0) && b.x2 > b.x1 && b.y2 > b.y1;
+}
+
 /// Greedy NMS by comparing each candidate with the boxes kept so far (ONNX Runtime's loop):
 /// candidate j is kept iff no kept i < j suppresses it, which is exactly the decision of
 /// torchvision's suppress-forward loop. The kept boxes are held as coordinate columns and
@@ -281,11 +292,16 @@ void greedy_against_kept(std::span<const nms_box<R>> boxes, nms_rule<R> rule, st
   if (max_keep == 0) return;
   const nms_columns<R> columns(scratch_slot_id::nms_kept_boxes, std::min(max_keep, boxes.size()));
   constexpr std::size_t block = 64;  // early exit after each block of kept boxes
+  // With a threshold that needs overlap, a box that does not take part is never suppressed and
+  // never suppresses: O(1), not compared and not stored (eta keeps such a threshold >= 0).
+  const bool skip_inert = rule.threshold.needs_overlap();
   std::size_t count = 0;
   for (std::size_t j = 0; j < boxes.size(); ++j) {
     const nms_box<R>& candidate = boxes[j];
+    const bool inert = skip_inert && !takes_part(candidate);
     bool suppressed = false;
-    for (std::size_t first = 0; first < count && !suppressed; first += block) {
+    if (!inert) count_pair_tests(count);
+    for (std::size_t first = 0; first < count && !suppressed && !inert; first += block) {
       suppressed = columns.template any<Pair>(first, std::min(block, count - first), candidate,
                                               rule.threshold, rule.beta);
     }
@@ -293,7 +309,7 @@ void greedy_against_kept(std::span<const nms_box<R>> boxes, nms_rule<R> rule, st
     kept.push_back(static_cast<index_t>(j));
     if (kept.size() == max_keep) return;
     rule.after_keep();
-    columns.store(count++, candidate);
+    if (!inert) columns.store(count++, candidate);
   }
 }
 
@@ -305,156 +321,55 @@ void greedy_against_kept(std::span<const nms_box<R>> boxes, const nms_threshold<
                                       kept);
 }
 
-/// Whether a candidate can take part in a suppression when `needs_overlap()` holds: finite area
-/// (so finite corners) and positive width and height. Any other box meets every box with a zero
-/// intersection or a NaN/infinite union, so its IoU is 0, -0 or NaN: never above a threshold
-/// >= 0. Such boxes are always kept and never stored in the grid.
-template <class R>
-inline bool takes_part(const nms_box<R>& b) noexcept {
-  const R finite_if_zero = b.area - b.area;  // 0 for finite areas, NaN for inf and NaN
-  return finite_if_zero == R(0) && b.x2 > b.x1 && b.y2 > b.y1;
-}
-
-/// Cells of the grid a box may be stored in along one axis, and how many fit before a box is
-/// "large": large kept boxes go to a list every candidate scans, large candidates scan every
-/// kept box. The cell side is `cell_scale` times the median box side.
-inline constexpr index_t grid_max_span = 4;
-inline constexpr double grid_cell_scale = 1.0;
 /// Below this many candidates the plain compare-against-kept loop is faster than building a grid.
 inline constexpr std::size_t grid_min_boxes = 192;
 
 /// Greedy NMS, same decisions as greedy_against_kept, when `threshold.needs_overlap()`: kept
-/// boxes are stored in a uniform grid (in every cell they cover), and a candidate is compared
-/// only with the kept boxes in the cells it covers. Two boxes with a positive intersection share
-/// at least one cell (the cell mapping is monotone), so no suppressing pair is missed.
-/// O(N + cells) memory; O(N · kept boxes per neighbourhood) time on spatially spread scenes.
+/// boxes are stored in the shared grid (box_grid.hpp), and a candidate is compared only with
+/// the kept boxes in the cells its extent covers. Two boxes with a positive intersection have
+/// intersecting extents, so they share a cell: no suppressing pair is missed. A candidate that
+/// does not take part is kept at O(1) cost. O(N log N) to build; a candidate's pair tests are
+/// the kept boxes in its cells (see docs/nms.md for what bounds them).
 template <class R, class Pair = iou_pair<R>>
 void greedy_grid(std::span<const nms_box<R>> boxes, nms_rule<R> rule, std::size_t max_keep,
                  std::vector<index_t>& kept) {
   if (max_keep == 0) return;
-  // Extent of the boxes that take part, and the median of their longer sides.
-  double lo_x = std::numeric_limits<double>::infinity();
-  double lo_y = lo_x;
-  double hi_x = -lo_x;
-  double hi_y = -lo_x;
-  const scratch_lease<R> side_storage(scratch_slot_id::nms_sides, boxes.size());
-  R* const sides = side_storage.get();
-  std::size_t side_count = 0;
-  for (const nms_box<R>& b : boxes) {
-    if (!takes_part(b)) continue;
-    lo_x = min_of(lo_x, static_cast<double>(b.x1));
-    lo_y = min_of(lo_y, static_cast<double>(b.y1));
-    hi_x = max_of(hi_x, static_cast<double>(b.x2));
-    hi_y = max_of(hi_y, static_cast<double>(b.y2));
-    sides[side_count++] = max_of(b.x2 - b.x1, b.y2 - b.y1);
-  }
-  const double width = hi_x - lo_x;
-  const double height = hi_y - lo_y;
-  if (side_count == 0 || !std::isfinite(width) || !std::isfinite(height)) {
-    greedy_against_kept<R, Pair>(boxes, rule, max_keep, kept);
-    return;
-  }
-  R* const middle = sides + side_count / 2;
-  std::nth_element(sides, middle, sides + side_count);
-  double cell = static_cast<double>(*middle) * grid_cell_scale;
-  // At most about 2 cells per box: a large empty canvas must not cost memory.
-  const double max_cells = 2.0 * static_cast<double>(side_count) + 16.0;
-  double cols_d = std::max(1.0, std::ceil(width / cell));
-  double rows_d = std::max(1.0, std::ceil(height / cell));
-  while (cols_d * rows_d > max_cells) {
-    cell *= std::max(1.05, std::sqrt(cols_d * rows_d / max_cells));
-    cols_d = std::max(1.0, std::ceil(width / cell));
-    rows_d = std::max(1.0, std::ceil(height / cell));
-  }
-  const auto cols = static_cast<index_t>(cols_d);
-  const auto rows = static_cast<index_t>(rows_d);
-  const double inverse = 1.0 / cell;
-  // Monotone in x (each step rounds monotonically), so overlapping intervals share a cell.
-  const auto column = [&](R x) {
-    const double c = __builtin_floor((static_cast<double>(x) - lo_x) * inverse);
-    return static_cast<index_t>(min_of(max_of(c, 0.0), static_cast<double>(cols - 1)));
+  const auto bounds = [&](std::size_t i) {
+    const nms_box<R>& b = boxes[i];
+    return grid_bounds{static_cast<double>(b.x1), static_cast<double>(b.y1),
+                       static_cast<double>(b.x2), static_cast<double>(b.y2)};
   };
-  const auto row = [&](R y) {
-    const double r = __builtin_floor((static_cast<double>(y) - lo_y) * inverse);
-    return static_cast<index_t>(min_of(max_of(r, 0.0), static_cast<double>(rows - 1)));
-  };
-  struct cell_range {
-    index_t c0, c1, r0, r1;
-    [[nodiscard]] bool large() const noexcept {
-      return c1 - c0 >= grid_max_span || r1 - r0 >= grid_max_span;
-    }
-  };
-  const auto range_of = [&](const nms_box<R>& b) {
-    return cell_range{column(b.x1), column(b.x2), row(b.y1), row(b.y2)};
-  };
-
-  // Bucket storage sized for the worst case (every candidate kept): counting sort by cell.
-  const auto cell_count = static_cast<std::size_t>(cols * rows);
-  // fill[c]: one past the last box stored in cell c; start[c]: its first slot.
-  const scratch_lease<std::size_t> cell_storage(scratch_slot_id::nms_grid_cells,
-                                                2 * cell_count + 1);
-  std::size_t* const fill = cell_storage.get();
-  std::size_t* const start = fill + cell_count + 1;
-  std::fill(fill, fill + cell_count + 1, std::size_t{0});
-  for (const nms_box<R>& b : boxes) {
-    if (!takes_part(b)) continue;
-    const cell_range range = range_of(b);
-    if (range.large()) continue;
-    for (index_t r = range.r0; r <= range.r1; ++r) {
-      for (index_t c = range.c0; c <= range.c1; ++c)
-        ++fill[static_cast<std::size_t>(r * cols + c) + 1];
-    }
-  }
-  for (std::size_t c = 0; c < cell_count; ++c) fill[c + 1] += fill[c];
+  box_grid grid;
+  grid.build(boxes.size(), [&](std::size_t i, grid_bounds& b) {
+    if (!takes_part(boxes[i])) return false;
+    b = bounds(i);
+    return true;
+  });
+  // fill[c]: one past the last kept box stored in cell c (cell c starts empty at start[c]).
+  const std::vector<std::size_t>& start = grid.cell_start();
+  std::vector<std::size_t> fill(start.begin(), start.end() - 1);
   // Kept boxes by cell, one column per coordinate (the cell scan vectorizes over them).
-  const std::size_t capacity = fill[cell_count];
-  const nms_columns<R> stored(scratch_slot_id::nms_grid_boxes, capacity);
-  std::copy(fill, fill + cell_count, start);  // every cell starts empty: fill[c] = start[c]
-
-  std::vector<nms_box<R>> large_kept;
+  const nms_columns<R> stored(scratch_slot_id::nms_grid_boxes, grid.slots());
   for (std::size_t j = 0; j < boxes.size(); ++j) {
     const nms_box<R>& candidate = boxes[j];
-    bool suppressed = false;
-    cell_range range{};
-    const bool active = takes_part(candidate);
-    if (active) {
-      range = range_of(candidate);
-      if (range.large()) {
-        for (const index_t k : kept) {
-          if (suppresses<R, Pair>(boxes[static_cast<std::size_t>(k)], candidate, rule.threshold,
-                                  rule.beta)) {
-            suppressed = true;
-            break;
-          }
-        }
-      } else {
-        for (index_t r = range.r0; r <= range.r1 && !suppressed; ++r) {
-          for (index_t c = range.c0; c <= range.c1 && !suppressed; ++c) {
-            const auto cell_index = static_cast<std::size_t>(r * cols + c);
-            const std::size_t first = start[cell_index];
-            suppressed = stored.template any<Pair>(first, fill[cell_index] - first, candidate,
-                                                   rule.threshold, rule.beta);
-          }
-        }
-        for (std::size_t k = 0; k < large_kept.size() && !suppressed; ++k) {
-          suppressed = suppresses<R, Pair>(large_kept[k], candidate, rule.threshold, rule.beta);
-        }
-      }
-    }
+    const bool active = grid.stored(j);
+    const bool suppressed =
+        active && grid.for_each_query_cell(bounds(j), [&](std::size_t c, const grid_span&,
+                                                          index_t, index_t) {
+          const std::size_t first = start[c];
+          count_pair_tests(fill[c] - first);
+          return stored.template any<Pair>(first, fill[c] - first, candidate, rule.threshold,
+                                           rule.beta);
+        });
     if (suppressed) continue;
     kept.push_back(static_cast<index_t>(j));
     if (kept.size() == max_keep) return;
     rule.after_keep();
     if (!active) continue;
-    if (range.large()) {
-      large_kept.push_back(candidate);
-    } else {
-      for (index_t r = range.r0; r <= range.r1; ++r) {
-        for (index_t c = range.c0; c <= range.c1; ++c) {
-          stored.store(fill[static_cast<std::size_t>(r * cols + c)]++, candidate);
-        }
-      }
-    }
+    grid.for_each_cell(grid.span(j), [&](std::size_t c, index_t, index_t) {
+      stored.store(fill[c]++, candidate);
+      return false;
+    });
   }
 }
 

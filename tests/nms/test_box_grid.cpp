@@ -1,0 +1,235 @@
+// cvk — computer-vision kernels, header-only C++20.
+// Tests of nms/detail/box_grid.hpp, the grid every NMS kernel shares: every pair of boxes with
+// intersecting extents found (once with first_shared) against the plain all-pairs loop, on
+// scenes with outliers, strips, points and mixed sizes; and the cost guards: on the inputs that
+// used to make the grid kernels quadratic (padding boxes, NaN boxes, one far outlier, long thin
+// strips, one NaN box) every grid-based operator performs about as many pair tests as on a
+// normal scene of the same size (pair tests counted with CVK_COUNT_PAIR_TESTS, set for this
+// executable in tests/CMakeLists.txt).
+// SPDX-License-Identifier: MIT
+#include <algorithm>
+#include <array>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <cvk/core.hpp>
+#include <cvk/nms.hpp>
+#include <cvk/nms/detail/box_grid.hpp>
+
+#include "support/nms_scenes.hpp"
+
+namespace {
+
+using cvk::index_t;
+using cvk::detail::box_grid;
+using cvk::detail::grid_bounds;
+using cvk::detail::grid_span;
+
+bool meet(const grid_bounds& a, const grid_bounds& b) {
+  return a.xlo <= b.xhi && b.xlo <= a.xhi && a.ylo <= b.yhi && b.ylo <= a.yhi;
+}
+
+enum class layout { spread, mixed_sizes, far_outliers, strips, points, one_spot };
+
+std::vector<grid_bounds> random_bounds(cvk::rng& gen, layout l, std::size_t n) {
+  std::vector<grid_bounds> out(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const double x = gen.uniform(0.0, 1000.0);
+    const double y = gen.uniform(0.0, 1000.0);
+    double w = gen.uniform(1.0, 50.0);
+    double h = gen.uniform(1.0, 50.0);
+    switch (l) {
+      case layout::spread:
+        break;
+      case layout::mixed_sizes: {
+        const double side = std::exp(gen.uniform(-3.0, 7.0));
+        w = side * gen.uniform(0.5, 1.5);
+        h = side * gen.uniform(0.5, 1.5);
+        break;
+      }
+      case layout::far_outliers:
+        if (gen.below(20) == 0) {
+          const double far = std::pow(10.0, gen.uniform(4.0, 12.0));
+          out[i] = {x + far, y - far / 2, x + far + w, y - far / 2 + h};
+          continue;
+        }
+        break;
+      case layout::strips:
+        if (gen.below(2) == 0) {
+          w = gen.uniform(200.0, 1000.0);
+          h = gen.uniform(0.001, 0.1);
+          if (gen.below(2) == 0) std::swap(w, h);
+        }
+        break;
+      case layout::points:
+        if (gen.below(2) == 0) w = h = 0.0;
+        if (gen.below(4) == 0) w = 0.0;
+        break;
+      case layout::one_spot:
+        out[i] = {500.0 - w, 500.0 - h, 500.0 + w, 500.0 + h};
+        continue;
+    }
+    out[i] = {x, y, x + w, y + h};
+  }
+  return out;
+}
+
+/// The stored boxes the grid reports to query q (first_shared), each with how often.
+std::vector<int> reported(const box_grid& grid, const std::vector<grid_bounds>& stored,
+                          const grid_bounds& q) {
+  std::vector<int> times(stored.size(), 0);
+  const std::vector<std::size_t>& start = grid.cell_start();
+  // The slots hold the stored boxes cell by cell in increasing index (as the kernels fill them).
+  std::vector<std::size_t> slot_box(grid.slots());
+  std::vector<std::size_t> fill(start.begin(), start.end() - 1);
+  for (std::size_t i = 0; i < stored.size(); ++i) {
+    if (!grid.stored(i)) continue;
+    grid.for_each_cell(grid.span(i), [&](std::size_t c, index_t, index_t) {
+      slot_box[fill[c]++] = i;
+      return false;
+    });
+  }
+  REQUIRE(std::equal(fill.begin(), fill.end(), start.begin() + 1));
+  grid.for_each_query_cell(q, [&](std::size_t c, const grid_span& qs, index_t x, index_t y) {
+    for (std::size_t s = start[c]; s < start[c + 1]; ++s) {
+      const std::size_t i = slot_box[s];
+      if (box_grid::first_shared(grid.span(i), qs, x, y)) ++times[i];
+    }
+    return false;
+  });
+  return times;
+}
+
+}  // namespace
+
+TEST_CASE("box_grid: every stored box whose extent meets a query's is reported once", "[nms]") {
+  cvk::rng gen(912, 1);
+  const std::array<layout, 6> layouts = {layout::spread,   layout::mixed_sizes, layout::far_outliers,
+                                         layout::strips,   layout::points,      layout::one_spot};
+  for (const layout l : layouts) {
+    for (const std::size_t n : std::array<std::size_t, 6>{1, 2, 7, 64, 300, 1500}) {
+      const std::vector<grid_bounds> boxes = random_bounds(gen, l, n);
+      // Every 5th box does not take part.
+      box_grid grid;
+      const bool any = grid.build(n, [&](std::size_t i, grid_bounds& b) {
+        b = boxes[i];
+        return i % 5 != 3;
+      });
+      REQUIRE(any);
+      REQUIRE(grid.levels() <= box_grid::max_levels);
+      for (std::size_t i = 0; i < n; ++i) REQUIRE(grid.stored(i) == (i % 5 != 3));
+      const std::vector<grid_bounds> queries = random_bounds(gen, l, 40);
+      std::vector<grid_bounds> all = queries;
+      all.insert(all.end(), boxes.begin(), boxes.end());
+      for (const grid_bounds& q : all) {
+        const std::vector<int> times = reported(grid, boxes, q);
+        for (std::size_t i = 0; i < n; ++i) {
+          const int expected = grid.stored(i) && meet(boxes[i], q) ? 1 : 0;
+          INFO("layout " << static_cast<int>(l) << ", n " << n << ", box " << i);
+          // A box whose extent does not meet q may share a cell with it (reported or not);
+          // one that meets q is reported exactly once.
+          if (expected == 1) REQUIRE(times[i] == 1);
+          REQUIRE(times[i] <= 1);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("box_grid: no box taking part builds nothing", "[nms]") {
+  box_grid grid;
+  REQUIRE_FALSE(grid.build(1000, [](std::size_t, grid_bounds&) { return false; }));
+  REQUIRE(grid.slots() == 0);
+  REQUIRE_FALSE(grid.stored(0));
+  REQUIRE_FALSE(grid.for_each_query_cell({0, 0, 1, 1}, [](auto...) { return true; }));
+}
+
+TEST_CASE("box_grid: outliers, strips and tiny boxes get levels of their own", "[nms]") {
+  cvk::rng gen(912, 2);
+  std::vector<grid_bounds> boxes = random_bounds(gen, layout::spread, 4000);
+  boxes[0] = {1e9, 1e9, 1e9 + 128, 1e9 + 128};              // far outlier
+  for (std::size_t i = 1; i < 2001; ++i) {                   // 2000 stacked strips
+    const double y = 1000.0 + 0.01 * static_cast<double>(i);
+    boxes[i] = {0.0, y, 1000.0, y + 0.005};
+  }
+  box_grid grid;
+  REQUIRE(grid.build(boxes.size(), [&](std::size_t i, grid_bounds& b) {
+    b = boxes[i];
+    return true;
+  }));
+  REQUIRE(grid.levels() >= 2);
+  // The strips share a level whose cells are thin: none holds more than a few strips.
+  const std::vector<std::size_t>& start = grid.cell_start();
+  std::size_t fullest = 0;
+  for (std::size_t c = 0; c + 1 < start.size(); ++c) {
+    fullest = std::max(fullest, start[c + 1] - start[c]);
+  }
+  CHECK(fullest <= 64);
+  // The outlier does not share the level of the normal boxes.
+  CHECK(grid.span(0).level != grid.span(3000).level);
+  // About two cells per box at most (each level), and each box in at most max_span² cells.
+  CHECK(grid.cells() <= 2 * boxes.size() * grid.levels() + 16 * grid.levels());
+  CHECK(grid.slots() <= boxes.size() * 16);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cost guards: pair tests on the adversarial scenes against a normal scene of the same size.
+
+namespace {
+
+using cvk_test::cost_scene;
+
+template <class F>
+std::uint64_t pair_tests(F&& run) {
+  cvk::detail::pair_test_count = 0;
+  run();
+  return cvk::detail::pair_test_count.load();
+}
+
+struct scene_data {
+  std::vector<std::array<float, 4>> boxes;
+  std::vector<float> scores;
+};
+
+scene_data make_scene(cost_scene s, std::size_t n) {
+  cvk::rng gen(2024, 9);  // the same stream for every scene: only the boxes differ
+  scene_data d;
+  d.boxes = cvk_test::cost_scene_boxes<float>(gen, s, n);
+  d.scores.resize(n);
+  for (auto& v : d.scores) v = gen.uniform<float>(0.0F, 1.0F);
+  return d;
+}
+
+/// Requires every adversarial scene to cost at most `factor` × the normal scene's pair tests
+/// (plus n: O(1) per box).
+template <class Run>
+void require_bounded_cost(const char* op, std::size_t n, double factor, Run run) {
+  const scene_data normal = make_scene(cost_scene::normal, n);
+  const std::uint64_t base = pair_tests([&] { run(normal); });
+  for (const cost_scene s : {cost_scene::zeros, cost_scene::nans, cost_scene::far_outlier,
+                             cost_scene::thin_strips, cost_scene::one_nan}) {
+    const scene_data d = make_scene(s, n);
+    const std::uint64_t cost = pair_tests([&] { run(d); });
+    INFO(op << " on " << cvk_test::cost_scene_names[static_cast<std::size_t>(s)] << ", N = " << n
+            << ": " << cost << " pair tests, normal scene " << base);
+    CHECK(static_cast<double>(cost) <= factor * static_cast<double>(base) + static_cast<double>(n));
+  }
+}
+
+constexpr std::size_t cost_n = 4000;
+constexpr double cost_factor = 4.0;
+
+}  // namespace
+
+TEST_CASE("cost guard: nms", "[nms][cost]") {
+  require_bounded_cost("nms", cost_n, cost_factor,
+                       [](const scene_data& d) { (void)cvk::nms(d.boxes, d.scores, 0.5); });
+  require_bounded_cost("nms (DIoU, eta)", cost_n, cost_factor, [](const scene_data& d) {
+    (void)cvk::nms(d.boxes, d.scores, 0.6, {.eta = 0.9, .criterion = cvk::nms_criterion::diou});
+  });
+}
