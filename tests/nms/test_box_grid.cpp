@@ -233,3 +233,101 @@ TEST_CASE("cost guard: nms", "[nms][cost]") {
     (void)cvk::nms(d.boxes, d.scores, 0.6, {.eta = 0.9, .criterion = cvk::nms_criterion::diou});
   });
 }
+
+TEST_CASE("cost guard: soft_nms", "[nms][cost]") {
+  using cvk::soft_nms_convention;
+  using cvk::soft_nms_method;
+  for (const auto& o :
+       {cvk::soft_nms_options{},
+        cvk::soft_nms_options{.method = soft_nms_method::gaussian},
+        cvk::soft_nms_options{.method = soft_nms_method::gaussian,
+                              .convention = soft_nms_convention::opencv},
+        cvk::soft_nms_options{.method = soft_nms_method::gaussian,
+                              .convention = soft_nms_convention::tensorflow}}) {
+    require_bounded_cost("soft_nms", cost_n, cost_factor,
+                         [&](const scene_data& d) { (void)cvk::soft_nms(d.boxes, d.scores, 0.3, o); });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The NaN policy (docs/nms.md): a box with a NaN coordinate neither suppresses nor decays
+// another. Inserting NaN boxes leaves the results of the other boxes as they were.
+
+namespace {
+
+struct with_nan_boxes {
+  scene_data scene;            // the normal scene with NaN boxes inserted
+  std::vector<index_t> index;  // scene index → index in the normal scene, -1 for a NaN box
+};
+
+with_nan_boxes insert_nan_boxes(const scene_data& normal, std::size_t every) {
+  with_nan_boxes out;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (std::size_t i = 0; i < normal.boxes.size(); ++i) {
+    if (i % every == 1) {
+      out.scene.boxes.push_back({nan, nan, nan, nan});
+      out.scene.scores.push_back(0.25F + 0.5F * static_cast<float>(i % 7) / 7.0F);
+      out.index.push_back(-1);
+    }
+    out.scene.boxes.push_back(normal.boxes[i]);
+    out.scene.scores.push_back(normal.scores[i]);
+    out.index.push_back(static_cast<index_t>(i));
+  }
+  return out;
+}
+
+/// The kept indices of the non-NaN boxes, mapped back to the normal scene.
+template <class Indices>
+std::vector<index_t> without_nan(const Indices& kept, const with_nan_boxes& w) {
+  std::vector<index_t> out;
+  for (const index_t k : kept) {
+    const index_t i = w.index[static_cast<std::size_t>(k)];
+    if (i >= 0) out.push_back(i);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("NaN policy: soft_nms, every convention", "[nms][nan]") {
+  using cvk::soft_nms_convention;
+  using cvk::soft_nms_method;
+  const scene_data normal = make_scene(cost_scene::normal, 2000);
+  const with_nan_boxes w = insert_nan_boxes(normal, 97);
+  for (const auto& o :
+       {cvk::soft_nms_options{}, cvk::soft_nms_options{.method = soft_nms_method::gaussian},
+        cvk::soft_nms_options{.method = soft_nms_method::naive},
+        cvk::soft_nms_options{.method = soft_nms_method::gaussian,
+                              .convention = soft_nms_convention::opencv},
+        cvk::soft_nms_options{.method = soft_nms_method::linear,
+                              .convention = soft_nms_convention::opencv},
+        cvk::soft_nms_options{.method = soft_nms_method::gaussian,
+                              .convention = soft_nms_convention::tensorflow}}) {
+    INFO(cvk::to_string(o.convention) << "/" << cvk::to_string(o.method));
+    const auto plain = cvk::soft_nms(normal.boxes, normal.scores, 0.3, o);
+    const auto got = cvk::soft_nms(w.scene.boxes, w.scene.scores, 0.3, o);
+    REQUIRE(without_nan(got.indices, w) ==
+            std::vector<index_t>(plain.indices.begin(), plain.indices.end()));
+    std::vector<float> scores;
+    for (index_t k = 0; k < got.indices.size(); ++k) {
+      const auto box = static_cast<std::size_t>(got.indices(k));
+      if (w.index[box] >= 0) {
+        scores.push_back(got.scores(k));
+      } else {
+        CHECK(got.scores(k) == w.scene.scores[box]);  // never decayed
+      }
+    }
+    REQUIRE(scores == std::vector<float>(plain.scores.begin(), plain.scores.end()));
+    // The peers' arithmetic on request: NaN spreads (issue 9 #4: 1989 NaN scores of 2000).
+    if (o.method == soft_nms_method::gaussian && o.convention == soft_nms_convention::mmcv) {
+      auto peer = o;
+      peer.propagate_nan = true;
+      const auto spread = cvk::soft_nms(w.scene.boxes, w.scene.scores, 0.3, peer);
+      std::size_t nans = 0;
+      for (const float s : spread.scores) {
+        if (std::isnan(s)) ++nans;
+      }
+      CHECK(nans > 100);
+    }
+  }
+}

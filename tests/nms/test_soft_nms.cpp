@@ -382,6 +382,7 @@ soft_nms_options random_options(cvk::rng& gen, std::size_t n) {
   constexpr std::array<double, 6> floors = {1e-3, 0.0, 0.05, 0.3, -0.5, 1e-6};
   o.min_score = gen.bernoulli(0.8) ? floors[gen.below(floors.size())] : gen.uniform(-0.1, 0.6);
   if (gen.bernoulli(0.2)) o.max_output = static_cast<index_t>(gen.below(n + 2));
+  o.propagate_nan = true;  // the peers' arithmetic, as the plain loops compute it
   return o;
 }
 
@@ -573,15 +574,23 @@ TEST_CASE("soft_nms: NaN scores and degenerate boxes", "[soft_nms]") {
           .indices == std::vector<index_t>{0, 3, 2, 1});
   // two identical points: IoU 0/0 = NaN; gaussian makes the score NaN (kept by mmcv/OpenCV, and
   // selected at the front), linear leaves it (NaN >= t is false)
+  // (with propagate_nan; by default a NaN IoU decays nothing)
   const boxes_t<double> points = {{3, 3, 3, 3}, {3, 3, 3, 3}};
   const std::vector<double> two = {0.9, 0.8};
-  const auto g = run(points, two, 0.5, {.method = soft_nms_method::gaussian});
+  const auto g =
+      run(points, two, 0.5, {.method = soft_nms_method::gaussian, .propagate_nan = true});
   CHECK(g.indices == std::vector<index_t>{0, 1});
   CHECK(std::isnan(g.scores[1]));
+  CHECK(run(points, two, 0.5, {.method = soft_nms_method::gaussian}).scores == two);
   CHECK(run(points, two, 0.5).scores == two);
   CHECK(run(points, two, 0.5,
-            {.method = soft_nms_method::gaussian, .convention = soft_nms_convention::tensorflow})
+            {.method = soft_nms_method::gaussian,
+             .convention = soft_nms_convention::tensorflow,
+             .propagate_nan = true})
             .indices == std::vector<index_t>{0});
+  CHECK(run(points, two, 0.5,
+            {.method = soft_nms_method::gaussian, .convention = soft_nms_convention::tensorflow})
+            .indices == std::vector<index_t>{0, 1});
 }
 
 TEST_CASE("soft_nms: empty input, max_output, one box", "[soft_nms]") {

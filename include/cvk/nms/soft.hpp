@@ -87,6 +87,12 @@ struct soft_nms_options {
   /// Column order of the boxes.
   box_format format = box_format::xyxy;
   soft_nms_convention convention = soft_nms_convention::mmcv;
+  /// false (cvk's NaN policy, as greedy nms and torchvision): a pair whose IoU is NaN — a box
+  /// with a NaN coordinate, or two boxes with a zero union such as two (0, 0, 0, 0) padding
+  /// boxes — neither decays nor removes a box. true: the peers' arithmetic, where such a pair
+  /// turns the decayed score into NaN (mmcv, OpenCV gaussian; one NaN box then spreads NaN
+  /// scores, and OpenCV's output is cut short), at O(N) per selection for each NaN box.
+  bool propagate_nan = false;
 };
 
 /// The result of soft_nms: the selected boxes in selection order and their scores at the moment
@@ -156,8 +162,11 @@ struct soft_rule {
   R threshold{};
   R sigma{};  // mmcv, OpenCV: the divisor of -o²
   R scale{};  // TensorFlow: -0.5 / sigma, the factor of o·o
+  bool propagate_nan = false;  // soft_nms_options::propagate_nan
 
   soft_factor<R> operator()(R ovr) const noexcept {
+    // cvk's NaN policy: a pair whose IoU is NaN (a NaN coordinate, or a zero union) does nothing.
+    if (!propagate_nan && soft_is_nan(ovr)) return {R(1), false};
     if constexpr (C == soft_nms_convention::tensorflow) {
       if (ovr > threshold) return {R(1), true};
       if constexpr (M == soft_nms_method::gaussian) {
@@ -326,80 +335,29 @@ class soft_block_max {
   soft_winner_tree<K, I> tree_;
 };
 
-/// Cells a box may span along one axis before it is "large" (kept in a list every query scans),
-/// and the input size below which scanning every remaining box is as fast as the grid.
-inline constexpr index_t soft_grid_max_span = 4;
+/// The input size below which scanning every remaining box is as fast as the grid.
 inline constexpr std::size_t soft_grid_min_boxes = 64;
 
-/// A uniform grid over the boxes that take part (finite, positive width and height), each stored
-/// in every cell it covers (cell side: the median longer side), as coordinate columns plus the
-/// box index. Two such boxes with a positive intersection share a cell (the cell map is
-/// monotone), so a query meets every box that intersects the query box. Boxes spanning many
-/// cells go to one extra list every query scans. Entries of removed boxes are compacted away as
-/// queries meet them.
+/// The boxes that take part (finite, positive width and height) in the shared grid
+/// (box_grid.hpp), as coordinate columns plus the box index per cell. Two such boxes with a
+/// positive intersection share a cell, so a query meets every box that intersects the query
+/// box. Entries of removed boxes are compacted away as queries meet them.
 template <class R, class I>
 class soft_grid {
  public:
   /// Builds the grid of the boxes with part[i] != 0; false when there are none.
   bool build(std::span<const nms_box<R>> boxes, const std::vector<unsigned char>& part) {
-    double lo_x = std::numeric_limits<double>::infinity();
-    double lo_y = lo_x;
-    double hi_x = -lo_x;
-    double hi_y = -lo_x;
-    std::vector<R> sides;
-    for (std::size_t i = 0; i < boxes.size(); ++i) {
-      if (part[i] == 0) continue;
-      const nms_box<R>& b = boxes[i];
-      lo_x = min_of(lo_x, static_cast<double>(b.x1));
-      lo_y = min_of(lo_y, static_cast<double>(b.y1));
-      hi_x = max_of(hi_x, static_cast<double>(b.x2));
-      hi_y = max_of(hi_y, static_cast<double>(b.y2));
-      sides.push_back(max_of(b.x2 - b.x1, b.y2 - b.y1));
+    if (!grid_.build(boxes.size(), [&](std::size_t i, grid_bounds& g) {
+          if (part[i] == 0) return false;
+          g = bounds(boxes[i]);
+          return true;
+        })) {
+      return false;
     }
-    const double width = hi_x - lo_x;
-    const double height = hi_y - lo_y;
-    if (sides.empty() || !(width - width == 0.0) || !(height - height == 0.0)) return false;
-    const auto middle = sides.begin() + static_cast<std::ptrdiff_t>(sides.size() / 2);
-    std::nth_element(sides.begin(), middle, sides.end());
-    double cell = static_cast<double>(*middle);
-    // At most about 2 cells per box: a large empty canvas must not cost memory.
-    const double max_cells = 2.0 * static_cast<double>(sides.size()) + 16.0;
-    double cols_d = std::max(1.0, std::ceil(width / cell));
-    double rows_d = std::max(1.0, std::ceil(height / cell));
-    while (cols_d * rows_d > max_cells) {
-      cell *= std::max(1.05, std::sqrt(cols_d * rows_d / max_cells));
-      cols_d = std::max(1.0, std::ceil(width / cell));
-      rows_d = std::max(1.0, std::ceil(height / cell));
-    }
-    lo_x_ = lo_x;
-    lo_y_ = lo_y;
-    cols_ = static_cast<index_t>(cols_d);
-    rows_ = static_cast<index_t>(rows_d);
-    inverse_ = 1.0 / cell;
-
-    // Lists 0..cells-1: the cells; list `cells`: the large boxes. Counting sort by list.
-    const auto cells = static_cast<std::size_t>(cols_ * rows_);
-    large_ = cells;
-    std::vector<std::size_t> fill(cells + 2, 0);
-    const auto each_list = [&](const nms_box<R>& b, auto&& body) {
-      const cell_range r = range_of(b);
-      if (r.large()) {
-        body(cells);
-        return;
-      }
-      for (index_t y = r.r0; y <= r.r1; ++y) {
-        for (index_t x = r.c0; x <= r.c1; ++x) body(static_cast<std::size_t>(y * cols_ + x));
-      }
-    };
-    for (std::size_t i = 0; i < boxes.size(); ++i) {
-      if (part[i] != 0) each_list(boxes[i], [&](std::size_t c) { ++fill[c + 1]; });
-    }
+    const std::vector<std::size_t>& fill = grid_.cell_start();
     std::size_t longest = 0;
-    for (std::size_t c = 0; c <= cells; ++c) {
-      longest = std::max(longest, fill[c + 1]);
-      fill[c + 1] += fill[c];
-    }
-    const std::size_t total = fill[cells + 1];
+    for (std::size_t c = 0; c + 1 < fill.size(); ++c) longest = std::max(longest, fill[c + 1] - fill[c]);
+    const std::size_t total = grid_.slots();
     x1_.resize(total);
     y1_.resize(total);
     x2_.resize(total);
@@ -413,7 +371,7 @@ class soft_grid {
     for (std::size_t i = 0; i < boxes.size(); ++i) {
       if (part[i] == 0) continue;
       const nms_box<R>& b = boxes[i];
-      each_list(b, [&](std::size_t c) {
+      grid_.for_each_cell(grid_.span(i), [&](std::size_t c, index_t, index_t) {
         const std::size_t k = end_[c]++;
         x1_[k] = b.x1;
         y1_[k] = b.y1;
@@ -421,6 +379,7 @@ class soft_grid {
         y2_[k] = b.y2;
         area_[k] = b.area;
         index_[k] = static_cast<I>(i);
+        return false;
       });
     }
     return true;
@@ -431,22 +390,17 @@ class soft_grid {
   /// alive[i] != 1 are removed when met.
   template <class Visit>
   void query(const nms_box<R>& b, const std::vector<unsigned char>& alive, Visit&& visit) {
-    const cell_range r = range_of(b);
-    for (index_t y = r.r0; y <= r.r1; ++y) {
-      for (index_t x = r.c0; x <= r.c1; ++x) {
-        visit_list(static_cast<std::size_t>(y * cols_ + x), b, alive, visit);
-      }
-    }
-    visit_list(large_, b, alive, visit);
+    grid_.for_each_query_cell(bounds(b), [&](std::size_t c, const grid_span&, index_t, index_t) {
+      visit_list(c, b, alive, visit);
+      return false;
+    });
   }
 
  private:
-  struct cell_range {
-    index_t c0, c1, r0, r1;
-    [[nodiscard]] bool large() const noexcept {
-      return c1 - c0 >= soft_grid_max_span || r1 - r0 >= soft_grid_max_span;
-    }
-  };
+  static grid_bounds bounds(const nms_box<R>& b) noexcept {
+    return {static_cast<double>(b.x1), static_cast<double>(b.y1), static_cast<double>(b.x2),
+            static_cast<double>(b.y2)};
+  }
 
   /// Visits the live entries of list c that intersect `b`. The intersection test runs over the
   /// whole list first (vectorized); the hits are then visited from the back, so that a removed
@@ -458,6 +412,7 @@ class soft_grid {
     std::size_t last = end_[c];
     const std::size_t count = last - first;
     if (count == 0) return;
+    count_pair_tests(count);
     const R* __restrict x1 = x1_.data() + first;
     const R* __restrict y1 = y1_.data() + first;
     const R* __restrict x2 = x2_.data() + first;
@@ -497,23 +452,7 @@ class soft_grid {
     end_[c] = last;
   }
 
-  // Monotone in the coordinate (each step rounds monotonically): overlapping intervals share a
-  // cell. Coordinates outside the grid (query boxes only) clamp to the border cells.
-  [[nodiscard]] index_t cell_of(R v, double lo, index_t count) const noexcept {
-    const double c = __builtin_floor((static_cast<double>(v) - lo) * inverse_);
-    return static_cast<index_t>(min_of(max_of(c, 0.0), static_cast<double>(count - 1)));
-  }
-  [[nodiscard]] cell_range range_of(const nms_box<R>& b) const noexcept {
-    return {cell_of(b.x1, lo_x_, cols_), cell_of(b.x2, lo_x_, cols_), cell_of(b.y1, lo_y_, rows_),
-            cell_of(b.y2, lo_y_, rows_)};
-  }
-
-  double lo_x_ = 0;
-  double lo_y_ = 0;
-  double inverse_ = 1;
-  index_t cols_ = 1;
-  index_t rows_ = 1;
-  std::size_t large_ = 0;  // the list of the large boxes
+  box_grid grid_;
   std::vector<std::size_t> start_;
   std::vector<std::size_t> end_;  // one past the last live entry of each list
   std::vector<R> x1_, y1_, x2_, y2_, area_;
@@ -568,21 +507,25 @@ void soft_nms_select(std::span<const nms_box<R>> boxes, std::vector<S>& score, c
   tree.build();
 
   // Candidates for rescoring: a grid over the boxes that take part, plus the others.
+  // A box outside the grid has IoU 0, -0 or NaN with every box: it changes no score, and no
+  // selection changes its score, unless NaN propagates (then it is rescored every round).
   std::vector<unsigned char> part;
-  std::vector<I> others;  // boxes outside the grid: rescored every round
+  std::vector<I> others;  // boxes outside the grid, rescored every round when NaN propagates
   soft_grid<R, I> grid;
   bool grid_ready = false;
-  if (use_grid && rule.identity_at_zero()) {
+  const bool sparse = use_grid && rule.identity_at_zero();
+  if (sparse) {
     part.resize(n);
     for (std::size_t i = 0; i < n; ++i) {
       part[i] = takes_part(boxes[i]) ? 1 : 0;
-      if (part[i] == 0) others.push_back(static_cast<I>(i));
+      if (part[i] == 0 && rule.propagate_nan) others.push_back(static_cast<I>(i));
     }
     grid_ready = grid.build(boxes, part);
   }
   std::vector<I> remaining;  // every candidate (compacted as it is scanned)
   bool remaining_ready = false;
   const auto scan = [&](std::vector<I>& list, auto&& visit) {
+    count_pair_tests(list.size());
     std::size_t kept = 0;
     for (std::size_t k = 0; k < list.size(); ++k) {
       const std::size_t i = list[k];
@@ -662,7 +605,8 @@ void soft_nms_select(std::span<const nms_box<R>> boxes, std::vector<S>& score, c
       if constexpr (mmcv) slot = pos_of[c];
       if (key != tree.key(slot)) tree.update(slot, key);
     };
-    const bool everything = !grid_ready || part[s] == 0 || (mmcv && picked.size() == 1);
+    const bool everything =
+        !sparse || (rule.propagate_nan && part[s] == 0) || (mmcv && picked.size() == 1);
     if (everything) {
       if (!remaining_ready) {  // built on first use: the grid path may never need it
         remaining.resize(n);
@@ -671,12 +615,14 @@ void soft_nms_select(std::span<const nms_box<R>> boxes, std::vector<S>& score, c
       }
       scan(remaining, rescore);
     } else {
-      ++round;
-      grid.query(selected, state, [&](std::size_t c, const nms_box<R>& other) {
-        if (stamp[c] == round) return;
-        stamp[c] = round;
-        rescore(c, other);
-      });
+      if (grid_ready && part[s] != 0) {
+        ++round;
+        grid.query(selected, state, [&](std::size_t c, const nms_box<R>& other) {
+          if (stamp[c] == round) return;
+          stamp[c] = round;
+          rescore(c, other);
+        });
+      }
       scan(others, rescore);
     }
 
@@ -834,7 +780,9 @@ auto soft_nms_views(const BoxView& b, const ScoreView& s, double iou_threshold,
   const bool use_grid = boxes.size() >= grid_from;
   dispatch_soft_rule<R>(
       options, iou_threshold,
-      [&]<soft_nms_convention C, soft_nms_method M>(const soft_rule<C, M, R>& rule) {
+      [&]<soft_nms_convention C, soft_nms_method M>(const soft_rule<C, M, R>& given) {
+        soft_rule<C, M, R> rule = given;
+        rule.propagate_nan = options.propagate_nan;
         const std::span<const nms_box<R>> view(boxes);
         if (boxes.size() < std::numeric_limits<std::uint32_t>::max()) {
           soft_nms_select<C, std::uint32_t>(view, scores, rule, min_score, max_keep, use_grid,
