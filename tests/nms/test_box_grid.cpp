@@ -331,3 +331,30 @@ TEST_CASE("NaN policy: soft_nms, every convention", "[nms][nan]") {
     }
   }
 }
+
+TEST_CASE("cost guard: box_voting and var_voting", "[nms][cost]") {
+  require_bounded_cost("box_voting", cost_n, cost_factor, [](const scene_data& d) {
+    (void)cvk::box_voting(d.boxes, d.scores, d.boxes, d.scores, {.threshold = 0.5});
+  });
+  require_bounded_cost("var_voting", cost_n, cost_factor, [](const scene_data& d) {
+    const std::vector<std::array<float, 4>> variances(d.boxes.size(), {1.0F, 1.0F, 1.0F, 1.0F});
+    (void)cvk::var_voting(d.boxes, d.scores, variances);
+  });
+}
+
+TEST_CASE("NaN policy: box_voting and var_voting", "[nms][nan]") {
+  const scene_data normal = make_scene(cost_scene::normal, 1500);
+  const with_nan_boxes w = insert_nan_boxes(normal, 89);
+  // box_voting: NaN boxes never vote; the kept boxes' results are unchanged.
+  const auto plain = cvk::box_voting(normal.boxes, normal.scores, normal.boxes, normal.scores,
+                                     {.threshold = 0.5});
+  const auto got =
+      cvk::box_voting(normal.boxes, normal.scores, w.scene.boxes, w.scene.scores, {.threshold = 0.5});
+  REQUIRE(std::equal(got.boxes.begin(), got.boxes.end(), plain.boxes.begin(), plain.boxes.end()));
+  // var_voting: NaN boxes neither vote nor decay; the others come out as without them.
+  const std::vector<std::array<float, 4>> v0(normal.boxes.size(), {1.0F, 1.0F, 1.0F, 1.0F});
+  const std::vector<std::array<float, 4>> v1(w.scene.boxes.size(), {1.0F, 1.0F, 1.0F, 1.0F});
+  const auto a = cvk::var_voting(normal.boxes, normal.scores, v0);
+  const auto b = cvk::var_voting(w.scene.boxes, w.scene.scores, v1);
+  REQUIRE(without_nan(b.indices, w) == std::vector<index_t>(a.indices.begin(), a.indices.end()));
+}

@@ -32,6 +32,7 @@
 #include "../core/parallel.hpp"
 #include "../core/tensor.hpp"
 #include "../detail/checks.hpp"
+#include "detail/box_grid.hpp"
 
 CVK_BEGIN_NAMESPACE
 
@@ -216,106 +217,49 @@ inline bool voting_takes_part(const voting_box<R>& b, R one) noexcept {
   return finite_if_zero == R(0) && (b.x2 - b.x1) + one > R(0) && (b.y2 - b.y1) + one > R(0);
 }
 
-/// A uniform grid over the boxes that take part, each stored in every cell it covers (boxes
-/// spanning more than `large_span` cells along an axis go to one list every query scans). A
-/// query visits the boxes of the cells its own closed interval [x1, x2 + one] × [y1, y2 + one]
-/// covers: any box with a positive intersection in the IoU formulas shares one of those cells
-/// (the real intervals overlap, double rounding of x2 + one and the cell map are monotone), so
-/// none is missed. A box shared by several of those cells is reported once, in the cell of the
-/// larger first column and first row of the two ranges (which both ranges contain).
+/// The boxes that take part in the shared grid (box_grid.hpp), each stored in every cell of its
+/// closed extent [x1, x2 + one] × [y1, y2 + one]: any box with a positive intersection in the IoU
+/// formulas shares a cell with the query (the real intervals overlap, and double rounding of
+/// x2 + one is monotone), so none is missed. A box met in several cells is reported once (the
+/// grid's first_shared cell).
 template <class R>
 class voting_grid {
  public:
-  static constexpr index_t large_span = 4;
-
   voting_grid(std::span<const voting_box<R>> boxes, R one) : one_(one) {
-    double lo_x = std::numeric_limits<double>::infinity();
-    double lo_y = lo_x;
-    double hi_x = -lo_x;
-    double hi_y = -lo_x;
-    std::vector<double> sides;
-    sides.reserve(boxes.size());
-    for (const voting_box<R>& b : boxes) {
-      if (!voting_takes_part(b, one)) continue;
-      lo_x = std::min(lo_x, static_cast<double>(b.x1));
-      lo_y = std::min(lo_y, static_cast<double>(b.y1));
-      hi_x = std::max(hi_x, high(b.x2));
-      hi_y = std::max(hi_y, high(b.y2));
-      sides.push_back(
-          std::max(high(b.x2) - static_cast<double>(b.x1), high(b.y2) - static_cast<double>(b.y1)));
-    }
-    const double width = hi_x - lo_x;
-    const double height = hi_y - lo_y;
-    if (sides.empty() || !std::isfinite(width) || !std::isfinite(height)) return;
-    const auto middle = sides.begin() + static_cast<std::ptrdiff_t>(sides.size() / 2);
-    std::nth_element(sides.begin(), middle, sides.end());
-    double cell = std::max(*middle * cell_scale, std::numeric_limits<double>::min());
-    const double max_cells = 2.0 * static_cast<double>(sides.size()) + 16.0;
-    double cols = std::max(1.0, std::ceil(width / cell));
-    double rows = std::max(1.0, std::ceil(height / cell));
-    while (cols * rows > max_cells) {
-      cell *= std::max(1.05, std::sqrt(cols * rows / max_cells));
-      cols = std::max(1.0, std::ceil(width / cell));
-      rows = std::max(1.0, std::ceil(height / cell));
-    }
-    lo_x_ = lo_x;
-    lo_y_ = lo_y;
-    inverse_ = 1.0 / cell;
-    cols_ = static_cast<index_t>(cols);
-    rows_ = static_cast<index_t>(rows);
-    const auto cells = static_cast<std::size_t>(cols_ * rows_);
-    std::vector<std::size_t> fill(cells + 1, 0);
-    for (const voting_box<R>& b : boxes) {
-      if (!voting_takes_part(b, one)) continue;
-      const cell_range r = range_of(b);
-      if (r.large()) continue;
-      for (index_t y = r.r0; y <= r.r1; ++y) {
-        for (index_t x = r.c0; x <= r.c1; ++x) ++fill[static_cast<std::size_t>(y * cols_ + x) + 1];
-      }
-    }
-    for (std::size_t c = 0; c < cells; ++c) fill[c + 1] += fill[c];
-    entries_.resize(fill[cells]);
-    start_.assign(fill.begin(), fill.end() - 1);
+    usable_ = grid_.build(boxes.size(), [&](std::size_t i, grid_bounds& g) {
+      if (!voting_takes_part(boxes[i], one)) return false;
+      g = bounds(boxes[i]);
+      return true;
+    });
+    if (!usable_) return;
+    const std::vector<std::size_t>& start = grid_.cell_start();
+    start_.assign(start.begin(), start.end() - 1);
     end_ = start_;
+    entries_.resize(grid_.slots());
     for (std::size_t i = 0; i < boxes.size(); ++i) {
-      const voting_box<R>& b = boxes[i];
-      if (!voting_takes_part(b, one)) continue;
-      const cell_range r = range_of(b);
-      if (r.large()) {
-        large_.push_back(static_cast<index_t>(i));
-        continue;
-      }
-      const entry e{static_cast<index_t>(i), r.c0, r.r0};
-      for (index_t y = r.r0; y <= r.r1; ++y) {
-        for (index_t x = r.c0; x <= r.c1; ++x)
-          entries_[end_[static_cast<std::size_t>(y * cols_ + x)]++] = e;
-      }
+      if (!grid_.stored(i)) continue;
+      grid_.for_each_cell(grid_.span(i), [&](std::size_t c, index_t, index_t) {
+        entries_[end_[c]++] = static_cast<index_t>(i);
+        return false;
+      });
     }
-    usable_ = true;
   }
 
-  /// False when no box takes part or the extent overflows: use a full scan instead.
-  [[nodiscard]] bool usable() const noexcept { return usable_; }
-
   /// Calls `visit(j)` once for every stored box j whose cells meet those of `q` (a superset of
-  /// the boxes with a positive intersection with q). Returns false, having visited nothing,
-  /// when `q` is large (the caller scans every box instead). A query that cannot overlap
-  /// anything visits nothing and returns true.
+  /// the boxes with a positive intersection with q). A query that cannot overlap anything, or a
+  /// grid where no box takes part, visits nothing. Returns true (the grid answers every query).
   template <class Visit>
   bool near(const voting_box<R>& q, Visit&& visit) const {
-    if (!voting_takes_part(q, one_)) return true;
-    const cell_range r = range_of(q);
-    if (r.large()) return false;
-    for (index_t y = r.r0; y <= r.r1; ++y) {
-      for (index_t x = r.c0; x <= r.c1; ++x) {
-        const auto c = static_cast<std::size_t>(y * cols_ + x);
-        for (std::size_t k = start_[c]; k < end_[c]; ++k) {
-          const entry& e = entries_[k];
-          if (reported_here(e, r, x, y)) visit(e.box);
-        }
+    if (!usable_ || !voting_takes_part(q, one_)) return true;
+    grid_.for_each_query_cell(bounds(q), [&](std::size_t c, const grid_span& qs, index_t x,
+                                             index_t y) {
+      count_pair_tests(end_[c] - start_[c]);
+      for (std::size_t k = start_[c]; k < end_[c]; ++k) {
+        const index_t j = entries_[k];
+        if (box_grid::first_shared(grid_.span(static_cast<std::size_t>(j)), qs, x, y)) visit(j);
       }
-    }
-    for (const index_t j : large_) visit(j);
+      return false;
+    });
     return true;
   }
 
@@ -323,92 +267,39 @@ class voting_grid {
   /// order of a cell's entries changes); `visit` sees live boxes only.
   template <class Alive, class Visit>
   bool near_pruning(const voting_box<R>& q, Alive&& alive, Visit&& visit) {
-    if (!voting_takes_part(q, one_)) return true;
-    const cell_range r = range_of(q);
-    if (r.large()) return false;
-    for (index_t y = r.r0; y <= r.r1; ++y) {
-      for (index_t x = r.c0; x <= r.c1; ++x) {
-        const auto c = static_cast<std::size_t>(y * cols_ + x);
-        std::size_t k = start_[c];
-        while (k < end_[c]) {
-          const entry e = entries_[k];
-          if (!alive(e.box)) {
-            entries_[k] = entries_[--end_[c]];
-            continue;
-          }
-          if (reported_here(e, r, x, y)) visit(e.box);
-          ++k;
+    if (!usable_ || !voting_takes_part(q, one_)) return true;
+    grid_.for_each_query_cell(bounds(q), [&](std::size_t c, const grid_span& qs, index_t x,
+                                             index_t y) {
+      count_pair_tests(end_[c] - start_[c]);
+      std::size_t k = start_[c];
+      while (k < end_[c]) {
+        const index_t j = entries_[k];
+        if (!alive(j)) {
+          entries_[k] = entries_[--end_[c]];
+          continue;
         }
+        if (box_grid::first_shared(grid_.span(static_cast<std::size_t>(j)), qs, x, y)) visit(j);
+        ++k;
       }
-    }
-    std::size_t k = 0;
-    while (k < large_.size()) {
-      const index_t j = large_[k];
-      if (!alive(j)) {
-        large_[k] = large_.back();
-        large_.pop_back();
-        continue;
-      }
-      visit(j);
-      ++k;
-    }
+      return false;
+    });
     return true;
   }
 
  private:
-  /// Cell side in units of the median box side.
-  static constexpr double cell_scale = 1.0;
-
-  struct cell_range {
-    index_t c0, c1, r0, r1;
-    [[nodiscard]] bool large() const noexcept {
-      return c1 - c0 >= large_span || r1 - r0 >= large_span;
-    }
-  };
-
-  /// A stored box and the first cell of its range.
-  struct entry {
-    index_t box;
-    index_t c0;
-    index_t r0;
-  };
-
-  /// Whether cell (x, y) is the one that reports stored entry e to query range r.
-  [[nodiscard]] static bool reported_here(const entry& e, const cell_range& r, index_t x,
-                                          index_t y) noexcept {
-    const index_t c0 = e.c0 < r.c0 ? r.c0 : e.c0;
-    const index_t r0 = e.r0 < r.r0 ? r.r0 : e.r0;
-    return c0 == x && r0 == y;
+  [[nodiscard]] grid_bounds bounds(const voting_box<R>& b) const noexcept {
+    return {static_cast<double>(b.x1), static_cast<double>(b.y1), high(b.x2), high(b.y2)};
   }
   [[nodiscard]] double high(R x2) const noexcept {
     return static_cast<double>(x2) + static_cast<double>(one_);
   }
-  [[nodiscard]] index_t column(double x) const noexcept {
-    const double c = __builtin_floor((x - lo_x_) * inverse_);
-    const double last = static_cast<double>(cols_ - 1);
-    return static_cast<index_t>(c < 0.0 ? 0.0 : (c > last ? last : c));
-  }
-  [[nodiscard]] index_t row(double y) const noexcept {
-    const double r = __builtin_floor((y - lo_y_) * inverse_);
-    const double last = static_cast<double>(rows_ - 1);
-    return static_cast<index_t>(r < 0.0 ? 0.0 : (r > last ? last : r));
-  }
-  [[nodiscard]] cell_range range_of(const voting_box<R>& b) const noexcept {
-    return {column(static_cast<double>(b.x1)), column(high(b.x2)), row(static_cast<double>(b.y1)),
-            row(high(b.y2))};
-  }
 
   R one_{};
   bool usable_ = false;
-  double lo_x_ = 0;
-  double lo_y_ = 0;
-  double inverse_ = 1;
-  index_t cols_ = 1;
-  index_t rows_ = 1;
+  box_grid grid_;
   std::vector<std::size_t> start_;
-  std::vector<std::size_t> end_;
-  std::vector<entry> entries_;
-  std::vector<index_t> large_;
+  std::vector<std::size_t> end_;  // one past the last live entry of each cell
+  std::vector<index_t> entries_;
 };
 
 /// Detectron's TEMP_AVG term for one score w: P = (w, 1 - w), X = log(P / max P),
@@ -438,7 +329,7 @@ void box_voting_kernel(std::span<const voting_box<R>> kept,
   // IoU >= threshold > 0 needs a positive intersection: the grid finds every such pair.
   const bool use_grid = threshold > R(0) && n > 0;
   voting_grid<R> grid(use_grid ? all : std::span<const voting_box<R>>{}, one);
-  const bool grid_ok = use_grid && grid.usable();
+  const bool grid_ok = use_grid;
   const auto beta = static_cast<A>(options.beta);
   const box_voting_scoring scoring = options.scoring;
   const box_convention convention{options.pixel_inclusive};
@@ -460,6 +351,7 @@ void box_voting_kernel(std::span<const voting_box<R>> kept,
             std::sort(voters.begin(), voters.end(),
                       [](const auto& a, const auto& b) { return a.first < b.first; });
           } else {
+            count_pair_tests(static_cast<std::size_t>(n));
             for (index_t j = 0; j < n; ++j) test(j);
           }
           std::array<A, 4> num{};
@@ -652,7 +544,7 @@ void var_voting_kernel(std::span<const voting_box<R>> boxes,
   // Neighbours from the grid only when every pair that matters has a positive intersection.
   const bool grid_wanted = vote_threshold >= 0.0 && n >= 2;
   voting_grid<R> grid(grid_wanted ? boxes : std::span<const voting_box<R>>{}, one);
-  const bool use_grid = grid_wanted && grid.usable();
+  const bool use_grid = grid_wanted;
 
   struct neighbour {
     std::size_t position;
@@ -695,6 +587,7 @@ void var_voting_kernel(std::span<const voting_box<R>> boxes,
                                       [&](index_t j) { consider(static_cast<std::size_t>(j)); })) {
       sort_by_position(neighbours, keys, sorted);
     } else {
+      count_pair_tests(live - cur - 1);
       for (std::size_t p = cur + 1; p < live; ++p) consider(at[p]);
     }
 
