@@ -358,3 +358,44 @@ TEST_CASE("NaN policy: box_voting and var_voting", "[nms][nan]") {
   const auto b = cvk::var_voting(w.scene.boxes, w.scene.scores, v1);
   REQUIRE(without_nan(b.indices, w) == std::vector<index_t>(a.indices.begin(), a.indices.end()));
 }
+
+TEST_CASE("cost guard: matrix_nms, fast_nms, cluster_nms", "[nms][cost]") {
+  require_bounded_cost("matrix_nms", cost_n, cost_factor,
+                       [](const scene_data& d) { (void)cvk::matrix_nms(d.boxes, d.scores); });
+  require_bounded_cost("matrix_nms (gaussian)", cost_n, cost_factor, [](const scene_data& d) {
+    (void)cvk::matrix_nms(d.boxes, d.scores, {.decay = cvk::matrix_nms_decay::gaussian});
+  });
+  require_bounded_cost("fast_nms", cost_n, cost_factor,
+                       [](const scene_data& d) { (void)cvk::fast_nms(d.boxes, d.scores, 0.5); });
+  require_bounded_cost("cluster_nms", cost_n, cost_factor,
+                       [](const scene_data& d) { (void)cvk::cluster_nms(d.boxes, d.scores, 0.5); });
+}
+
+TEST_CASE("NaN policy: nms, fast_nms, cluster_nms, matrix_nms", "[nms][nan]") {
+  const scene_data normal = make_scene(cost_scene::normal, 2000);
+  const with_nan_boxes w = insert_nan_boxes(normal, 97);
+  const auto same_kept = [&](const auto& plain, const auto& got) {
+    REQUIRE(without_nan(got, w) == std::vector<index_t>(plain.begin(), plain.end()));
+  };
+  same_kept(cvk::nms(normal.boxes, normal.scores, 0.5), cvk::nms(w.scene.boxes, w.scene.scores, 0.5));
+  same_kept(cvk::fast_nms(normal.boxes, normal.scores, 0.5),
+            cvk::fast_nms(w.scene.boxes, w.scene.scores, 0.5));
+  same_kept(cvk::cluster_nms(normal.boxes, normal.scores, 0.5).indices,
+            cvk::cluster_nms(w.scene.boxes, w.scene.scores, 0.5).indices);
+  // matrix_nms: the other boxes keep their decayed scores; a NaN box is never decayed.
+  const auto plain = cvk::matrix_nms(normal.boxes, normal.scores);
+  const auto got = cvk::matrix_nms(w.scene.boxes, w.scene.scores);
+  std::vector<float> scores;
+  std::vector<index_t> kept;
+  for (index_t k = 0; k < got.indices.size(); ++k) {
+    const auto box = static_cast<std::size_t>(got.indices(k));
+    if (w.index[box] < 0) {
+      CHECK(got.scores(k) == w.scene.scores[box]);
+      continue;
+    }
+    kept.push_back(w.index[box]);
+    scores.push_back(got.scores(k));
+  }
+  REQUIRE(kept == std::vector<index_t>(plain.indices.begin(), plain.indices.end()));
+  REQUIRE(scores == std::vector<float>(plain.scores.begin(), plain.scores.end()));
+}

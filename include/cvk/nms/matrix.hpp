@@ -216,11 +216,10 @@ inline constexpr std::size_t reduction_lanes = 64 / sizeof(R);
 // ---------------------------------------------------------------------------------------------
 // Neighbour grid: which earlier candidates can overlap a given one.
 
-/// A static uniform grid over the members of a candidate list. Each member box is stored in
-/// every cell its closed extent covers, cells listing candidates in increasing position, with
-/// the coordinates copied next to them (columns, so cell scans vectorize); boxes spanning more
-/// than `max_span` cells along an axis go to one extra list (the last cell) instead.
-/// Two boxes whose closed extents intersect share a cell, since the cell map is monotone.
+/// The members of a candidate list in the shared grid (box_grid.hpp): each member box is stored
+/// in every cell its closed extent covers, cells listing candidates in increasing position, with
+/// the coordinates copied next to them (columns, so cell scans vectorize). Two members whose
+/// closed extents intersect share a cell.
 template <class R>
 class neighbour_grid {
  public:
@@ -237,69 +236,17 @@ class neighbour_grid {
   };
 
   /// Builds the grid over the candidates k with member[k] != 0 (finite, x1 <= x2, y1 <= y2).
-  /// False (and an unusable grid) when the members have no extent to split.
+  /// False when there is no member.
   bool build(const box_columns<R>& boxes, const std::vector<unsigned char>& member) {
     const std::size_t n = boxes.size();
-    double lo_x = std::numeric_limits<double>::infinity();
-    double lo_y = lo_x;
-    double hi_x = -lo_x;
-    double hi_y = -lo_x;
-    std::vector<R>& sides = sides_;
-    sides.clear();
-    for (std::size_t k = 0; k < n; ++k) {
-      if (member[k] == 0) continue;
-      lo_x = min_of(lo_x, static_cast<double>(boxes.x1[k]));
-      lo_y = min_of(lo_y, static_cast<double>(boxes.y1[k]));
-      hi_x = max_of(hi_x, static_cast<double>(boxes.x2[k]));
-      hi_y = max_of(hi_y, static_cast<double>(boxes.y2[k]));
-      sides.push_back(max_of(boxes.x2[k] - boxes.x1[k], boxes.y2[k] - boxes.y1[k]));
-    }
-    if (sides.empty()) return false;
-    const double width = hi_x - lo_x;
-    const double height = hi_y - lo_y;
-    if (!std::isfinite(width) || !std::isfinite(height)) return false;
-    const auto middle = sides.begin() + static_cast<std::ptrdiff_t>(sides.size() / 2);
-    std::nth_element(sides.begin(), middle, sides.end());
-    double cell = static_cast<double>(*middle);
-    if (!(cell > 0)) {
-      cell = max_of(width, height) / std::ceil(std::sqrt(static_cast<double>(sides.size())));
-    }
-    if (!(cell > 0) || !std::isfinite(cell)) return false;
-    const double max_cells = 2.0 * static_cast<double>(sides.size()) + 16.0;
-    double cols_d = max_of(1.0, std::ceil(width / cell));
-    double rows_d = max_of(1.0, std::ceil(height / cell));
-    while (cols_d * rows_d > max_cells) {
-      cell *= max_of(1.05, std::sqrt(cols_d * rows_d / max_cells));
-      cols_d = max_of(1.0, std::ceil(width / cell));
-      rows_d = max_of(1.0, std::ceil(height / cell));
-    }
-    lo_x_ = lo_x;
-    lo_y_ = lo_y;
-    cols_ = static_cast<index_t>(cols_d);
-    rows_ = static_cast<index_t>(rows_d);
-    inverse_ = 1.0 / cell;
-    const auto cells = static_cast<std::size_t>(cols_ * rows_);
-    large_cell_ = cells;
-
-    ranges_.assign(n, cell_range{});
-    std::vector<std::size_t>& fill = fill_;
-    fill.assign(cells + 2, 0);
-    for (std::size_t k = 0; k < n; ++k) {
-      if (member[k] == 0) continue;
-      cell_range& r = ranges_[k];
-      r = {column(boxes.x1[k]), column(boxes.x2[k]), row(boxes.y1[k]), row(boxes.y2[k]), 0, 0};
-      if (r.c1 - r.c0 >= max_span || r.r1 - r.r0 >= max_span) {
-        r.large = 1;
-        ++fill[large_cell_ + 1];
-        continue;
-      }
-      for (index_t y = r.r0; y <= r.r1; ++y) {
-        for (index_t x = r.c0; x <= r.c1; ++x) ++fill[static_cast<std::size_t>(y * cols_ + x) + 1];
-      }
-    }
-    for (std::size_t c = 0; c <= cells; ++c) fill[c + 1] += fill[c];
-    start_ = fill;
-    const std::size_t slots = fill[cells + 1];
+    const bool any = grid_.build(n, [&](std::size_t k, grid_bounds& g) {
+      if (member[k] == 0) return false;
+      g = bounds(boxes, k);
+      return true;
+    });
+    const std::vector<std::size_t>& start = grid_.cell_start();
+    fill_.assign(start.begin(), start.end() - 1);
+    const std::size_t slots = grid_.slots();
     // Coordinate columns padded with zero boxes: a masked vector scan may read a few slots past
     // the last cell.
     x1_.assign(slots + padding, R(0));
@@ -309,50 +256,28 @@ class neighbour_grid {
     area_.assign(slots + padding, R(0));
     aux_.assign(slots + padding, R(0));
     position_.resize(slots);
-    const auto put = [&](std::size_t cell_index, std::size_t k) {
-      const std::size_t s = fill[cell_index]++;
-      x1_[s] = boxes.x1[k];
-      y1_[s] = boxes.y1[k];
-      x2_[s] = boxes.x2[k];
-      y2_[s] = boxes.y2[k];
-      area_[s] = boxes.area[k];
-      position_[s] = static_cast<index_t>(k);
-    };
-    // Increasing k: every cell lists positions in order, and the boxes of a cell before k are
-    // the ones stored before k's own slot there. own_slot_ lists k's slots (its cells row by
-    // row) from own_first_[k]; large_before_[k] counts the large boxes before k.
-    own_first_.resize(n);
-    large_before_.resize(n);
-    own_slot_.clear();
-    std::size_t large_seen = 0;
+    // Increasing k: every cell lists positions in order.
     for (std::size_t k = 0; k < n; ++k) {
-      own_first_[k] = own_slot_.size();
-      large_before_[k] = large_seen;
-      if (member[k] == 0) continue;
-      const cell_range& r = ranges_[k];
-      if (r.large != 0) {
-        put(large_cell_, k);
-        ++large_seen;
-        continue;
-      }
-      for (index_t y = r.r0; y <= r.r1; ++y) {
-        for (index_t x = r.c0; x <= r.c1; ++x) {
-          const auto cell_index = static_cast<std::size_t>(y * cols_ + x);
-          own_slot_.push_back(fill[cell_index]);
-          put(cell_index, k);
-        }
-      }
+      if (!grid_.stored(k)) continue;
+      grid_.for_each_cell(grid_.span(k), [&](std::size_t c, index_t, index_t) {
+        const std::size_t s = fill_[c]++;
+        x1_[s] = boxes.x1[k];
+        y1_[s] = boxes.y1[k];
+        x2_[s] = boxes.x2[k];
+        y2_[s] = boxes.y2[k];
+        area_[s] = boxes.area[k];
+        position_[s] = static_cast<index_t>(k);
+        return false;
+      });
     }
-    return true;
+    return any;
   }
 
   [[nodiscard]] std::size_t bytes() const noexcept {
-    return retained_bytes(sides_) + retained_bytes(fill_) + retained_bytes(ranges_) +
-           retained_bytes(start_) + 6 * retained_bytes(x1_) + retained_bytes(position_) +
-           retained_bytes(own_slot_) + retained_bytes(own_first_) + retained_bytes(large_before_);
+    return retained_bytes(fill_) + 6 * retained_bytes(x1_) + retained_bytes(position_);
   }
-  /// A member stored in the large list (or a non-member): its row needs a full scan.
-  [[nodiscard]] bool large(std::size_t k) const noexcept { return ranges_[k].large != 0; }
+  /// A non-member: its row needs a full scan.
+  [[nodiscard]] bool large(std::size_t k) const noexcept { return !grid_.stored(k); }
 
   /// Sets the extra column of every stored copy of candidate k to values[k].
   void set_aux(const std::vector<R>& values) {
@@ -361,95 +286,62 @@ class neighbour_grid {
     }
   }
 
-  /// Calls body(block) for the stored candidates before position k (k not large) that share a
-  /// cell with it, cell by cell, then the large list; stops when body returns true. A candidate
-  /// may be seen once per shared cell. Returns whether body stopped.
+  /// Calls body(block) for the stored candidates before position k (a member) that share a
+  /// cell with it, cell by cell; stops when body returns true. A candidate may be seen once per
+  /// shared cell. Returns whether body stopped.
   template <class Body>
-  bool scan_earlier(std::size_t k, Body&& body) const {
-    const cell_range& r = ranges_[k];
-    const std::size_t* own = own_slot_.data() + own_first_[k];
-    for (index_t y = r.r0; y <= r.r1; ++y) {
-      for (index_t x = r.c0; x <= r.c1; ++x) {
-        const std::size_t first = start_[static_cast<std::size_t>(y * cols_ + x)];
-        if (body(slots_from(first, *own++ - first))) return true;
-      }
-    }
-    return body(slots_from(start_[large_cell_], large_before_[k]));
+  bool scan_earlier(std::size_t k, const box_columns<R>& boxes, Body&& body) const {
+    return grid_.for_each_query_cell(
+        bounds(boxes, k), [&](std::size_t c, const grid_span&, index_t, index_t) {
+          const block b = earlier_in(c, k);
+          count_pair_tests(b.count);
+          return b.count != 0 && body(b);
+        });
   }
 
-  /// Calls pair(i) exactly once for each member i < k (k a member, not large) whose closed
-  /// extent meets candidate k's: a pair of small boxes is reported only in the first cell they
-  /// share (the largest of their first columns and of their first rows).
+  /// Calls pair(i) exactly once for each member i < k (k a member) whose closed extent meets
+  /// candidate k's (in the first cell they share).
   template <class Pair>
   void for_each_earlier_once(std::size_t k, const box_columns<R>& boxes, Pair&& pair) const {
-    const cell_range& r = ranges_[k];
     const R kx1 = boxes.x1[k];
     const R ky1 = boxes.y1[k];
     const R kx2 = boxes.x2[k];
     const R ky2 = boxes.y2[k];
-    const std::size_t* own = own_slot_.data() + own_first_[k];
-    for (index_t y = r.r0; y <= r.r1; ++y) {
-      for (index_t x = r.c0; x <= r.c1; ++x) {
-        const std::size_t first = start_[static_cast<std::size_t>(y * cols_ + x)];
-        const block b = slots_from(first, *own++ - first);
-        for (std::size_t s = 0; s < b.count; ++s) {
-          if (b.x1[s] > kx2 || b.x2[s] < kx1 || b.y1[s] > ky2 || b.y2[s] < ky1) continue;
-          const auto i = static_cast<std::size_t>(b.position[s]);
-          const cell_range& ri = ranges_[i];
-          if (max_of(ri.c0, r.c0) != x || max_of(ri.r0, r.r0) != y) continue;
-          pair(i);
-        }
+    grid_.for_each_query_cell(bounds(boxes, k), [&](std::size_t c, const grid_span& qs, index_t x,
+                                                    index_t y) {
+      const block b = earlier_in(c, k);
+      count_pair_tests(b.count);
+      for (std::size_t s = 0; s < b.count; ++s) {
+        if (b.x1[s] > kx2 || b.x2[s] < kx1 || b.y1[s] > ky2 || b.y2[s] < ky1) continue;
+        const auto i = static_cast<std::size_t>(b.position[s]);
+        if (box_grid::first_shared(grid_.span(i), qs, x, y)) pair(i);
       }
-    }
-    const block b = slots_from(start_[large_cell_], large_before_[k]);
-    for (std::size_t s = 0; s < b.count; ++s) {
-      if (b.x1[s] > kx2 || b.x2[s] < kx1 || b.y1[s] > ky2 || b.y2[s] < ky1) continue;
-      pair(static_cast<std::size_t>(b.position[s]));
-    }
+      return false;
+    });
   }
 
   /// Slots readable past the end of any block (zero boxes with aux 0).
   static constexpr std::size_t padding = 16;
 
  private:
-  static constexpr index_t max_span = 4;
-
-  struct cell_range {
-    index_t c0 = 0, c1 = 0, r0 = 0, r1 = 0;
-    unsigned char large = 1;  // non-members count as large: their rows scan everything
-    unsigned char pad = 0;
-  };
-
-  [[nodiscard]] index_t column(R x) const noexcept {
-    const double c = __builtin_floor((static_cast<double>(x) - lo_x_) * inverse_);
-    return static_cast<index_t>(min_of(max_of(c, 0.0), static_cast<double>(cols_ - 1)));
+  [[nodiscard]] static grid_bounds bounds(const box_columns<R>& boxes, std::size_t k) noexcept {
+    return {static_cast<double>(boxes.x1[k]), static_cast<double>(boxes.y1[k]),
+            static_cast<double>(boxes.x2[k]), static_cast<double>(boxes.y2[k])};
   }
-  [[nodiscard]] index_t row(R y) const noexcept {
-    const double r = __builtin_floor((static_cast<double>(y) - lo_y_) * inverse_);
-    return static_cast<index_t>(min_of(max_of(r, 0.0), static_cast<double>(rows_ - 1)));
+  /// The stored candidates of cell c before position k (positions increase along a cell).
+  [[nodiscard]] block earlier_in(std::size_t c, std::size_t k) const noexcept {
+    const std::size_t first = grid_.cell_start()[c];
+    const index_t* begin = position_.data() + first;
+    const index_t* end = std::lower_bound(begin, position_.data() + grid_.cell_start()[c + 1],
+                                          static_cast<index_t>(k));
+    return {x1_.data() + first,   y1_.data() + first,  x2_.data() + first, y2_.data() + first,
+            area_.data() + first, aux_.data() + first, begin,              static_cast<std::size_t>(end - begin)};
   }
 
-  /// `count` stored boxes from slot `first`.
-  [[nodiscard]] block slots_from(std::size_t first, std::size_t count) const noexcept {
-    return {x1_.data() + first,   y1_.data() + first,  x2_.data() + first,       y2_.data() + first,
-            area_.data() + first, aux_.data() + first, position_.data() + first, count};
-  }
-
-  double lo_x_ = 0;
-  double lo_y_ = 0;
-  double inverse_ = 1;
-  index_t cols_ = 1;
-  index_t rows_ = 1;
-  std::size_t large_cell_ = 0;
-  std::vector<R> sides_;
+  box_grid grid_;
   std::vector<std::size_t> fill_;
-  std::vector<cell_range> ranges_;
-  std::vector<std::size_t> start_;
   std::vector<R> x1_, y1_, x2_, y2_, area_, aux_;
   std::vector<index_t> position_;
-  std::vector<std::size_t> own_slot_;
-  std::vector<std::size_t> own_first_;
-  std::vector<std::size_t> large_before_;
 };
 
 /// Below this many candidates the matrix methods scan every earlier candidate.
@@ -639,19 +531,31 @@ void matrix_decays(const box_columns<R>& c, const matrix_nms_options& options, i
   // >= 1, gaussian: exp(m²σ) >= 1) nor raises an iou_max: only boxes sharing a grid cell matter.
   retained<std::vector<unsigned char>, 0> member_storage;
   std::vector<unsigned char>& member = *member_storage;
+  // A box with a NaN coordinate has IoU NaN (or 0, when apart) with every box, which changes no
+  // maximum and no decay (the comparisons are written so that NaN never wins): it stays out of
+  // the grid, its row keeps iou_max 0 and decay 1; so does a flat box when normalized. Other irregular boxes (inverted, infinite):
+  // the dense pass.
   member.assign(n, 1);
   bool regular = n >= matrix_grid_min_boxes;
   for (std::size_t i = 0; i < n && regular; ++i) {
     const R finite_if_zero = c.area[i] - c.area[i];
-    regular = finite_if_zero == R(0) && c.x1[i] <= c.x2[i] && c.y1[i] <= c.y2[i] &&
-              std::isfinite(c.x1[i]) && std::isfinite(c.y1[i]) && std::isfinite(c.x2[i]) &&
-              std::isfinite(c.y2[i]);
+    const bool finite = finite_if_zero == R(0) && c.x1[i] <= c.x2[i] && c.y1[i] <= c.y2[i] &&
+                        std::isfinite(c.x1[i]) && std::isfinite(c.y1[i]) &&
+                        std::isfinite(c.x2[i]) && std::isfinite(c.y2[i]);
+    const bool nan = std::isnan(c.x1[i]) || std::isnan(c.y1[i]) || std::isnan(c.x2[i]) ||
+                     std::isnan(c.y2[i]);
+    // (normalized: a box of zero width or height has IoU 0 or 0/0 with every box, as a NaN box)
+    const bool flat = norm == R(0) && !(c.x2[i] > c.x1[i] && c.y2[i] > c.y1[i]);
+    member[i] = finite && !flat ? 1 : 0;
+    regular = finite || nan;
   }
   retained<neighbour_grid<R>, 0> grid_storage;
   neighbour_grid<R>& grid = *grid_storage;
-  if (!regular || !grid.build(c, member)) {
+  if (regular) grid.build(c, member);
+  if (!regular) {
     // Dense: one pass, row i against every earlier column (iou_max of the columns is final).
     for (std::size_t i = 0; i < n; ++i) {
+      count_pair_tests(i);
       matrix_row_result<R> r;
       const auto a = row_box(i);
       if (gaussian) {
@@ -679,12 +583,10 @@ void matrix_decays(const box_columns<R>& c, const matrix_nms_options& options, i
           matrix_row_result<R> r;
           const auto a = row_box(i);
           if (grid.large(i)) {
-            matrix_row_scan<R, true, false, false>(c.x1.data(), c.y1.data(), c.x2.data(),
-                                                   c.y2.data(), c.area.data(), nullptr, i, a, norm,
-                                                   sigma, r);
+            // a NaN or flat box: iou_max 0
           } else {
             matrix_lanes<R> acc;
-            grid.scan_earlier(i, [&](const typename neighbour_grid<R>::block& b) {
+            grid.scan_earlier(i, c, [&](const typename neighbour_grid<R>::block& b) {
               matrix_block_scan<R, true, false, false>(b.x1, b.y1, b.x2, b.y2, b.area, b.aux,
                                                        b.count, a, norm, sigma, acc);
               return false;
@@ -704,12 +606,10 @@ void matrix_decays(const box_columns<R>& c, const matrix_nms_options& options, i
             matrix_row_result<R> r;
             const auto a = row_box(i);
             if (grid.large(i)) {
-              matrix_row_scan<R, false, true, Gaussian>(c.x1.data(), c.y1.data(), c.x2.data(),
-                                                        c.y2.data(), c.area.data(), iou_max.data(),
-                                                        i, a, norm, sigma, r);
+              // a NaN or flat box: decay 1
             } else {
               matrix_lanes<R> acc;
-              grid.scan_earlier(i, [&](const typename neighbour_grid<R>::block& b) {
+              grid.scan_earlier(i, c, [&](const typename neighbour_grid<R>::block& b) {
                 matrix_block_scan<R, false, true, Gaussian>(b.x1, b.y1, b.x2, b.y2, b.area, b.aux,
                                                             b.count, a, norm, sigma, acc);
                 return false;
@@ -1067,7 +967,9 @@ struct candidate_index {
       : c(*columns_storage), member(*member_storage), grid(*grid_storage) {
     columns_of(boxes, *columns_storage);
     participants(boxes, *member_storage);
-    use_grid = want_grid && boxes.size() >= matrix_grid_min_boxes && grid.build(c, member);
+    // A grid without members (every box of zero area or NaN) still answers: nothing overlaps.
+    use_grid = want_grid && boxes.size() >= matrix_grid_min_boxes;
+    if (use_grid) grid.build(c, member);
   }
   candidate_index(const candidate_index&) = delete;
   candidate_index& operator=(const candidate_index&) = delete;
@@ -1078,6 +980,7 @@ struct candidate_index {
 template <class R, bool Inclusive>
 bool any_earlier_suppresses(const box_columns<R>& c, std::size_t count, const nms_box<R>& j,
                             R threshold) noexcept {
+  count_pair_tests(count);
   constexpr std::size_t block = 256;
   for (std::size_t first = 0; first < count; first += block) {
     const std::size_t size = min_of(block, count - first);
@@ -1110,7 +1013,7 @@ std::vector<index_t> fast_nms_kept(std::span<const nms_box<R>> boxes,
     if (!use_grid) return !any_earlier_suppresses<R, Inclusive>(c, j, box, t);
     if (member[j] == 0) return true;  // meets nothing with positive area: never suppressed
     if (grid.large(j)) return !any_earlier_suppresses<R, Inclusive>(c, j, box, t);
-    return !grid.scan_earlier(j, [&](const typename neighbour_grid<R>::block& b) {
+    return !grid.scan_earlier(j, c, [&](const typename neighbour_grid<R>::block& b) {
       return any_suppresses<R, Inclusive>(b.x1, b.y1, b.x2, b.y2, b.area, b.count, box, t);
     });
   };
@@ -1174,6 +1077,7 @@ void diou_greedy(std::span<const nms_box<R>> boxes, const nms_threshold<R>& thre
     return above(iou - std::pow(centre_distance(boxes[i], boxes[j]), beta), threshold);
   };
   const candidate_index<R> index(boxes, threshold.needs_overlap());
+  const box_columns<R>& c = index.c;
   const std::vector<unsigned char>& member = index.member;
   const neighbour_grid<R>& grid = index.grid;
   const bool use_grid = index.use_grid;
@@ -1182,7 +1086,7 @@ void diou_greedy(std::span<const nms_box<R>> boxes, const nms_threshold<R>& thre
     if (use_grid && member[j] == 0) {
       suppressed = false;  // IoU 0 or NaN with everything: DIoU <= 0
     } else if (use_grid && !grid.large(j)) {
-      suppressed = grid.scan_earlier(j, [&](const typename neighbour_grid<R>::block& b) {
+      suppressed = grid.scan_earlier(j, c, [&](const typename neighbour_grid<R>::block& b) {
         for (std::size_t s = 0; s < b.count; ++s) {
           const auto i = static_cast<std::size_t>(b.position[s]);
           if (kept_flag[i] != 0 && suppresses_diou(i, j)) return true;
@@ -1190,6 +1094,7 @@ void diou_greedy(std::span<const nms_box<R>> boxes, const nms_threshold<R>& thre
         return false;
       });
     } else {
+      count_pair_tests(kept.size());
       for (const index_t i : kept) {
         if (suppresses_diou(static_cast<std::size_t>(i), j)) {
           suppressed = true;
@@ -1231,6 +1136,7 @@ void for_each_kept_overlap(std::span<const nms_box<R>> boxes,
         if (kept_flag[i] != 0) pair(i, j);
       });
     } else {
+      count_pair_tests(j);
       for (std::size_t i = 0; i < j; ++i) {
         if (member[i] != 0 && kept_flag[i] != 0) pair(i, j);
       }
