@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <cvk/box/coder.hpp>
@@ -153,4 +154,34 @@ TEST_CASE("box_coder: errors", "[box][coder][errors]") {
   CHECK_THROWS_AS(cvk::clip_boxes_to_image(five, -1, 10), cvk::invalid_argument);
   CHECK_THROWS_WITH(cvk::remove_small_boxes(six, 1.0),
                     "remove_small_boxes: boxes must be N×4, got 3×6");
+}
+
+TEST_CASE(
+    "box_coder rejects a NaN or infinite clip; remove_small_boxes a NaN min_size (issue 9 #8)",
+    "[box][coder][regression]") {
+  const std::vector<std::array<double, 4>> deltas = {{0, 0, 1000, 1000}};
+  const std::vector<std::array<double, 4>> boxes = {{0, 0, 10, 10}};
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  // the old code clamped nothing and decoded exp(1000) = inf: boxes (-inf, -inf, inf, inf)
+  const std::vector<std::pair<double, std::string>> cases = {
+      {nan, "nan"}, {inf, "inf"}, {-inf, "-inf"}};
+  for (const auto& [clip, text] : cases) {
+    const cvk::box_coder coder{.clip = clip};
+    CHECK_THROWS_MATCHES(
+        coder.decode(deltas, boxes), cvk::invalid_argument,
+        Catch::Message("box_coder::decode: clip must be a finite number, got " + text));
+  }
+  // beyond float's range for float input
+  const std::vector<std::array<float, 4>> deltas_f = {{0, 0, 1, 1}};
+  const std::vector<std::array<float, 4>> boxes_f = {{0, 0, 10, 10}};
+  CHECK_THROWS_AS((cvk::box_coder{.clip = 1e300}.decode(deltas_f, boxes_f)), cvk::invalid_argument);
+  // a finite clip still clamps: exp(log(1000/16)) · 10 = 625
+  const auto decoded = cvk::box_coder{}.decode(deltas, boxes);
+  CHECK(decoded(0, 2) - decoded(0, 0) == Approx(625.0));
+  // remove_small_boxes with min_size NaN removed every box silently
+  CHECK_THROWS_MATCHES(cvk::remove_small_boxes(boxes, nan), cvk::invalid_argument,
+                       Catch::Message("remove_small_boxes: min_size must be a number, got nan"));
+  CHECK(cvk::remove_small_boxes(boxes, 10.0).size() == 1);
+  CHECK(cvk::remove_small_boxes(boxes, inf).size() == 0);
 }

@@ -2,6 +2,7 @@
 // Tests of cvk/box/format.hpp: box_convert against the reference on random boxes, for every
 // pair of formats, every layout and every kind of tensor; conventions, degenerate boxes, errors.
 // SPDX-License-Identifier: MIT
+#include <cvk/box/area.hpp>
 #include <cvk/box/format.hpp>
 
 #include <array>
@@ -417,4 +418,23 @@ TEST_CASE("box_convert: errors", "[box][format]") {
     CHECK_THROWS_WITH(cvk::box_convert(three, box_format::xyxy, box_format::xywh),
                       "box_convert: box must be 4, got 3");
   }
+}
+
+TEST_CASE("box_convert and box_area reject a box_format outside the enum (issue 9 #8)",
+          "[box][format][regression]") {
+  // the old code read any other value as xyxy
+  const std::vector<std::array<double, 4>> boxes = {{0, 0, 2, 3}};
+  const auto bad = static_cast<box_format>(7);
+  CHECK_THROWS_MATCHES(
+      cvk::box_convert(boxes, bad, box_format::xywh), cvk::invalid_argument,
+      Catch::Message("box_convert: from must be xyxy, xywh, cxcywh or yxyx, got box_format(7)"));
+  CHECK_THROWS_MATCHES(
+      cvk::box_convert(boxes, box_format::xyxy, static_cast<box_format>(-1)), cvk::invalid_argument,
+      Catch::Message("box_convert: to must be xyxy, xywh, cxcywh or yxyx, got box_format(-1)"));
+  CHECK_THROWS_AS(cvk::box_convert(boxes[0], bad, box_format::xyxy), cvk::invalid_argument);
+  CHECK_THROWS_MATCHES(
+      cvk::box_area(boxes, bad), cvk::invalid_argument,
+      Catch::Message("box_area: format must be xyxy, xywh, cxcywh or yxyx, got box_format(7)"));
+  CHECK_THROWS_AS(cvk::box_area(boxes[0], bad), cvk::invalid_argument);
+  CHECK(cvk::box_area(boxes, box_format::xywh)(0) == 6.0);
 }

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <cvk/box/iou.hpp>
@@ -367,4 +368,51 @@ TEMPLATE_TEST_CASE("IoU family: every row width and tile boundary gives the sing
       }
     }
   }
+}
+
+TEST_CASE("distance_box_iou and complete_box_iou reject a NaN or negative eps (issue 9 #8)",
+          "[iou][regression]") {
+  const std::vector<std::array<double, 4>> a = {{0, 0, 1, 1}};
+  const std::vector<std::array<double, 4>> b = {{0.5, 0, 1.5, 1}};
+  const std::array<double, 4> box{0, 0, 1, 1};
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const std::vector<std::pair<double, std::string>> cases = {{nan, "nan"}, {-1e-7, "-1e-07"}};
+  for (const auto& [eps, got] : cases) {
+    const cvk::iou_options o{.eps = eps};
+    CHECK_THROWS_MATCHES(cvk::distance_box_iou(a, b, o), cvk::invalid_argument,
+                         Catch::Message("distance_box_iou: eps must be a number >= 0, got " + got));
+    CHECK_THROWS_MATCHES(cvk::complete_box_iou(a, b, o), cvk::invalid_argument,
+                         Catch::Message("complete_box_iou: eps must be a number >= 0, got " + got));
+    CHECK_THROWS_MATCHES(
+        cvk::distance_box_iou_aligned(a, b, o), cvk::invalid_argument,
+        Catch::Message("distance_box_iou_aligned: eps must be a number >= 0, got " + got));
+    CHECK_THROWS_AS(cvk::complete_box_iou(box, box, o), cvk::invalid_argument);
+    CHECK_NOTHROW(cvk::box_iou(a, b, o));  // eps is a DIoU / CIoU parameter only
+  }
+  CHECK(cvk::distance_box_iou(a, b, {.eps = 0.0})(0, 0) == Approx(1.0 / 3.0 - 0.25 / 3.25));
+}
+
+TEST_CASE("the IoU family rejects a box_format outside the enum (issue 9 #8)",
+          "[iou][regression]") {
+  const std::vector<std::array<float, 4>> a = {{0, 0, 1, 1}};
+  const cvk::iou_options o{.format = static_cast<cvk::box_format>(7)};
+  CHECK_THROWS_MATCHES(
+      cvk::box_iou(a, a, o), cvk::invalid_argument,
+      Catch::Message(
+          "box_iou: options.format must be xyxy, xywh, cxcywh or yxyx, got box_format(7)"));
+  CHECK_THROWS_AS(cvk::generalized_box_iou_aligned(a, a, o), cvk::invalid_argument);
+  CHECK_THROWS_AS(cvk::box_iou(a[0], a[0], o), cvk::invalid_argument);
+}
+
+TEST_CASE("box_iou: an N×M result that cannot be allocated is a cvk error (issue 9 #8)",
+          "[iou][regression]") {
+  // 2^20 × 2^20 broadcast boxes (one row, stride 0): the 2^40-entry result needs 4 TiB. The
+  // old code ended in std::bad_alloc.
+  const std::array<float, 4> row{0, 0, 1, 1};
+  const cvk::index_t n = cvk::index_t{1} << 20;
+  const auto many = cvk::view(row.data(), {n, cvk::index_t{4}}, {cvk::index_t{0}, cvk::index_t{1}});
+  CHECK_THROWS_MATCHES(cvk::box_iou(many, many), cvk::out_of_range,
+                       Catch::Message("box_iou: the N×M result of boxes1 × boxes2 (1048576×4 and "
+                                      "1048576×4) needs 1099511627776 elements of 4 bytes, more "
+                                      "than can be allocated"));
 }

@@ -959,6 +959,74 @@ TEST_CASE("detection_ap: empty inputs", "[detection_ap]") {
   CHECK(d.classes == std::vector<std::int64_t>{1});
 }
 
+TEST_CASE(
+    "detection_ap: an image with ground truth and no detection, first in its class (issue 9 #2)",
+    "[detection_ap][regression]") {
+  // The first image of class 1 and the only image of class 2 have ground truth and no
+  // detection: the evaluator's flags are still empty there. The old code formed
+  // flags.data() + offset on the empty vector (undefined behaviour, reported by clang's
+  // -fsanitize=pointer-overflow as "applying non-zero offset to null pointer").
+  scene<double> s;
+  s.gt({0, 0, 10, 10}, 1, 0);  // image 0: no detection
+  s.gt({0, 0, 10, 10}, 1, 1);
+  s.det({0, 0, 10, 10}, 0.9, 1, 1);  // image 1: a true positive
+  s.gt({20, 20, 60, 60}, 2, 0);      // class 2: ground truth only
+  const auto r = s.run();
+  REQUIRE(r.classes == std::vector<std::int64_t>{1, 2});
+  // class 1: recall 1/2 at precision 1 - 2^-52, so 51 of the 101 recall thresholds; class 2: 0
+  CHECK(near(r.ap_per_class[0], 51.0 * one_tp / 101.0));
+  CHECK(r.ap_per_class[1] == 0.0);
+  CHECK(near(r.ap, 51.0 * one_tp / 202.0));
+  CHECK(r.ar100 == 0.25);
+  CHECK(r.ar_per_class_and_threshold(0, 0) == 0.5);
+  CHECK(r.ar_per_class_and_threshold(1, 0) == 0.0);
+  CHECK(r.ap_small == r.ap_per_class[0]);  // only class 1 has small objects
+  CHECK(r.ap_medium == 0.0);               // only class 2 has a medium one
+  CHECK(r.ar_large == -1);
+  // the same on random scenes in which many images and classes have no detection at all
+  cvk::rng gen(9002);
+  for (int round = 0; round < 30; ++round) {
+    INFO("round " << round);
+    auto random = random_scene<double>(gen, 1 + gen.below(8), 1 + gen.below(4), round % 2 == 0);
+    for (std::size_t i = random.det_boxes.size(); i-- > 0;) {
+      if (random.det_images[i] % 3 != 0) continue;  // drop every detection of a third of images
+      random.det_boxes.erase(random.det_boxes.begin() + static_cast<std::ptrdiff_t>(i));
+      random.det_scores.erase(random.det_scores.begin() + static_cast<std::ptrdiff_t>(i));
+      random.det_classes.erase(random.det_classes.begin() + static_cast<std::ptrdiff_t>(i));
+      random.det_images.erase(random.det_images.begin() + static_cast<std::ptrdiff_t>(i));
+    }
+    const cvk::detection_ap_options o;
+    check_result(random.run(o), reference_detection_ap(random, o));
+  }
+}
+
+TEST_CASE(
+    "detection_ap: a box_format outside the enum and 2^40 broadcast detections are cvk "
+    "errors (issue 9 #8)",
+    "[detection_ap][regression]") {
+  scene<double> s;
+  s.gt({0, 0, 10, 10});
+  s.det({0, 0, 10, 10}, 0.9);
+  cvk::detection_ap_options o;
+  o.format = static_cast<cvk::box_format>(6);
+  CHECK_THROWS_MATCHES(
+      s.run(o), cvk::invalid_argument,
+      Catch::Message(
+          "detection_ap: options.format must be xyxy, xywh, cxcywh or yxyx, got box_format(6)"));
+  // one detection broadcast to 2^40 rows: the old code ended in std::bad_alloc
+  const index_t n = index_t{1} << 40;
+  const auto boxes = cvk::view(s.det_boxes[0].data(), {n, index_t{4}}, {index_t{0}, index_t{1}});
+  const auto scores = cvk::view(s.det_scores.data(), {n}, {index_t{0}});
+  const auto ids = cvk::view(s.det_classes.data(), {n}, {index_t{0}});
+  CHECK_THROWS_AS(cvk::detection_ap(boxes, scores, ids, ids, s.gt_boxes, s.gt_classes, s.gt_images),
+                  cvk::out_of_range);
+  CHECK_THROWS_WITH(
+      cvk::detection_ap(boxes, scores, ids, ids, s.gt_boxes, s.gt_classes, s.gt_images),
+      Catch::Contains("detection_ap: det_boxes (1099511627776×4) needs "
+                      "1099511627776 elements") &&
+          Catch::Contains("more than can be allocated"));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Errors
 

@@ -808,3 +808,28 @@ TEST_CASE("em_merge: errors name the function, the argument and the shapes", "[e
   CHECK_THROWS_AS(cvk::em_merge(seven, scores, scores, {.box_size_factor = -1}),
                   cvk::invalid_argument);
 }
+
+TEST_CASE(
+    "em_merge: a heat map larger than memory is a cvk error naming max_grid_cells (issue 9 #8)",
+    "[em_merge][regression]") {
+  // Two boxes 1e7 apart with max_grid_cells at its maximum: the grid keeps cells of the median
+  // box's size, about 10^14 cells. The old code ended in std::bad_alloc.
+  const boxes_t<double> boxes = {{0, 0, 10, 10}, {1e7, 1e7, 1e7 + 10, 1e7 + 10}};
+  const std::vector<double> scores = {0.9, 0.8};
+  cvk::em_merge_options o;
+  o.max_grid_cells = std::numeric_limits<index_t>::max();
+  CHECK_THROWS_AS(cvk::em_merge(boxes, scores, o), cvk::out_of_range);
+  CHECK_THROWS_WITH(cvk::em_merge(boxes, scores, o),
+                    Catch::Contains("em_merge: options (max_grid_cells = "
+                                    "9223372036854775807, a grid of ") &&
+                        Catch::Contains("more than can be allocated"));
+  // the default bound gives a coarse grid and a result
+  CHECK(cvk::em_merge(boxes, scores).indices.size() == 2);
+  // a box_format outside the enum is rejected too
+  o = {};
+  o.format = static_cast<cvk::box_format>(9);
+  CHECK_THROWS_MATCHES(
+      cvk::em_merge(boxes, scores, o), cvk::invalid_argument,
+      Catch::Message(
+          "em_merge: options.format must be xyxy, xywh, cxcywh or yxyx, got box_format(9)"));
+}

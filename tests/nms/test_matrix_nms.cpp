@@ -369,7 +369,14 @@ cluster_reference_result<R> reference_cluster_nms(const boxes_t<R>& boxes, const
         for (std::size_t q = 0; q < 4; ++q) sum[q] += raw[order[j]][q] * w;
         weight_sum += w;
       }
-      for (std::size_t q = 0; q < 4; ++q) box[q] = sum[q] / weight_sum;
+      // zero or non-finite weights have no average: the box stays unmerged (issue 9 #6)
+      std::array<R, 4> mean{};
+      bool usable = weight_sum != R(0) && std::isfinite(weight_sum);
+      for (std::size_t q = 0; q < 4; ++q) {
+        mean[q] = sum[q] / weight_sum;
+        usable = usable && std::isfinite(mean[q]);
+      }
+      if (usable) box = mean;
     }
     result.boxes.push_back(box);
   }
@@ -1261,4 +1268,73 @@ TEST_CASE("cluster_nms: errors name the function and the argument", "[cluster_nm
   } catch (const cvk::invalid_argument& e) {
     CHECK(std::string(e.what()) == "cluster_nms: merge_threshold must be a number >= 0, got -0.5");
   }
+}
+
+TEST_CASE(
+    "cluster_nms: weighted merge with zero or infinite scores returns finite boxes (issue 9 #6)",
+    "[cluster_nms][regression]") {
+  const cvk::cluster_nms_options weighted{.weighted = true};
+  const auto expect_row = [](const auto& r, index_t k, const std::array<double, 4>& want) {
+    for (index_t q = 0; q < 4; ++q) CHECK(r.boxes(k, q) == want[static_cast<std::size_t>(q)]);
+  };
+  // Isolated kept boxes with score 0, +inf and -inf: box·s/s was NaN; now the box as given.
+  const boxes_t<double> apart = {{0, 0, 10, 10}, {20, 0, 30, 10}, {40, 0, 50, 10}, {60, 0, 70, 10}};
+  const double inf = std::numeric_limits<double>::infinity();
+  const std::vector<double> odd_scores = {inf, 0.5, 0.0, -inf};
+  const auto r = cvk::cluster_nms(apart, odd_scores, 0.5, weighted);
+  REQUIRE(to_vector(r.indices) == std::vector<index_t>{0, 1, 2, 3});
+  for (index_t k = 0; k < 4; ++k) expect_row(r, k, apart[static_cast<std::size_t>(r.indices(k))]);
+  // every score 0, merged pairs included: Σ w = 0, each kept box unmerged
+  const boxes_t<double> pairs = {{0, 0, 10, 10}, {1, 0, 11, 10}, {40, 0, 50, 10}, {41, 0, 51, 10}};
+  const std::vector<double> zeros(4, 0.0);
+  const auto z = cvk::cluster_nms(pairs, zeros, 0.5, weighted);
+  REQUIRE(to_vector(z.indices) == std::vector<index_t>{0, 2});
+  expect_row(z, 0, pairs[0]);
+  expect_row(z, 1, pairs[2]);
+  const boxes_t<double> pair = {{0, 0, 10, 10}, {1, 0, 11, 10}};
+  // an infinite-scored neighbour makes Σ w infinite: the kept box stays as given
+  const auto inf_nb = cvk::cluster_nms(pair, std::vector<double>{inf, inf}, 0.5, weighted);
+  REQUIRE(inf_nb.indices.size() == 1);
+  expect_row(inf_nb, 0, pair[0]);
+  // float: the same
+  const boxes_t<float> apart_f = {{0, 0, 10, 10}, {20, 0, 30, 10}};
+  const std::vector<float> zero_f = {0.0f, 0.0f};
+  const auto f = cvk::cluster_nms(apart_f, zero_f, 0.5, weighted);
+  REQUIRE(f.indices.size() == 2);
+  for (index_t k = 0; k < 2; ++k) {
+    for (index_t q = 0; q < 4; ++q) {
+      CHECK(f.boxes(k, q) ==
+            apart_f[static_cast<std::size_t>(f.indices(k))][static_cast<std::size_t>(q)]);
+    }
+  }
+}
+
+TEST_CASE(
+    "matrix family: a box_format outside the enum and 2^40 broadcast boxes are cvk errors "
+    "(issue 9 #8)",
+    "[matrix_nms][fast_nms][cluster_nms][regression]") {
+  const boxes_t<float> boxes = {{0, 0, 1, 1}};
+  const std::vector<float> scores = {0.5f};
+  const auto bad = static_cast<cvk::box_format>(4);
+  const std::string message =
+      ": options.format must be xyxy, xywh, cxcywh or yxyx, got box_format(4)";
+  CHECK_THROWS_MATCHES(cvk::matrix_nms(boxes, scores, {.format = bad}), cvk::invalid_argument,
+                       Catch::Message("matrix_nms" + message));
+  CHECK_THROWS_MATCHES(cvk::fast_nms(boxes, scores, 0.5, {.format = bad}), cvk::invalid_argument,
+                       Catch::Message("fast_nms" + message));
+  CHECK_THROWS_MATCHES(cvk::cluster_nms(boxes, scores, 0.5, {.format = bad}), cvk::invalid_argument,
+                       Catch::Message("cluster_nms" + message));
+  // one box and one score broadcast to 2^40 rows (stride 0): the old code ended in bad_alloc
+  const index_t n = index_t{1} << 40;
+  const auto many_boxes = cvk::view(boxes[0].data(), {n, index_t{4}}, {index_t{0}, index_t{1}});
+  const auto many_scores = cvk::view(scores.data(), {n}, {index_t{0}});
+  const std::string too_big =
+      ": boxes (1099511627776×4) needs 1099511627776 elements of 8 bytes, more than can be "
+      "allocated";
+  CHECK_THROWS_MATCHES(cvk::fast_nms(many_boxes, many_scores, 0.5), cvk::out_of_range,
+                       Catch::Message("fast_nms" + too_big));
+  CHECK_THROWS_MATCHES(cvk::cluster_nms(many_boxes, many_scores, 0.5), cvk::out_of_range,
+                       Catch::Message("cluster_nms" + too_big));
+  CHECK_THROWS_MATCHES(cvk::matrix_nms(many_boxes, many_scores), cvk::out_of_range,
+                       Catch::Message("matrix_nms" + too_big));
 }

@@ -572,3 +572,35 @@ TEST_CASE("onnx::non_max_suppression: errors name the function, the argument and
       Catch::Message("onnx::non_max_suppression: boxes must have rank 3, got rank 2 (12×4)"));
   CHECK_THROWS_AS(nms(boxes, rank4, 0.5), cvk::shape_error);
 }
+
+TEST_CASE(
+    "onnx::non_max_suppression: size products of broadcast views are checked before they are "
+    "formed (issue 9 #3)",
+    "[onnx][regression]") {
+  const std::vector<float> box_data = {0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1};
+  const float score = 0.9f;
+  const auto boxes = cvk::view(box_data.data(), {index_t{4}, index_t{1}, index_t{4}},
+                               {index_t{4}, index_t{4}, index_t{1}});
+  // B·C = 4·2^62 overflows index_t: the old code wrapped it to 0 (undefined behaviour) and
+  // returned nothing.
+  const index_t huge = index_t{1} << 62;
+  const auto scores = cvk::view(&score, {index_t{4}, huge, index_t{1}}, {0, 0, 0});
+  CHECK_THROWS_MATCHES(
+      cvk::onnx::non_max_suppression(boxes, scores, 1, 0.5), cvk::out_of_range,
+      Catch::Message("onnx::non_max_suppression: scores (4×4611686018427387904×1): the size "
+                     "4·4611686018427387904 overflows"));
+  // B·C fits but the per-class results of 2^40 classes cannot be allocated: a cvk error naming
+  // scores, not std::bad_alloc.
+  const auto one_box = cvk::view(box_data.data(), {index_t{1}, index_t{1}, index_t{4}},
+                                 {index_t{4}, index_t{4}, index_t{1}});
+  const auto many_classes =
+      cvk::view(&score, {index_t{1}, index_t{1} << 40, index_t{1}}, {0, 0, 0});
+  CHECK_THROWS_AS(cvk::onnx::non_max_suppression(one_box, many_classes, 1, 0.5), cvk::out_of_range);
+  CHECK_THROWS_WITH(cvk::onnx::non_max_suppression(one_box, many_classes, 1, 0.5),
+                    Catch::Contains("onnx::non_max_suppression: scores (1×1099511627776×1) "
+                                    "needs 1099511627776 elements") &&
+                        Catch::Contains("more than can be allocated"));
+  // the products of an ordinary input are unchanged
+  const auto four_classes = cvk::view(&score, {index_t{4}, index_t{3}, index_t{1}}, {0, 0, 0});
+  CHECK(cvk::onnx::non_max_suppression(boxes, four_classes, 1, 0.5).extent(0) == 12);
+}

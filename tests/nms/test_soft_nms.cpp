@@ -869,3 +869,45 @@ TEST_CASE("soft_nms: errors name the function, the argument and the values", "[s
   // shape errors come before value errors
   CHECK_THROWS_AS(cvk::soft_nms(seven, five, nan), cvk::shape_error);
 }
+
+TEST_CASE("soft_nms: sigma that rounds to zero in float is rejected (issue 9 #5)",
+          "[soft_nms][regression]") {
+  // Three disjoint boxes: with sigma 1e-300 the old code checked sigma > 0 in double, rounded it
+  // to 0 in float and returned scores {0.9, nan, nan} (0/0 in exp(-IoU²/sigma)).
+  const boxes_t<float> boxes = {{0, 0, 1, 1}, {2, 2, 3, 3}, {4, 4, 5, 5}};
+  const std::vector<float> scores = {0.9f, 0.8f, 0.7f};
+  const soft_nms_options tiny{.method = soft_nms_method::gaussian, .sigma = 1e-300};
+  CHECK_THROWS_MATCHES(cvk::soft_nms(boxes, scores, 0.5, tiny), cvk::invalid_argument,
+                       Catch::Message("soft_nms: sigma must be > 0 for the gaussian method in "
+                                      "the box computation type (float), got 1e-300, which "
+                                      "rounds to 0"));
+  for (const auto convention :
+       {soft_nms_convention::mmcv, soft_nms_convention::opencv, soft_nms_convention::tensorflow}) {
+    INFO(cvk::to_string(convention));
+    soft_nms_options o = tiny;
+    o.convention = convention;
+    CHECK_THROWS_AS(cvk::soft_nms(boxes, scores, 0.5, o), cvk::invalid_argument);
+    // the smallest float: positive, but TensorFlow's -0.5 / sigma overflows to -infinity
+    o.sigma = static_cast<double>(std::numeric_limits<float>::denorm_min());
+    CHECK_THROWS_AS(cvk::soft_nms(boxes, scores, 0.5, o), cvk::invalid_argument);
+    CHECK_THROWS_WITH(cvk::soft_nms(boxes, scores, 0.5, o),
+                      Catch::Contains("(-0.5 / sigma overflows)"));
+  }
+  // in double boxes the same sigma is a usable positive number: no overlap, no decay
+  const boxes_t<double> boxes_d = {{0, 0, 1, 1}, {2, 2, 3, 3}, {4, 4, 5, 5}};
+  const auto r = cvk::soft_nms(boxes_d, scores, 0.5, tiny);
+  REQUIRE(r.indices.extent(0) == 3);
+  CHECK(r.indices(0) == 0);
+  CHECK(r.indices(1) == 1);
+  CHECK(r.indices(2) == 2);
+  REQUIRE(r.scores.extent(0) == 3);
+  CHECK(r.scores(0) == 0.9f);
+  CHECK(r.scores(1) == 0.8f);
+  CHECK(r.scores(2) == 0.7f);
+  // a small sigma that stays positive, with a finite -0.5 / sigma, in float is accepted
+  soft_nms_options small = tiny;
+  small.sigma = 1e-30;
+  const auto f = cvk::soft_nms(boxes, scores, 0.5, small);
+  REQUIRE(f.scores.extent(0) == 3);
+  for (index_t k = 0; k < 3; ++k) CHECK(std::isfinite(f.scores(k)));
+}

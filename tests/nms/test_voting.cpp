@@ -1044,3 +1044,88 @@ TEST_CASE("box_voting and var_voting equal the numpy peers on the fixtures",
   CHECK(box_checked >= 30);
   CHECK(var_checked >= 12);
 }
+
+TEST_CASE("var_voting: zero variances are exact and dominate the vote (issue 9 #7)",
+          "[var_voting][regression]") {
+  // A = (0,0,10,10) 0.9, B = (0,0,10,12) 0.8: IoU 5/6, p = exp(-(1/6)²/0.01). σ² = 0 gave
+  // x/0 and 1/0 = inf: the old vote was inf/inf = NaN (0/0 for a zero coordinate).
+  const boxes_t<double> boxes = {{0, 0, 10, 10}, {0, 0, 10, 12}};
+  const std::vector<double> scores = {0.9, 0.8};
+  const double p = std::exp(-(1.0 / 6.0) * (1.0 / 6.0) / 0.01);
+  const auto row = [](const auto& r, index_t k) {
+    return std::array<double, 4>{r.boxes(k, 0), r.boxes(k, 1), r.boxes(k, 2), r.boxes(k, 3)};
+  };
+  SECTION("an isolated zero-variance box comes out unchanged, in every input form") {
+    const boxes_t<double> one = {{1, 2, 3, 4}};
+    const std::vector<double> score = {0.5};
+    const std::vector<std::array<double, 4>> zero = {{0, 0, 0, 0}};
+    const std::vector<std::array<double, 4>> very_negative = {{-2000, -2000, -2000, -2000}};
+    const std::array<double, 4> want = {1, 2, 3, 4};
+    CHECK(row(cvk::var_voting(one, score, zero), 0) == want);
+    CHECK(row(cvk::var_voting(one, score, zero, {.input = cvk::var_voting_input::stddev}), 0) ==
+          want);
+    CHECK(row(cvk::var_voting(one, score, very_negative,
+                              {.input = cvk::var_voting_input::log_variance}),
+              0) == want);
+    const boxes_t<float> one_f = {{1, 2, 3, 4}};
+    const std::vector<std::array<float, 4>> zero_f = {{0, 0, 0, 0}};
+    const auto f = cvk::var_voting(one_f, std::vector<float>{0.5f}, zero_f);
+    CHECK(f.boxes(0, 0) == 1.0f);
+    CHECK(f.boxes(0, 3) == 4.0f);
+  }
+  SECTION("a zero-variance neighbour decides the selected box's corner") {
+    const std::vector<std::array<double, 4>> v = {{1, 1, 1, 1}, {1, 1, 1, 0}};
+    const auto r = cvk::var_voting(boxes, scores, v);
+    REQUIRE(indices_of(r) == std::vector<index_t>{0, 1});
+    CHECK(r.boxes(0, 3) == Approx(12.0).epsilon(1e-15));  // B's exact y2 (p·12 / p)
+    CHECK(r.boxes(0, 0) == 0.0);                          // the other corners vote as usual
+    CHECK(r.boxes(0, 2) == Approx(10.0).epsilon(1e-15));
+    CHECK(r.scores(1) == Approx(0.19948176702183698));  // the decay is unchanged
+    CHECK(r.boxes(1, 3) == 12.0);                       // B votes alone afterwards
+  }
+  SECTION("a zero-variance selected box keeps its corners") {
+    const std::vector<std::array<double, 4>> v = {{0, 0, 0, 0}, {1, 1, 1, 1}};
+    const auto r = cvk::var_voting(boxes, scores, v);
+    CHECK(row(r, 0) == std::array<double, 4>{0, 0, 10, 10});
+  }
+  SECTION("several zero-variance voters: their IoU-kernel weighted mean") {
+    const std::vector<std::array<double, 4>> v = {{0, 0, 0, 0}, {0, 0, 0, 0}};
+    const auto r = cvk::var_voting(boxes, scores, v);
+    CHECK(r.boxes(0, 0) == 0.0);
+    CHECK(r.boxes(0, 2) == Approx(10.0).epsilon(1e-15));
+    CHECK(r.boxes(0, 3) == Approx((10.0 + p * 12.0) / (1.0 + p)).epsilon(1e-14));
+    // the same from log-variances so negative that σ² underflows to 0
+    const std::vector<std::array<double, 4>> logs(2, std::array<double, 4>{-1e4, -1e4, -1e4, -1e4});
+    const auto l =
+        cvk::var_voting(boxes, scores, logs, {.input = cvk::var_voting_input::log_variance});
+    CHECK(row(l, 0) == row(r, 0));
+  }
+}
+
+TEST_CASE(
+    "box_voting and var_voting: a box_format outside the enum and 2^40 broadcast boxes are "
+    "cvk errors (issue 9 #8)",
+    "[box_voting][var_voting][regression]") {
+  const boxes_t<double> boxes = {{0, 0, 1, 1}};
+  const std::vector<double> scores = {0.5};
+  const std::vector<std::array<double, 4>> variances = {{1, 1, 1, 1}};
+  const auto bad = static_cast<cvk::box_format>(5);
+  CHECK_THROWS_MATCHES(
+      cvk::var_voting(boxes, scores, variances, {.format = bad}), cvk::invalid_argument,
+      Catch::Message(
+          "var_voting: options.format must be xyxy, xywh, cxcywh or yxyx, got box_format(5)"));
+  CHECK_THROWS_AS(cvk::box_voting(boxes, scores, boxes, scores, {.format = bad}),
+                  cvk::invalid_argument);
+  const index_t n = index_t{1} << 40;
+  const auto many_boxes = cvk::view(boxes[0].data(), {n, index_t{4}}, {index_t{0}, index_t{1}});
+  const auto many_scores = cvk::view(scores.data(), {n}, {index_t{0}});
+  const auto many_variances =
+      cvk::view(variances[0].data(), {n, index_t{4}}, {index_t{0}, index_t{1}});
+  CHECK_THROWS_AS(cvk::var_voting(many_boxes, many_scores, many_variances), cvk::out_of_range);
+  CHECK_THROWS_WITH(cvk::var_voting(many_boxes, many_scores, many_variances),
+                    Catch::Contains("var_voting: boxes (1099511627776×4) needs 1099511627776 "
+                                    "elements"));
+  CHECK_THROWS_AS(cvk::box_voting(boxes, scores, many_boxes, many_scores), cvk::out_of_range);
+  CHECK_THROWS_WITH(cvk::box_voting(boxes, scores, many_boxes, many_scores),
+                    Catch::Contains("box_voting: all_boxes (1099511627776×4) needs"));
+}

@@ -41,6 +41,7 @@ void box_area(const Boxes& boxes, Out&& out, box_format format = box_format::xyx
               box_convention convention = {}) {
   const auto in = detail::checked_view<2>(boxes, "box_area", "boxes");
   detail::expect_shape(in, {detail::any_extent, 4}, "box_area", "boxes", "N×4");
+  detail::check_format(format, "box_area", "format");
   const index_t n = in.extent(0);
   auto dst = detail::output_view<1>(std::forward<Out>(out), {n}, "box_area");
   using R = real_t<typename decltype(in)::value_type>;
@@ -81,6 +82,7 @@ template <tensor_of_static_rank<1> Box>
                             box_convention convention = {}) {
   const auto in = detail::checked_view<1>(box, "box_area", "box");
   detail::expect_shape(in, {4}, "box_area", "box", "4");
+  detail::check_format(format, "box_area", "format");
   using R = real_t<typename decltype(in)::value_type>;
   return detail::xyxy_area(detail::to_xyxy(detail::load_single_box<R>(in), format, convention),
                            convention);

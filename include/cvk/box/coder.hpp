@@ -10,6 +10,7 @@
 #include <array>
 #include <cmath>
 #include <cstddef>
+#include <limits>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -87,7 +88,8 @@ CVK_KERNEL_END
 ///         dh = wh log(gh / ph), with (px, py, pw, ph) the proposal's centre and size and
 ///         (gx, gy, gw, gh) the reference (ground-truth) box's.
 /// decode: the inverse, with dw and dh clamped to at most `clip` (log(1000/16), as torchvision)
-///         so that exp cannot overflow.
+///         so that exp cannot overflow; a clip that is NaN or infinite (which would clamp
+///         nothing) raises cvk::invalid_argument.
 /// Boxes are xyxy, continuous coordinates. Zero-width proposals give inf/NaN deltas, as in
 /// torchvision (filter them with remove_small_boxes first).
 struct box_coder {
@@ -160,7 +162,7 @@ struct box_coder {
     using O = typename decltype(dst)::value_type;
     detail::assert_no_narrowing<O, R>();
     const auto w = weights_as<R>();
-    const auto c = static_cast<R>(clip);
+    const R c = clip_as<R>();
     const index_t sets = del.extent(1) / 4;
     for (index_t i = 0; i < del.extent(0); ++i) {
       const auto b = detail::load_box<R>(box, i);
@@ -200,6 +202,18 @@ struct box_coder {
     }
     return {static_cast<R>(weights[0]), static_cast<R>(weights[1]), static_cast<R>(weights[2]),
             static_cast<R>(weights[3])};
+  }
+
+  /// clip in R. A NaN clip clamps nothing and an infinite one lets exp overflow (decoding
+  /// to ±inf): both are rejected, as is a value beyond R's range.
+  template <class R>
+  [[nodiscard]] R clip_as() const {
+    if (!std::isfinite(clip) ||
+        std::fabs(clip) > static_cast<double>(std::numeric_limits<R>::max())) {
+      CVK_THROW(invalid_argument, "box_coder::decode: clip must be a finite number, got " +
+                                      detail::number_string(clip));
+    }
+    return static_cast<R>(clip);
   }
 };
 
@@ -241,11 +255,15 @@ template <tensor_of_rank<2> Boxes>
 
 /// Indices (ascending) of the boxes whose width and height are both >= min_size.
 ///   boxes  N×4 xyxy  →  K indices, K <= N
-/// Boxes with a NaN side are removed (the comparison is false), as torchvision. O(N).
+/// Boxes with a NaN side are removed (the comparison is false), as torchvision. Throws
+/// cvk::shape_error when boxes is not N×4 and cvk::invalid_argument when min_size is NaN. O(N).
 template <tensor_of_rank<2> Boxes>
 [[nodiscard]] tensor<index_t, 1> remove_small_boxes(const Boxes& boxes, double min_size) {
   const auto in = detail::checked_view<2>(boxes, "remove_small_boxes", "boxes");
   detail::expect_shape(in, {detail::any_extent, 4}, "remove_small_boxes", "boxes", "N×4");
+  if (std::isnan(min_size)) {  // every comparison would be false: every box removed
+    CVK_THROW(invalid_argument, "remove_small_boxes: min_size must be a number, got nan");
+  }
   using R = real_t<typename decltype(in)::value_type>;
   const auto m = static_cast<R>(min_size);
   std::vector<index_t> keep;

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstddef>
+#include <string>
 #include <type_traits>
 #include <utility>
 
@@ -47,6 +48,22 @@ struct box_convention {
 };
 
 namespace detail {
+
+/// Throws cvk::invalid_argument "function: argument must be xyxy, xywh, cxcywh or yxyx, got
+/// box_format(7)" for a value outside the enum (an integer cast to box_format), which the
+/// kernels would otherwise read as xyxy.
+inline void check_format(box_format format, const char* function, const char* argument) {
+  switch (format) {
+    case box_format::xyxy:
+    case box_format::xywh:
+    case box_format::cxcywh:
+    case box_format::yxyx:
+      return;
+  }
+  CVK_THROW(invalid_argument, std::string(function) + ": " + argument +
+                                  " must be xyxy, xywh, cxcywh or yxyx, got box_format(" +
+                                  std::to_string(static_cast<int>(format)) + ")");
+}
 
 /// One box to (x1, y1, x2, y2).
 template <class R>
@@ -174,6 +191,8 @@ void box_convert(const Boxes& boxes, box_format from, box_format to, Out&& out,
                  box_convention convention = {}) {
   const auto in = detail::checked_view<2>(boxes, "box_convert", "boxes");
   detail::expect_shape(in, {detail::any_extent, 4}, "box_convert", "boxes", "N×4");
+  detail::check_format(from, "box_convert", "from");
+  detail::check_format(to, "box_convert", "to");
   const index_t n = in.extent(0);
   auto dst = detail::output_view<2>(std::forward<Out>(out), {n, 4}, "box_convert");
   using R = real_t<typename decltype(in)::value_type>;
@@ -215,6 +234,8 @@ template <tensor_of_static_rank<1> Box>
                                box_convention convention = {}) {
   const auto in = detail::checked_view<1>(box, "box_convert", "box");
   detail::expect_shape(in, {4}, "box_convert", "box", "4");
+  detail::check_format(from, "box_convert", "from");
+  detail::check_format(to, "box_convert", "to");
   using R = real_t<typename decltype(in)::value_type>;
   return detail::convert_box(detail::load_single_box<R>(in), from, to, convention);
 }

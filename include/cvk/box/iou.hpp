@@ -75,10 +75,23 @@ auto checked_box_sets(const A& boxes1, const B& boxes2, const char* fn) {
   return std::pair{a, b};
 }
 
+/// Checks the options of an IoU-family call: the format (2-D boxes) and, for DIoU / CIoU, eps.
+template <iou_kind Kind, std::size_t Dim>
+void check_iou_options(const iou_options& options, const char* fn) {
+  if constexpr (Dim == 2) check_format(options.format, fn, "options.format");
+  if constexpr (Kind == iou_kind::diou || Kind == iou_kind::ciou) {
+    if (!(options.eps >= 0.0)) {
+      CVK_THROW(invalid_argument,
+                std::string(fn) + ": eps must be a number >= 0, got " + number_string(options.eps));
+    }
+  }
+}
+
 template <iou_kind Kind, std::size_t Dim, class A, class B, class Out>
 void pairwise_entry(const A& boxes1, const B& boxes2, Out&& out, const iou_options& options) {
   constexpr const char* fn = iou_function_name<Kind>(false);
   const auto [a, b] = checked_box_sets<Dim>(boxes1, boxes2, fn);
+  check_iou_options<Kind, Dim>(options, fn);
   auto dst = output_view<2>(std::forward<Out>(out), {a.extent(0), b.extent(0)}, fn);
   using R = pair_real_t<A, B>;
   assert_no_narrowing<typename decltype(dst)::value_type, R>();
@@ -91,7 +104,12 @@ auto pairwise_entry(const A& boxes1, const B& boxes2, const iou_options& options
   constexpr const char* fn = iou_function_name<Kind>(false);
   const auto a = checked_view<2>(boxes1, fn, "boxes1");
   const auto b = checked_view<2>(boxes2, fn, "boxes2");
-  tensor<pair_real_t<A, B>, 2> result(a.extent(0), b.extent(0));
+  using Result = tensor<pair_real_t<A, B>, 2>;
+  const auto shapes = [&] { return a.shape_string() + " and " + b.shape_string(); };
+  const index_t pairs = checked_mul(a.extent(0), b.extent(0), fn, "boxes1 × boxes2", shapes);
+  Result result =
+      checked_allocation<pair_real_t<A, B>>(pairs, fn, "the N×M result of boxes1 × boxes2", shapes,
+                                            [&] { return Result(a.extent(0), b.extent(0)); });
   pairwise_entry<Kind, Dim>(a, b, result, options);
   return result;
 }
@@ -101,6 +119,7 @@ void aligned_entry(const A& boxes1, const B& boxes2, Out&& out, const iou_option
   constexpr const char* fn = iou_function_name<Kind>(true);
   const auto [a, b] = checked_box_sets<Dim>(boxes1, boxes2, fn);
   expect_same_rows(a, b, fn, "boxes1", "boxes2");
+  check_iou_options<Kind, Dim>(options, fn);
   auto dst = output_view<1>(std::forward<Out>(out), {a.extent(0)}, fn);
   using R = pair_real_t<A, B>;
   assert_no_narrowing<typename decltype(dst)::value_type, R>();
@@ -125,6 +144,7 @@ auto single_entry(const A& box1, const B& box2, const iou_options& options) {
   const auto b = checked_view<1>(box2, fn, "box2");
   expect_shape(a, {cols}, fn, "box1");
   expect_shape(b, {cols}, fn, "box2");
+  check_iou_options<Kind, Dim>(options, fn);
   using R = pair_real_t<A, B>;
   const auto corners = [&](const auto& v) {
     std::array<R, 2 * Dim> c{};

@@ -1,15 +1,22 @@
 // cvk — computer-vision kernels, header-only C++20.
 // Argument checking shared by every operator: views of the requested rank, shape checks with
-// messages that name the function, the argument and the shapes.
+// messages that name the function, the argument and the shapes, checked size products and
+// allocations.
 // SPDX-License-Identifier: MIT
 #pragma once
 
 #include <array>
+#include <charconv>
 #include <cstddef>
 #include <initializer_list>
+#include <limits>
+#include <new>
+#include <stdexcept>
 #include <string>
+#include <system_error>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "../core/as_view.hpp"
 #include "../core/box_traits.hpp"  // registered box structs are tensors for every operator
@@ -82,6 +89,94 @@ auto output_view(X&& out, const std::type_identity_t<std::array<index_t, Rank>>&
                 "or a view of mutable memory)");
   expect_shape(v, expected, function, argument);
   return v;
+}
+
+/// Shortest round-trip text of a number for error messages: "1e-300", "0.5", "nan", "-inf".
+inline std::string number_string(double value) {
+  std::array<char, 32> buffer{};
+  const auto [end, ec] = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value);
+  return ec == std::errc{} ? std::string(buffer.data(), end) : std::string("?");
+}
+
+/// Text of a shape argument of checked_mul / checked_allocation: a view's shape string, a
+/// callable that writes the description (only called on error), or a description as text.
+template <class Shape>
+std::string describe_shape(const Shape& shape) {
+  if constexpr (requires { shape.shape_string(); }) {
+    return shape.shape_string();
+  } else if constexpr (std::is_invocable_v<const Shape&>) {
+    return shape();
+  } else {
+    return std::string(shape);
+  }
+}
+
+/// a·b for sizes a, b >= 0, checked before it is formed: throws cvk::out_of_range
+/// "function: argument (shape): the size a·b overflows" when it does not fit in index_t.
+/// `shape` is a view (its extents are printed) or a text describing the argument.
+template <class Shape>
+index_t checked_mul(index_t a, index_t b, const char* function, const char* argument,
+                    const Shape& shape) {
+  if (a < 0 || b < 0 || (a != 0 && b > std::numeric_limits<index_t>::max() / a)) {
+    CVK_THROW(out_of_range, std::string(function) + ": " + argument + " (" + describe_shape(shape) +
+                                "): the size " + std::to_string(a) + "·" + std::to_string(b) +
+                                " overflows");
+  }
+  return a * b;
+}
+
+/// Largest buffer cvk allocates at once, in bytes (1 TiB, also AddressSanitizer's limit): a
+/// larger size derived from an input's extents is reported as an error naming that input
+/// instead of ending in std::bad_alloc (or an abort under a sanitizer).
+inline constexpr std::size_t max_allocation_bytes = std::size_t{1} << 40;
+
+/// Throws cvk::out_of_range "function: argument (shape) needs <count> elements of <size> bytes,
+/// more than can be allocated".
+[[noreturn]] inline void throw_allocation_error(index_t count, std::size_t element_bytes,
+                                                const char* function, const char* argument,
+                                                const std::string& shape) {
+  CVK_THROW(out_of_range, std::string(function) + ": " + argument + " (" + shape + ") needs " +
+                              std::to_string(count) + " elements of " +
+                              std::to_string(element_bytes) + " bytes, more than can be allocated");
+}
+
+/// Throws cvk::out_of_range (throw_allocation_error) unless `count` elements of `element_bytes`
+/// bytes each fit in max_allocation_bytes. For an operator that will allocate scratch of that
+/// size per row of an input: checked once, before any allocation.
+template <class Shape>
+void check_allocation_size(index_t count, std::size_t element_bytes, const char* function,
+                           const char* argument, const Shape& shape) {
+  if (count < 0 || static_cast<std::size_t>(count) > max_allocation_bytes / element_bytes) {
+    throw_allocation_error(count, element_bytes, function, argument, describe_shape(shape));
+  }
+}
+
+/// Returns allocate() — which allocates `count` elements of `Element` — after checking the byte
+/// count against max_allocation_bytes; throws cvk::out_of_range (throw_allocation_error) when it
+/// is larger, or when allocate() throws std::bad_alloc or std::length_error.
+template <class Element, class Shape, class Allocate>
+auto checked_allocation(index_t count, const char* function, const char* argument,
+                        const Shape& shape, Allocate&& allocate) -> decltype(allocate()) {
+  check_allocation_size(count, sizeof(Element), function, argument, shape);
+#if CVK_HAS_EXCEPTIONS
+  try {
+    return allocate();
+  } catch (const std::bad_alloc&) {
+    throw_allocation_error(count, sizeof(Element), function, argument, describe_shape(shape));
+  } catch (const std::length_error&) {
+    throw_allocation_error(count, sizeof(Element), function, argument, describe_shape(shape));
+  }
+#else
+  return allocate();
+#endif
+}
+
+/// A std::vector of `count` value-initialized T, allocated through checked_allocation.
+template <class T, class Shape>
+std::vector<T> checked_vector(index_t count, const char* function, const char* argument,
+                              const Shape& shape) {
+  return checked_allocation<T>(count, function, argument, shape,
+                               [count] { return std::vector<T>(static_cast<std::size_t>(count)); });
 }
 
 /// Floating-point type computations run in: T itself, or double for integer inputs.

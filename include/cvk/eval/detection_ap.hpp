@@ -341,6 +341,9 @@ class ap_class_evaluator {
         }
       }
       for (const unsigned char ig : gt_ignored_) npig_[a] += ig == 0 ? 1 : 0;
+      // Without detections there is nothing to flag, and flags_ may be empty: no pointer into it
+      // is formed (an offset from its null data() is undefined behaviour).
+      if (n_det == 0) continue;
       for (std::size_t t = 0; t < n_thr; ++t) {
         unsigned char* f = flags_.data() + first * row + a * n_thr + t;  // entry d at f[d·row]
         gt_taken_.assign(n_gt, 0);
@@ -413,6 +416,7 @@ namespace detail {
 /// Checks the options; returns max_detections sorted.
 inline std::vector<index_t> check_detection_ap_options(const detection_ap_options& options,
                                                        const char* fn) {
+  check_format(options.format, fn, "options.format");
   if (options.iou_thresholds.empty()) {
     CVK_THROW(invalid_argument, std::string(fn) + ": iou_thresholds must not be empty");
   }
@@ -484,7 +488,7 @@ detection_ap_result detection_ap_impl(const DB& db, const DS& ds, const DC& dc, 
     expect_length(static_cast<index_t>(crowd->size()), n_gt, "gt_iscrowd", "ground truth");
   }
 
-  std::vector<ap_detection> dets(static_cast<std::size_t>(n_det));
+  auto dets = checked_vector<ap_detection>(n_det, fn, "det_boxes", db);
   for (index_t i = 0; i < n_det; ++i) {
     ap_detection& d = dets[static_cast<std::size_t>(i)];
     d.score = static_cast<double>(ds(i));
@@ -497,7 +501,7 @@ detection_ap_result detection_ap_impl(const DB& db, const DS& ds, const DC& dc, 
     d.image = ap_id(dimg(i), fn, "det_images");
     d.index = i;
   }
-  std::vector<ap_ground_truth> gts(static_cast<std::size_t>(n_gt));
+  auto gts = checked_vector<ap_ground_truth>(n_gt, fn, "gt_boxes", gb);
   for (index_t i = 0; i < n_gt; ++i) {
     ap_ground_truth& g = gts[static_cast<std::size_t>(i)];
     g.box = read_ap_box(gb, i, options.format, fn, "gt_boxes");
@@ -660,7 +664,9 @@ detection_ap_result detection_ap_impl(const DB& db, const DS& ds, const DC& dc, 
 ///
 /// Throws cvk::shape_error when a box tensor is not D×4 / G×4 or a per-box tensor has the wrong
 /// length, and cvk::invalid_argument for a NaN score or coordinate, an id that does not fit in
-/// int64, an empty or out-of-[0, 1] iou_thresholds, or max_detections not 3 values >= 0.
+/// int64, an empty or out-of-[0, 1] iou_thresholds, max_detections not 3 values >= 0, or a
+/// format outside box_format; cvk::out_of_range when the detections or ground truths (broadcast
+/// views) need more memory than can be allocated.
 /// O((D + G) log(D + G)) to sort, O(A·T·Σ D_i·G_i) to match per image and class, and
 /// O(A·M·T·D) to accumulate (A = 4 area ranges, M = 3, T = 10 by default).
 template <tensor_of_rank<2> DetBoxes, tensor_of_rank<1> DetScores, tensor_of_rank<1> DetClasses,

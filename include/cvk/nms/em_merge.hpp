@@ -664,7 +664,15 @@ em_heat_map em_build_heat_map(const std::vector<em_detection<R>>& dets,
   map.y0 = y_lo;
   map.cell = cell;
   const auto nx = static_cast<std::size_t>(map.nx);
-  map.heat.assign(nx * static_cast<std::size_t>(map.ny), 0.0);
+  // The grid is bounded by options.max_grid_cells only: a large bound may ask for more memory
+  // than there is, which is reported as an error naming that option.
+  const auto grid_text = [&] {
+    return "max_grid_cells = " + std::to_string(options.max_grid_cells) + ", a grid of " +
+           std::to_string(map.nx) + "×" + std::to_string(map.ny) + " cells";
+  };
+  const index_t heat_cells = checked_mul(map.nx, map.ny, "em_merge", "options", grid_text);
+  checked_allocation<double>(heat_cells, "em_merge", "options", grid_text,
+                             [&] { map.heat.assign(static_cast<std::size_t>(heat_cells), 0.0); });
 
   const double e1 = std::exp(-1.0);
   std::vector<double> fx;
@@ -751,6 +759,7 @@ inline void check_em_merge_options(const em_merge_options& o, const char* fn) {
   const auto integer = [&](bool ok, const char* what, long long value) {
     if (!ok) fail(what, std::to_string(value));
   };
+  check_format(o.format, fn, "options.format");
   real(!std::isnan(o.score_threshold), "score_threshold must be a number", o.score_threshold);
   real(o.box_size_factor > 0 && o.box_size_factor <= 1, "box_size_factor must be in (0, 1]",
        o.box_size_factor);

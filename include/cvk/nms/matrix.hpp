@@ -676,6 +676,8 @@ template <class BoxView, class ScoreView>
 index_t check_boxes_and_scores(const BoxView& boxes, const ScoreView& scores, const char* fn) {
   expect_shape(boxes, {any_extent, 4}, fn, "boxes", "N×4");
   const index_t n = boxes.extent(0);
+  // every ranking allocates N indices first (nms_order)
+  check_allocation_size(n, sizeof(index_t), fn, "boxes", boxes);
   if (scores.extent(0) != n) {
     CVK_THROW(shape_error, std::string(fn) + ": scores must have " + std::to_string(n) +
                                " elements (one per box), got " + std::to_string(scores.extent(0)));
@@ -684,6 +686,7 @@ index_t check_boxes_and_scores(const BoxView& boxes, const ScoreView& scores, co
 }
 
 inline void check_matrix_options(const matrix_nms_options& o, const char* fn) {
+  check_format(o.format, fn, "options.format");
   expect_optional_number(o.score_threshold, fn, "score_threshold");
   expect_optional_number(o.post_threshold, fn, "post_threshold");
   expect_non_negative(o.nms_top_k, fn, "nms_top_k");
@@ -1177,6 +1180,7 @@ template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores>
   const auto b = detail::checked_view<2>(boxes, fn, "boxes");
   const auto s = detail::checked_view<1>(scores, fn, "scores");
   detail::check_boxes_and_scores(b, s, fn);
+  detail::check_format(options.format, fn, "options.format");
   detail::expect_number(iou_threshold, fn, "iou_threshold");
   detail::expect_optional_number(options.score_threshold, fn, "score_threshold");
   detail::expect_non_negative(options.top_k, fn, "top_k");
@@ -1205,6 +1209,7 @@ namespace detail {
 
 inline void check_cluster_options(double iou_threshold, const cluster_nms_options& o,
                                   const char* fn) {
+  check_format(o.format, fn, "options.format");
   expect_number(iou_threshold, fn, "iou_threshold");
   expect_optional_number(o.score_threshold, fn, "score_threshold");
   expect_non_negative(o.top_k, fn, "top_k");
@@ -1254,7 +1259,9 @@ inline void check_cluster_options(double iou_threshold, const cluster_nms_option
 /// 4. weighted: each returned box i in K becomes Σ_j w_ij·box_j / Σ_j w_ij with w_ii = s_i and
 ///    w_ij = B(i, j)·s_j for j > i with B(i, j) > merge_threshold (s: the returned scores; the
 ///    repository's cross-class `cc_cluster_SPM_dist_weighted_nms`); other returned boxes are
-///    box_i·s_i / s_i. Coordinates are averaged in options.format.
+///    box_i·s_i / s_i. Coordinates are averaged in options.format. When Σ_j w_ij is 0 or not
+///    finite (zero, infinite or NaN scores), or the average is not finite, the row's own box is
+///    returned unmerged (never 0/0 or inf/inf).
 /// 5. Sorted by returned score descending (equal: processing order; NaN last); the first
 ///    max_output.
 /// Pairs of boxes that do not overlap with positive area have B = 0 (IoU criterion) and take no
@@ -1401,7 +1408,17 @@ template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores>
       weight_sum[k] += weight;
     }
     for (std::size_t k = 0; k < rows.size(); ++k) {
-      for (std::size_t q = 0; q < 4; ++q) merged[k][q] = merged[k][q] / weight_sum[k];
+      // A weight sum of 0 (zero scores) or one that is not finite (an infinite or NaN score)
+      // has no average (0/0, inf/inf would make the box NaN), nor has an average that is not
+      // finite: the row keeps its own box, unmerged.
+      const R sum = weight_sum[k];
+      bool usable = sum != R(0) && std::isfinite(sum);
+      std::array<R, 4> mean{};
+      for (std::size_t q = 0; q < 4 && usable; ++q) {
+        mean[q] = merged[k][q] / sum;
+        usable = std::isfinite(mean[q]);
+      }
+      merged[k] = usable ? mean : detail::load_box<R>(b, order[rows[k].first]);
     }
   }
   for (index_t k = 0; k < count; ++k) {

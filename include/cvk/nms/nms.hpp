@@ -71,6 +71,8 @@ index_t check_nms_arguments(const BoxView& boxes, const ScoreView& scores, doubl
                             const nms_options& options, const char* fn) {
   expect_shape(boxes, {any_extent, 4}, fn, "boxes", "N×4");
   const index_t n = boxes.extent(0);
+  // every ranking allocates N indices first (nms_order)
+  check_allocation_size(n, sizeof(index_t), fn, "boxes", boxes);
   if (scores.extent(0) != n) {
     CVK_THROW(shape_error, std::string(fn) + ": scores must have " + std::to_string(n) +
                                " elements (one per box), got " + std::to_string(scores.extent(0)));
@@ -97,6 +99,7 @@ index_t check_nms_arguments(const BoxView& boxes, const ScoreView& scores, doubl
     CVK_THROW(invalid_argument, std::string(fn) + ": diou_beta must be a finite number > 0, got " +
                                     std::to_string(options.diou_beta));
   }
+  check_format(options.format, fn, "options.format");
   return n;
 }
 

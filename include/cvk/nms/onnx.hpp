@@ -51,11 +51,7 @@ T onnx_round(double t) noexcept {
 }
 
 /// Shortest round-trip text of a double, for error messages.
-inline std::string onnx_number(double value) {
-  std::array<char, 32> buffer{};
-  const auto [end, ec] = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value);
-  return ec == std::errc{} ? std::string(buffer.data(), end) : std::string("?");
-}
+inline std::string onnx_number(double value) { return number_string(value); }
 
 /// Box i of batch `batch` as an NMS candidate in R, the way ONNX Runtime reads it:
 /// center_point_box 0: [y1, x1, y2, x2], each axis ordered with ORT's MaxMin
@@ -128,7 +124,8 @@ namespace onnx {
 /// Throws cvk::shape_error when boxes is not B×N×4 or scores is not B×C×N for the same B and
 /// N (or a runtime-rank input is not of rank 3), and cvk::invalid_argument when iou_threshold
 /// is not in [0, 1] (NaN included; ORT's check), score_threshold is NaN (where ORT would select
-/// nothing) or center_point_box is not 0 or 1.
+/// nothing) or center_point_box is not 0 or 1; cvk::out_of_range when B·N or B·C·N (broadcast
+/// views) overflows or needs more memory than can be allocated.
 /// O(B·C·N log N) to rank; then per class the greedy loop compares a candidate only with the
 /// selected boxes near it (a uniform grid): O(N) for spread-out boxes, O(N·K) at worst. Classes
 /// run concurrently on `threads` threads (0 = max_threads()); results do not depend on it.
@@ -181,8 +178,12 @@ template <tensor_of_rank<3> Boxes, tensor_of_rank<3> Scores>
   const auto max_keep = static_cast<std::size_t>(
       std::min<std::int64_t>(max_output_boxes_per_class, static_cast<std::int64_t>(n)));
 
-  // Every box of every batch as a candidate, once.
-  std::vector<cvk::detail::nms_box<R>> all_boxes(static_cast<std::size_t>(batches * n));
+  // Every box of every batch as a candidate, once. Every size product is checked before it is
+  // formed: broadcast (zero-stride) views can have any extents.
+  const index_t box_count = cvk::detail::checked_mul(batches, n, fn, "boxes", b);
+  const index_t groups = cvk::detail::checked_mul(batches, classes, fn, "scores", s);
+  const index_t score_count = cvk::detail::checked_mul(groups, n, fn, "scores", s);
+  auto all_boxes = cvk::detail::checked_vector<cvk::detail::nms_box<R>>(box_count, fn, "boxes", b);
   for (index_t batch = 0; batch < batches; ++batch) {
     for (index_t i = 0; i < n; ++i) {
       all_boxes[static_cast<std::size_t>(batch * n + i)] =
@@ -191,8 +192,7 @@ template <tensor_of_rank<3> Boxes, tensor_of_rank<3> Scores>
   }
 
   // Selected box indices per (batch, class), in selection order.
-  const index_t groups = batches * classes;
-  std::vector<std::vector<index_t>> selected(static_cast<std::size_t>(groups));
+  auto selected = cvk::detail::checked_vector<std::vector<index_t>>(groups, fn, "scores", s);
   parallel_for(
       0, groups, 1,
       [&](index_t lo, index_t hi) {
@@ -213,7 +213,7 @@ template <tensor_of_rank<3> Boxes, tensor_of_rank<3> Scores>
           for (index_t& k : kept) k = order[static_cast<std::size_t>(k)];
         }
       },
-      groups > 1 && batches * classes * n >= 4096 ? threads : 1);
+      groups > 1 && score_count >= 4096 ? threads : 1);
 
   std::size_t total = 0;
   for (const auto& group : selected) total += group.size();

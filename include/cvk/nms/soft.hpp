@@ -711,8 +711,9 @@ inline std::string soft_number(double value) {
   return text;
 }
 
-/// Checks the arguments of soft_nms; returns N.
-template <class BoxView, class ScoreView>
+/// Checks the arguments of soft_nms (sigma as used: rounded to the box computation type R);
+/// returns N.
+template <class R, class BoxView, class ScoreView>
 index_t check_soft_nms_arguments(const BoxView& boxes, const ScoreView& scores,
                                  double iou_threshold, const soft_nms_options& options) {
   constexpr const char* fn = "soft_nms";
@@ -727,6 +728,8 @@ index_t check_soft_nms_arguments(const BoxView& boxes, const ScoreView& scores,
       CVK_THROW(invalid_argument, std::string(fn) + ": " + name + " must be a number, got nan");
     }
   };
+  check_allocation_size(n, sizeof(nms_box<R>), fn, "boxes", boxes);
+  check_format(options.format, fn, "options.format");
   number(iou_threshold, "iou_threshold");
   number(options.sigma, "sigma");
   number(options.min_score, "min_score");
@@ -734,6 +737,24 @@ index_t check_soft_nms_arguments(const BoxView& boxes, const ScoreView& scores,
     CVK_THROW(invalid_argument, std::string(fn) +
                                     ": sigma must be > 0 for the gaussian method, got " +
                                     soft_number(options.sigma));
+  }
+  if (options.method == soft_nms_method::gaussian) {
+    // The kernel divides by sigma rounded to R (mmcv, OpenCV) or multiplies by -0.5 / sigma
+    // (TensorFlow): a positive double that rounds to 0, or whose reciprocal overflows, in R
+    // would turn every decay into NaN. Check the values actually used.
+    const R sigma = soft_parameter<R>(options.sigma);
+    const R scale = R(-0.5) / sigma;
+    if (!(sigma > R(0)) || !std::isfinite(scale)) {
+      CVK_THROW(invalid_argument,
+                std::string(fn) + ": sigma must be > 0 for the gaussian method in the box " +
+                    "computation type (" +
+                    (std::is_same_v<R, float>    ? "float"
+                     : std::is_same_v<R, double> ? "double"
+                                                 : "long double") +
+                    "), got " + number_string(options.sigma) + ", which rounds to " +
+                    number_string(static_cast<double>(sigma)) +
+                    (sigma > R(0) ? " (-0.5 / sigma overflows)" : ""));
+    }
   }
   if (options.max_output && *options.max_output < 0) {
     CVK_THROW(invalid_argument, std::string(fn) + ": max_output must be >= 0, got " +
@@ -763,7 +784,7 @@ auto soft_nms_views(const BoxView& b, const ScoreView& s, double iou_threshold,
   using S = real_t<typename ScoreView::value_type>;
   static_assert(std::is_same_v<S, float> || std::is_same_v<S, double>,
                 "cvk: soft_nms scores must be float, double or an integer type");
-  const index_t n = check_soft_nms_arguments(b, s, iou_threshold, options);
+  const index_t n = check_soft_nms_arguments<R>(b, s, iou_threshold, options);
   std::vector<nms_box<R>> boxes;
   boxes.reserve(static_cast<std::size_t>(n));
   std::vector<S> scores(static_cast<std::size_t>(n));
@@ -832,8 +853,9 @@ auto soft_nms_views(const BoxView& b, const ScoreView& s, double iou_threshold,
 ///
 /// Throws cvk::shape_error when boxes is not N×4 or scores has not N elements;
 /// cvk::invalid_argument when iou_threshold, sigma or min_score is NaN, sigma <= 0 for the
-/// gaussian method, max_output is negative, or the convention lacks the method (opencv: naive;
-/// tensorflow: linear).
+/// gaussian method (also when a tiny positive sigma rounds to 0 in the box type, or -0.5 /
+/// sigma overflows there), max_output is negative, or the convention lacks the method (opencv:
+/// naive; tensorflow: linear).
 ///
 /// Complexity: the peers are O(N²) (a scan for the maximum and a rescoring pass per selection).
 /// cvk finds the maximum in a tournament tree (O(log N) per score change) and, when the rule

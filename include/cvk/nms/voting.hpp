@@ -591,27 +591,39 @@ void var_voting_kernel(std::span<const voting_box<R>> boxes,
       for (std::size_t p = cur + 1; p < live; ++p) consider(at[p]);
     }
 
-    // 3. the vote: the selected box (weight p = 1) then its neighbours in position order
+    // 3. the vote: the selected box (weight p = 1) then its neighbours in position order. A
+    //    corner with σ² = 0 (infinite 1/σ², see var_voting) is exact: it outweighs every
+    //    finite variance, so the exact voters' p-weighted mean Σ p·x / Σ p is the vote (the
+    //    limit of the formula as their σ² go to 0 together) instead of inf/inf = NaN.
     std::array<A, 4> num{};
     std::array<A, 4> den{};
-    for (std::size_t c = 0; c < 4; ++c) {
-      num[c] += weights[b].weighted[c];
-      den[c] += weights[b].inverse[c];
-    }
+    std::array<A, 4> exact_num{};
+    std::array<A, 4> exact_den{};
+    const auto add = [&](const vote_weights<A>& w, A p) {
+      for (std::size_t c = 0; c < 4; ++c) {
+        if (std::isinf(w.inverse[c])) {
+          exact_num[c] += p * w.weighted[c];
+          exact_den[c] += p;
+        } else {
+          num[c] += p * w.weighted[c];
+          den[c] += p * w.inverse[c];
+        }
+      }
+    };
+    add(weights[b], A(1));
     for (const neighbour& nb : neighbours) {
       if (!(static_cast<double>(nb.iou) > vote_threshold)) continue;
       const A d = A(1) - static_cast<A>(nb.iou);
-      const A p = std::exp(-(d * d) / sigma_t);
-      const vote_weights<A>& w = weights[nb.box];
-      for (std::size_t c = 0; c < 4; ++c) {
-        num[c] += p * w.weighted[c];
-        den[c] += p * w.inverse[c];
-      }
+      add(weights[nb.box], std::exp(-(d * d) / sigma_t));
     }
     const std::array<R, 4> own = {sb.x1, sb.y1, sb.x2, sb.y2};
     std::array<R, 4> voted{};
     for (std::size_t c = 0; c < 4; ++c) {
-      voted[c] = den[c] != A(0) ? static_cast<R>(num[c] / den[c]) : own[c];
+      if (exact_den[c] != A(0)) {
+        voted[c] = static_cast<R>(exact_num[c] / exact_den[c]);
+      } else {
+        voted[c] = den[c] != A(0) ? static_cast<R>(num[c] / den[c]) : own[c];
+      }
     }
     out_indices.push_back(static_cast<index_t>(b));
     out_boxes.push_back(voted);
@@ -709,6 +721,9 @@ template <tensor_of_rank<2> KeptBoxes, tensor_of_rank<1> KeptScores, tensor_of_r
                                " elements (one per box of all_boxes), got " +
                                std::to_string(as.extent(0)));
   }
+  detail::check_format(options.format, fn, "options.format");
+  detail::check_allocation_size(n, sizeof(detail::voting_box<double>), fn, "all_boxes", ab);
+  detail::check_allocation_size(k_count, sizeof(std::array<double, 4>), fn, "kept_boxes", kb);
   if (!std::isfinite(options.threshold)) {
     CVK_THROW(invalid_argument, std::string(fn) + ": threshold must be a finite number, got " +
                                     std::to_string(options.threshold));
@@ -771,7 +786,9 @@ template <tensor_of_rank<2> KeptBoxes, tensor_of_rank<1> KeptScores, tensor_of_r
 /// position order (in double for float input); then decay every remaining box with IoU > 0
 /// (gaussian or hard) and discard those whose score falls below score_threshold. IoUs come from
 /// the input boxes (voted boxes never vote again). A corner whose weights sum to 0 keeps the
-/// selected box's value.
+/// selected box's value. A corner with σ² = 0 (or so small that x/σ² or 1/σ² overflows; e.g. a
+/// log-variance below about -709) is exact and outweighs every finite variance:
+/// when any voter's corner is exact, the vote is the exact voters' Σ p_j·x_j / Σ p_j.
 ///
 /// Throws cvk::shape_error when boxes or variances are not N×4 or scores has not N elements,
 /// and cvk::invalid_argument when sigma_t or soft_sigma is not > 0, vote_threshold is NaN or
@@ -815,6 +832,7 @@ template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores, tensor_of_rank<2> V
   if (std::isnan(options.score_threshold)) {
     CVK_THROW(invalid_argument, std::string(fn) + ": score_threshold must be a number, got nan");
   }
+  detail::check_format(options.format, fn, "options.format");
   using R = real_t<typename decltype(b)::value_type>;
   using RS = real_t<typename decltype(s)::value_type>;
   using A = detail::voting_acc_t<R>;
@@ -823,7 +841,7 @@ template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores, tensor_of_rank<2> V
   const bool rows_first = options.format == box_format::yxyx;
 
   const auto count = static_cast<std::size_t>(n);
-  std::vector<detail::voting_box<R>> corners(count);
+  auto corners = detail::checked_vector<detail::voting_box<R>>(n, fn, "boxes", b);
   std::vector<detail::vote_weights<A>> weights(count);
   std::vector<RS> score(count);
   for (index_t i = 0; i < n; ++i) {
@@ -842,8 +860,17 @@ template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores, tensor_of_rank<2> V
         variance = sigma * sigma;
       }
       const auto kk = static_cast<std::size_t>(k);
-      weights[ii].weighted[kk] = static_cast<A>(c[kk]) / variance;
-      weights[ii].inverse[kk] = A(1) / variance;
+      const A weighted = static_cast<A>(c[kk]) / variance;
+      const A inverse = A(1) / variance;
+      if (std::isinf(inverse) || (std::isinf(weighted) && std::isfinite(c[kk]))) {
+        // σ² = 0, or so small that x/σ² or 1/σ² overflows: an exact corner, stored as x and an
+        // infinite inverse (the kernel's vote takes the exact corners' mean)
+        weights[ii].weighted[kk] = static_cast<A>(c[kk]);
+        weights[ii].inverse[kk] = std::numeric_limits<A>::infinity();
+      } else {
+        weights[ii].weighted[kk] = weighted;
+        weights[ii].inverse[kk] = inverse;
+      }
     }
   }
   std::vector<index_t> indices;
