@@ -250,6 +250,51 @@ def op_table(op, rows, columns):
     return lines
 
 
+def ratio(mine, theirs):
+    """cvk ÷ the other, in throughput (above 1: cvk is faster)."""
+    if throughput(mine) is not None and throughput(theirs) is not None:
+        return throughput(mine) / throughput(theirs)
+    return seconds(theirs) / seconds(mine)
+
+
+def summary_lines(runs, results, columns):
+    """A short text table: per operator and per other implementation, the median of cvk ÷ the
+    other over the rows both measured (same type, parameters and threads), with the range."""
+    lines = []
+    context = runs[0]["context"] if runs else {}
+    lines.append(f"cvk ÷ each peer, per operator (throughput ratio, above 1: cvk is faster); "
+                 f"{context.get('cpu_model', 'unknown CPU')}, "
+                 f"{max(r['repetitions'] for r in runs)} repetition(s), medians")
+    table = [("operator", "versus", "rows", "median ratio", "range")]
+    for op, rows in results.items():
+        keys = {key for cells in rows.values() for key in cells}
+        columns_here = sorted((columns[key] for key in keys), key=lambda c: c.order)
+        cvk = primary_cvk(columns_here)
+        others = [c for c in columns_here if c.impl != "cvk"]
+        if cvk is None:
+            continue
+        if not others:
+            table.append((op, "(cvk only)", str(sum(cvk.key in c for c in rows.values())), "—",
+                          "—"))
+            continue
+        for other in others:
+            ratios = sorted(ratio(cells[cvk.key], cells[other.key]) for cells in rows.values()
+                            if cvk.key in cells and other.key in cells)
+            if not ratios:
+                table.append((op, other.title, "0", "—", "—"))
+                continue
+            middle = len(ratios) // 2
+            median = ratios[middle] if len(ratios) % 2 else (ratios[middle - 1] + ratios[middle]) / 2
+            table.append((op, other.title, str(len(ratios)), f"{median:.3g}×",
+                          f"{ratios[0]:.3g}× – {ratios[-1]:.3g}×"))
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for index, row in enumerate(table):
+        lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+        if index == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return lines
+
+
 def machine_section(runs):
     lines = []
     reference = next((r["context"] for r in runs if r["context"].get("cvk_variant") != "torchvision"),
@@ -352,6 +397,9 @@ def main():
     parser.add_argument("--out", default="docs/benchmarks.md")
     parser.add_argument("--png", default=None,
                         help="plot to write (default: next to --out, .png); 'none' to skip")
+    parser.add_argument("--summary", action="store_true",
+                        help="print a short table (cvk ÷ each peer, per operator) instead of "
+                             "writing the report")
     args = parser.parse_args()
 
     paths = [p for p in args.json if os.path.exists(p)]
@@ -364,6 +412,9 @@ def main():
     if not results:
         print("report.py: the JSON files hold no benchmarks", file=sys.stderr)
         return 1
+    if args.summary:
+        print("\n".join(summary_lines(runs, results, columns)))
+        return 0
 
     png = args.png if args.png is not None else os.path.splitext(args.out)[0] + ".png"
     plotted = False

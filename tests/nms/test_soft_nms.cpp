@@ -69,8 +69,11 @@ template <class S>
 std::string show(const outcome<S>& o) {
   std::string text = "[";
   for (std::size_t k = 0; k < o.indices.size(); ++k) {
-    text += (k ? " " : "") + std::to_string(o.indices[k]) + ":" +
-            std::to_string(static_cast<double>(o.scores[k]));
+    // Appended piece by piece: `"literal" + std::string&&` trips g++ 12's -Wrestrict at -O3.
+    if (k) text += ' ';
+    text += std::to_string(o.indices[k]);
+    text += ':';
+    text += std::to_string(static_cast<double>(o.scores[k]));
   }
   return text + "]";
 }

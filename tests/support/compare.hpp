@@ -43,6 +43,24 @@ std::uint64_t ulp_distance(T a, T b) {
   return ua > ub ? ua - ub : ub - ua;
 }
 
+/// Whether this build lets the compiler contract a·b + c into one fused multiply-add (an FMA
+/// target, e.g. -march=native, under g++'s default -ffp-contract=fast or clang's =on): a sum of
+/// products may then round differently in a kernel and in its reference loop, as the compiler
+/// chooses for each.
+inline constexpr bool fma_contraction =
+#if defined(__FMA__)
+    true;
+#else
+    false;
+#endif
+
+/// A sum of products (a weighted mean of positive terms, say) compared with its reference:
+/// same_value when the build cannot contract, else within `ulps` representable values.
+template <class T>
+bool same_sum_of_products(T a, T b, std::uint64_t ulps = 64) {
+  return fma_contraction ? ulp_distance(a, b) <= ulps : same_value(a, b);
+}
+
 /// Largest absolute coordinate of a box, at least 1.
 template <class T>
 long double box_scale(const std::array<T, 4>& b) {
