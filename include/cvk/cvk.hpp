@@ -4,6 +4,7 @@
 #pragma once
 
 #include "box.hpp"
+#include "conv.hpp"
 #include "core.hpp"
 #include "eval.hpp"
 #include "nms.hpp"
