@@ -227,6 +227,9 @@ class conv2d_plan {
     detail::pack_conv2d_weights(
         path_, g, [&](index_t o, index_t i, index_t ky, index_t kx) { return w(o, i, ky, kx); },
         packed_.data());
+    // A zero bias when there is none: adding +0 changes no value (x + 0 = x, -0 + 0 = +0 aside:
+    // a conv output of -0 becomes +0, as in PyTorch, whose conv sums start from zero).
+    bias_.assign(static_cast<std::size_t>(oihw_[0]), T(0));
     if constexpr (!std::is_same_v<Bias, no_bias_t>) {
       const auto b = detail::checked_view<1>(bias, function_, "bias");
       if (b.extent(0) != oihw_[0]) {
@@ -235,7 +238,6 @@ class conv2d_plan {
                                    " values (the output channels of weight " + weight_text() +
                                    "), got " + b.shape_string());
       }
-      bias_.resize(static_cast<std::size_t>(oihw_[0]));
       for (index_t o = 0; o < oihw_[0]; ++o) bias_[static_cast<std::size_t>(o)] = b(o);
     }
   }
@@ -296,7 +298,7 @@ class conv2d_plan {
     detail::conv2d_call<T> call;
     call.path = path_;
     call.packed = packed_.data();
-    call.bias = bias_.empty() ? nullptr : bias_.data();
+    call.bias = bias_.data();
     call.function = function_;
     detail::conv2d_execute<T>(g, call, detail::permute_axes(strided_view<const T, 4>(x), axes), r,
                               detail::permute_axes(strided_view<T, 4>(y), axes), params_);

@@ -73,12 +73,70 @@ epilogue<T> make_epilogue(const conv2d_params& p) noexcept {
   return e;
 }
 
+/// Where one output row goes: the output (and the residual, or null) at (n, 0, oy, 0), with
+/// their channel and column strides.
+template <class T>
+struct row_target {
+  T* out;
+  index_t out_channel_stride, out_column_stride;
+  const T* residual;
+  index_t residual_channel_stride, residual_column_stride;
+};
+
+/// out = act(row + bias + residual) for one output row. With NHWC-contiguous output and residual
+/// the inner loop is unit-stride over channels and vectorizes.
+template <class T, activation Act>
+void finish_row(const conv2d_geometry& g, const T* row, const T* bias, const row_target<T>& t,
+                const epilogue<T>& e, bool channels_inner) {
+  const auto apply = [&e](T v) {
+    if constexpr (Act == activation::relu) {
+      return v < T(0) ? T(0) : v;
+    } else if constexpr (Act == activation::clamp) {
+      return v < e.lo ? e.lo : (v > e.hi ? e.hi : v);
+    } else {
+      return v;
+    }
+  };
+  const index_t outs = g.out_channels;
+  if (channels_inner && t.out_channel_stride == 1 &&
+      (t.residual == nullptr || t.residual_channel_stride == 1)) {
+    for (index_t ox = 0; ox < g.out_width; ++ox) {
+      const T* __restrict src = row + ox * outs;
+      T* __restrict dst = t.out + ox * t.out_column_stride;
+      if (t.residual == nullptr) {
+        for (index_t o = 0; o < outs; ++o) dst[o] = apply(src[o] + bias[o]);
+      } else {
+        // dst may be the residual itself (in place): each element is read before it is written.
+        const T* res = t.residual + ox * t.residual_column_stride;
+        for (index_t o = 0; o < outs; ++o) dst[o] = apply(src[o] + bias[o] + res[o]);
+      }
+    }
+    return;
+  }
+  const auto one = [&](index_t ox, index_t o) {
+    T v = row[ox * outs + o] + bias[o];
+    if (t.residual != nullptr) {
+      v += t.residual[o * t.residual_channel_stride + ox * t.residual_column_stride];
+    }
+    t.out[o * t.out_channel_stride + ox * t.out_column_stride] = apply(v);
+  };
+  if (channels_inner) {
+    for (index_t ox = 0; ox < g.out_width; ++ox) {
+      for (index_t o = 0; o < outs; ++o) one(ox, o);
+    }
+  } else {
+    for (index_t o = 0; o < outs; ++o) {
+      for (index_t ox = 0; ox < g.out_width; ++ox) one(ox, o);
+    }
+  }
+}
+
 /// Everything conv2d_execute needs besides the views.
 template <class T>
 struct conv2d_call {
   conv2d_path path = conv2d_path::generic_nhwc;
   const T* packed = nullptr;  // O·I/g·KH·KW, in path's order
-  const T* bias = nullptr;    // O values, or null
+  const T* bias = nullptr;    // O values (zeros when the call has no bias)
   const char* function = "conv2d";
 };
 
@@ -135,24 +193,24 @@ void conv2d_execute(const conv2d_geometry& g, const conv2d_call<T>& call,
         for (index_t r = lo; r < hi; ++r) {
           const index_t n = r / g.out_height, oy = r % g.out_height;
           conv2d_row(call.path, g, images + n * image_stride, call.packed, oy, row.get());
-          T* o_base = out.data() + n * out.stride(0) + oy * out.stride(2);
-          const T* r_base = residual.data() == nullptr
-                                ? nullptr
-                                : residual.data() + n * residual.stride(0) + oy * residual.stride(2);
-          const auto finish = [&](index_t ox, index_t o) {
-            T v = row.get()[ox * g.out_channels + o];
-            if (call.bias != nullptr) v += call.bias[o];
-            if (r_base != nullptr) v += r_base[o * residual.stride(1) + ox * residual.stride(3)];
-            o_base[o * out.stride(1) + ox * out.stride(3)] = act(v);
-          };
-          if (channels_inner) {
-            for (index_t ox = 0; ox < g.out_width; ++ox) {
-              for (index_t o = 0; o < g.out_channels; ++o) finish(ox, o);
-            }
-          } else {
-            for (index_t o = 0; o < g.out_channels; ++o) {
-              for (index_t ox = 0; ox < g.out_width; ++ox) finish(ox, o);
-            }
+          const row_target<T> target{
+              out.data() + n * out.stride(0) + oy * out.stride(2), out.stride(1), out.stride(3),
+              residual.data() == nullptr
+                  ? nullptr
+                  : residual.data() + n * residual.stride(0) + oy * residual.stride(2),
+              residual.stride(1), residual.stride(3)};
+          switch (act.act) {  // the activation is a template argument: no branch per element
+            case activation::none:
+              finish_row<T, activation::none>(g, row.get(), call.bias, target, act, channels_inner);
+              break;
+            case activation::relu:
+              finish_row<T, activation::relu>(g, row.get(), call.bias, target, act, channels_inner);
+              break;
+            case activation::relu6:
+            case activation::clamp:
+              finish_row<T, activation::clamp>(g, row.get(), call.bias, target, act,
+                                               channels_inner);
+              break;
           }
         }
       },

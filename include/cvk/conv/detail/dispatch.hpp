@@ -68,7 +68,7 @@ void conv2d_row(conv2d_path path, const conv2d_geometry& g, const T* image, cons
       dwconv_nhwc_row(g, image, packed, oy, row);
       return;
     case conv2d_path::generic_nhwc:
-      conv2d_generic_nhwc_row(g, image, packed, oy, row);
+      conv2d_generic_nhwc_row_any(g, image, packed, oy, row);
       return;
   }
 }

@@ -76,7 +76,14 @@ inline void check_conv2d_params(const conv2d_params& p, const char* fn) {
     CVK_THROW(invalid_argument, std::string(fn) + ": " + what);
   };
   const auto pair_text = [](const std::array<index_t, 2>& a) {
-    return "{" + std::to_string(a[0]) + ", " + std::to_string(a[1]) + "}";
+    // Appended piece by piece: g++ 12 at -O3 warns (-Wrestrict, a false positive) on
+    // "literal" + std::string temporaries.
+    std::string text(1, '{');
+    text += std::to_string(a[0]);
+    text += ", ";
+    text += std::to_string(a[1]);
+    text += '}';
+    return text;
   };
   if (p.stride[0] < 1 || p.stride[1] < 1) {
     fail("params.stride must be >= 1, got " + pair_text(p.stride));
