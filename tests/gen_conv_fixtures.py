@@ -4,8 +4,7 @@
 # over groups, stride, dilation, asymmetric padding (F.pad then conv2d), channel multipliers and
 # 1×1 / kernel-sized images, in float32 and float64; plus ONNX Conv auto_pad cases whose padding
 # is computed here by the formulas of the ONNX operator spec. Needs Debian's python3-torch (run
-# with /usr/bin/python3); CI never runs it. Same text format as gen_fixtures.py (whose writer
-# is not imported: that script needs torchvision, this one only torch).
+# with /usr/bin/python3); CI never runs it. The text format is tests/fixture_writer.py's.
 # SPDX-License-Identifier: MIT
 import math
 import pathlib
@@ -14,26 +13,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from fixture_writer import write_table  # same directory: the shared table writer
+
 SEED = 20191010
 DATA_DIR = pathlib.Path(__file__).resolve().parent / "data"
 AUTO_PAD = {"notset": 0, "same_upper": 1, "same_lower": 2, "valid": 3}
-
-
-def fmt(value, dtype):
-    if math.isnan(value):
-        return "nan"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    if dtype == torch.float32:
-        return repr(np.float32(value))  # shortest string that round-trips a float32
-    return repr(float(value))  # shortest string that round-trips a float64
-
-
-def write_table(out, name, tensor, dtype):
-    t = tensor.reshape(max(tensor.shape[0], 1), -1) if tensor.dim() > 0 else tensor.reshape(1, 1)
-    out.write(f"table {name} {t.shape[0]} {t.shape[1]}\n")
-    for row in t.tolist():
-        out.write(" ".join(fmt(v, dtype) for v in row) + "\n")
 
 
 def onnx_pads(in_size, kernel, stride, dilation, mode):

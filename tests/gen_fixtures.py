@@ -24,6 +24,8 @@ import torch
 import torchvision
 from torchvision.ops import box_area, box_convert
 
+from fixture_writer import fmt, write_table  # noqa: F401  (re-exported: other generators import them from here)
+
 SEED = 20190616  # fixed: the fixture must not change when regenerated
 FORMATS = ("xyxy", "xywh", "cxcywh")  # every format torchvision's box_convert supports
 DATA_DIR = pathlib.Path(__file__).resolve().parent / "data"
@@ -76,25 +78,6 @@ def edge_boxes():
         [-float("inf"), 0.0, float("inf"), 1.0],  # inf - (-inf)
         [float("inf"), 0.0, float("inf"), 1.0],  # inf - inf = nan
     ]
-
-
-def fmt(value, dtype):
-    if math.isnan(value):
-        return "nan"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    if dtype == torch.float32:
-        return repr(np.float32(value))  # shortest string that round-trips a float32
-    if dtype == torch.float64:
-        return repr(float(value))  # shortest string that round-trips a float64
-    return str(int(value))
-
-
-def write_table(out, name, tensor, dtype):
-    t = tensor.reshape(tensor.shape[0], -1)
-    out.write(f"table {name} {t.shape[0]} {t.shape[1]}\n")
-    for row in t.tolist():
-        out.write(" ".join(fmt(v, dtype) for v in row) + "\n")
 
 
 def main():
