@@ -6,7 +6,6 @@
 # is computed here by the formulas of the ONNX operator spec. Needs Debian's python3-torch (run
 # with /usr/bin/python3); CI never runs it. The text format is tests/fixture_writer.py's.
 # SPDX-License-Identifier: MIT
-import math
 import pathlib
 
 import numpy as np
