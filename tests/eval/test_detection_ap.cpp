@@ -1110,3 +1110,17 @@ TEST_CASE("detection_ap: errors name the function, the argument and the shapes",
   CHECK_THROWS_AS(cvk::detection_ap(three, two_scores, ids, ids, gts, gt_ids, gt_ids),
                   std::invalid_argument);
 }
+
+// Found by tests/fuzz/fuzz_detection_ap.cpp (issue 9 defect 8): the format is not validated when
+// there are no boxes. [!mayfail] until fixed; then remove the guard in fuzz_detection_ap.cpp.
+TEST_CASE("detection_ap: a box_format outside the enum with no boxes",
+          "[fuzz-finding][!mayfail]") {
+  const std::vector<std::array<float, 4>> none;
+  const std::vector<float> no_scores;
+  const std::vector<int> no_ids;
+  cvk::detection_ap_options options;
+  options.format = static_cast<cvk::box_format>(4);
+  CHECK_THROWS_AS(cvk::detection_ap(none, no_scores, no_ids, no_ids, none, no_ids, no_ids,
+                                    options),
+                  cvk::invalid_argument);
+}

@@ -21,6 +21,7 @@
 
 #include "support/fixtures.hpp"
 #include "support/layouts.hpp"
+#include "support/nms_reference.hpp"
 #include "support/nms_scenes.hpp"
 
 namespace {
@@ -29,110 +30,8 @@ using cvk::index_t;
 template <class T>
 using boxes_t = std::vector<std::array<T, 4>>;
 
-// ---------------------------------------------------------------------------------------------
-// The reference: torchvision's nms_kernel.cpp written plainly, with the score filter, top_k and
-// max_output of nms_options added the obvious way. The threshold is compared in double, as
-// torchvision does (cvk rounds it into the box type instead; this checks that it is the same).
-CVK_KERNEL_BEGIN
-template <class T, class S>
-std::vector<index_t> reference_nms(const boxes_t<T>& boxes, const std::vector<S>& scores,
-                                   double threshold, const cvk::nms_options& options = {}) {
-  std::vector<index_t> order;
-  for (std::size_t i = 0; i < scores.size(); ++i) {
-    const bool passes =
-        !options.score_threshold || static_cast<double>(scores[i]) > *options.score_threshold;
-    if (passes) order.push_back(static_cast<index_t>(i));
-  }
-  // descending, NaN last, stable (equal scores keep index order)
-  std::stable_sort(order.begin(), order.end(), [&](index_t a, index_t b) {
-    const S sa = scores[static_cast<std::size_t>(a)];
-    const S sb = scores[static_cast<std::size_t>(b)];
-    if (std::isnan(static_cast<double>(sb))) return !std::isnan(static_cast<double>(sa));
-    return sa > sb;
-  });
-  if (options.top_k && static_cast<std::size_t>(*options.top_k) < order.size()) {
-    order.resize(static_cast<std::size_t>(*options.top_k));
-  }
-  const std::size_t n = order.size();
-  std::vector<T> x1(n), y1(n), x2(n), y2(n), areas(n);
-  for (std::size_t k = 0; k < n; ++k) {
-    const auto& b = boxes[static_cast<std::size_t>(order[k])];
-    x1[k] = b[0];
-    y1[k] = b[1];
-    x2[k] = b[2];
-    y2[k] = b[3];
-    const T w = x2[k] - x1[k];
-    const T h = y2[k] - y1[k];
-    areas[k] = w * h;
-  }
-  std::vector<unsigned char> suppressed(n, 0);
-  std::vector<index_t> keep;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (suppressed[i] != 0) continue;
-    if (options.max_output && keep.size() == static_cast<std::size_t>(*options.max_output)) break;
-    keep.push_back(order[i]);
-    for (std::size_t j = i + 1; j < n; ++j) {
-      if (suppressed[j] != 0) continue;
-      const T xx1 = std::max(x1[i], x1[j]);
-      const T yy1 = std::max(y1[i], y1[j]);
-      const T xx2 = std::min(x2[i], x2[j]);
-      const T yy2 = std::min(y2[i], y2[j]);
-      const T w = std::max(T(0), xx2 - xx1);
-      const T h = std::max(T(0), yy2 - yy1);
-      const T inter = w * h;
-      const T sum = areas[i] + areas[j];
-      const T ovr = inter / (sum - inter);
-      const auto o = static_cast<double>(ovr);
-      if (options.inclusive ? o >= threshold : o > threshold) suppressed[j] = 1;
-    }
-  }
-  return keep;
-}
-CVK_KERNEL_END
-
-/// batched_nms by definition: top_k over all boxes, reference_nms per class, merge by score
-/// (NaN last, then index), then max_output.
-template <class T, class S, class C>
-std::vector<index_t> reference_batched_nms(const boxes_t<T>& boxes, const std::vector<S>& scores,
-                                           const std::vector<C>& classes, double threshold,
-                                           const cvk::nms_options& options = {}) {
-  cvk::nms_options ranking = options;
-  ranking.max_output.reset();
-  // the candidates: reference_nms at a threshold no IoU exceeds ranks and filters only
-  cvk::nms_options rank_only = ranking;
-  rank_only.inclusive = false;
-  const auto candidates =
-      reference_nms(boxes, scores, std::numeric_limits<double>::infinity(), rank_only);
-  std::map<C, std::vector<std::size_t>> groups;
-  for (const index_t i : candidates) {
-    groups[classes[static_cast<std::size_t>(i)]].push_back(static_cast<std::size_t>(i));
-  }
-  std::vector<index_t> kept;
-  cvk::nms_options per_class;
-  per_class.inclusive = options.inclusive;
-  for (const auto& [c, members] : groups) {
-    boxes_t<T> b;
-    std::vector<S> s;
-    for (const std::size_t i : members) {
-      b.push_back(boxes[i]);
-      s.push_back(scores[i]);
-    }
-    for (const index_t k : reference_nms(b, s, threshold, per_class)) {
-      kept.push_back(static_cast<index_t>(members[static_cast<std::size_t>(k)]));
-    }
-  }
-  std::vector<index_t> rank(scores.size(), 0);
-  for (std::size_t r = 0; r < candidates.size(); ++r) {
-    rank[static_cast<std::size_t>(candidates[r])] = static_cast<index_t>(r);
-  }
-  std::sort(kept.begin(), kept.end(), [&](index_t a, index_t b) {
-    return rank[static_cast<std::size_t>(a)] < rank[static_cast<std::size_t>(b)];
-  });
-  if (options.max_output && kept.size() > static_cast<std::size_t>(*options.max_output)) {
-    kept.resize(static_cast<std::size_t>(*options.max_output));
-  }
-  return kept;
-}
+using cvk_test::reference_batched_nms;
+using cvk_test::reference_nms;
 
 std::vector<index_t> to_vector(const cvk::tensor<index_t, 1>& t) {
   return std::vector<index_t>(t.begin(), t.end());

@@ -24,6 +24,7 @@
 #include <cvk/nms/rotated.hpp>
 
 #include "support/layouts.hpp"
+#include "support/nms_reference.hpp"
 
 namespace {
 
@@ -31,101 +32,9 @@ using cvk::index_t;
 template <class T>
 using rboxes_t = std::vector<std::array<T, 5>>;
 
-// ---------------------------------------------------------------------------------------------
-// The reference: detectron2's nms_rotated_cpu written plainly over the full IoU matrix of
-// cvk::rotated_box_iou, with score_threshold / top_k / max_output added the obvious way and
-// the threshold compared in double.
-
-template <class S>
-std::vector<index_t> reference_order(const std::vector<S>& scores,
-                                     const cvk::nms_rotated_options& options) {
-  std::vector<index_t> order;
-  for (std::size_t i = 0; i < scores.size(); ++i) {
-    const bool passes =
-        !options.score_threshold || static_cast<double>(scores[i]) > *options.score_threshold;
-    if (passes) order.push_back(static_cast<index_t>(i));
-  }
-  // descending, NaN last, stable (equal scores keep index order)
-  std::stable_sort(order.begin(), order.end(), [&](index_t a, index_t b) {
-    const S sa = scores[static_cast<std::size_t>(a)];
-    const S sb = scores[static_cast<std::size_t>(b)];
-    if (std::isnan(static_cast<double>(sb))) return !std::isnan(static_cast<double>(sa));
-    return sa > sb;
-  });
-  if (options.top_k && static_cast<std::size_t>(*options.top_k) < order.size()) {
-    order.resize(static_cast<std::size_t>(*options.top_k));
-  }
-  return order;
-}
-
-cvk::rotated_options geometry(const cvk::nms_rotated_options& options) {
-  cvk::rotated_options g;
-  g.unit = options.unit;
-  g.direction = options.direction;
-  return g;
-}
-
-template <class T, class S>
-std::vector<index_t> reference_nms_rotated(const rboxes_t<T>& boxes, const std::vector<S>& scores,
-                                           double threshold,
-                                           const cvk::nms_rotated_options& options = {}) {
-  const std::vector<index_t> order = reference_order(scores, options);
-  const auto iou = cvk::rotated_box_iou(boxes, boxes, geometry(options));
-  const std::size_t n = order.size();
-  std::vector<unsigned char> suppressed(n, 0);
-  std::vector<index_t> keep;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (suppressed[i] != 0) continue;
-    if (options.max_output && keep.size() == static_cast<std::size_t>(*options.max_output)) break;
-    keep.push_back(order[i]);
-    for (std::size_t j = i + 1; j < n; ++j) {
-      if (suppressed[j] != 0) continue;
-      const auto o = static_cast<double>(iou(order[i], order[j]));
-      if (options.inclusive ? o >= threshold : o > threshold) suppressed[j] = 1;
-    }
-  }
-  return keep;
-}
-
-/// batched_nms_rotated by definition: top_k over all boxes, reference NMS per class, merge by
-/// rank, then max_output.
-template <class T, class S, class C>
-std::vector<index_t> reference_batched(const rboxes_t<T>& boxes, const std::vector<S>& scores,
-                                       const std::vector<C>& classes, double threshold,
-                                       const cvk::nms_rotated_options& options = {}) {
-  const std::vector<index_t> candidates = reference_order(scores, options);
-  std::map<C, std::vector<std::size_t>> groups;
-  for (const index_t i : candidates) {
-    groups[classes[static_cast<std::size_t>(i)]].push_back(static_cast<std::size_t>(i));
-  }
-  cvk::nms_rotated_options per_class;
-  per_class.inclusive = options.inclusive;
-  per_class.unit = options.unit;
-  per_class.direction = options.direction;
-  std::vector<index_t> kept;
-  for (const auto& [c, members] : groups) {
-    rboxes_t<T> b;
-    std::vector<S> s;
-    for (const std::size_t i : members) {
-      b.push_back(boxes[i]);
-      s.push_back(scores[i]);
-    }
-    for (const index_t k : reference_nms_rotated(b, s, threshold, per_class)) {
-      kept.push_back(static_cast<index_t>(members[static_cast<std::size_t>(k)]));
-    }
-  }
-  std::vector<std::size_t> rank(scores.size(), 0);
-  for (std::size_t r = 0; r < candidates.size(); ++r) {
-    rank[static_cast<std::size_t>(candidates[r])] = r;
-  }
-  std::sort(kept.begin(), kept.end(), [&](index_t a, index_t b) {
-    return rank[static_cast<std::size_t>(a)] < rank[static_cast<std::size_t>(b)];
-  });
-  if (options.max_output && kept.size() > static_cast<std::size_t>(*options.max_output)) {
-    kept.resize(static_cast<std::size_t>(*options.max_output));
-  }
-  return kept;
-}
+using cvk_test::reference_batched_nms_rotated;
+using cvk_test::reference_nms_rotated;
+using cvk_test::reference_rotated_order;
 
 std::vector<index_t> to_vector(const cvk::tensor<index_t, 1>& t) {
   return std::vector<index_t>(t.begin(), t.end());
@@ -424,7 +333,7 @@ TEST_CASE("nms_rotated: 4000 sparse boxes equal the compare-against-kept loop", 
   const auto scores = random_scores<float>(gen, 4000, false);
   const auto kept = to_vector(cvk::nms_rotated(boxes, scores, 0.3));
   // the reference loop on the same candidates, in score order
-  const auto order = reference_order(scores, {});
+  const auto order = reference_rotated_order(scores, {});
   std::vector<cvk::detail::convex_quad<double>> quads;
   for (const index_t i : order) {
     const auto& b = boxes[static_cast<std::size_t>(i)];
@@ -457,7 +366,7 @@ TEMPLATE_TEST_CASE("batched_nms_rotated: equals per-class reference NMS on rando
     const double threshold = random_threshold(gen);
     const auto options = gen.bernoulli(0.6) ? random_options(gen, n) : cvk::nms_rotated_options{};
     INFO(describe(d, n, threshold, options) << " classes=" << class_count);
-    const auto expected = reference_batched(boxes, scores, classes, threshold, options);
+    const auto expected = reference_batched_nms_rotated(boxes, scores, classes, threshold, options);
     REQUIRE(to_vector(cvk::batched_nms_rotated(boxes, scores, classes, threshold, options)) ==
             expected);
     cvk::nms_rotated_options one_thread = options;
@@ -481,7 +390,7 @@ TEST_CASE("batched_nms_rotated: classes stay apart, any thread count", "[batched
   const auto many_scores = random_scores<float>(gen, 3000, false);
   std::vector<std::int16_t> many_classes(3000);
   for (auto& c : many_classes) c = static_cast<std::int16_t>(gen.below(30));
-  const auto expected = reference_batched(many, many_scores, many_classes, 0.2);
+  const auto expected = reference_batched_nms_rotated(many, many_scores, many_classes, 0.2);
   for (const int threads : {0, 1, 2, 3}) {
     INFO("threads " << threads);
     CHECK(to_vector(cvk::batched_nms_rotated(many, many_scores, many_classes, 0.2,
