@@ -177,6 +177,71 @@ TEST_CASE("box_grid: outliers, strips and tiny boxes get levels of their own", "
   CHECK(grid.slots() <= boxes.size() * 16);
 }
 
+TEST_CASE("box_grid: a spread scene is one level; a far outlier alone leaves it", "[nms]") {
+  cvk::rng gen(912, 3);
+  std::vector<grid_bounds> boxes = random_bounds(gen, layout::spread, 20000);
+  const auto build = [&](box_grid& grid) {
+    return grid.build(boxes.size(), [&](std::size_t i, grid_bounds& b) {
+      b = boxes[i];
+      return true;
+    });
+  };
+  {
+    // Sides 1-50: a few boxes are below median / 8, spread thin: they stay on the level.
+    box_grid grid;
+    REQUIRE(build(grid));
+    CHECK(grid.levels() == 1);
+  }
+  boxes[0] = {1e9, 1e9, 1e9 + 128, 1e9 + 128};
+  box_grid grid;
+  REQUIRE(build(grid));
+  CHECK(grid.levels() == 2);
+  for (std::size_t i = 1; i < boxes.size(); ++i) REQUIRE(grid.span(i).level == 0);
+  CHECK(grid.span(0).level == 1);
+}
+
+TEST_CASE("box_grid: tiny boxes crowding a cell get a level of their own", "[nms]") {
+  cvk::rng gen(912, 4);
+  std::vector<grid_bounds> boxes = random_bounds(gen, layout::spread, 8000);
+  for (std::size_t i = 0; i < 1000; ++i) {  // 1000 boxes of side 0.01 in one spot
+    const double x = 500.0 + gen.uniform(0.0, 1.0);
+    const double y = 500.0 + gen.uniform(0.0, 1.0);
+    boxes[i] = {x, y, x + 0.01, y + 0.01};
+  }
+  box_grid grid;
+  REQUIRE(grid.build(boxes.size(), [&](std::size_t i, grid_bounds& b) {
+    b = boxes[i];
+    return true;
+  }));
+  CHECK(grid.levels() >= 2);
+  CHECK(grid.span(0).level != grid.span(5000).level);
+  const std::vector<std::size_t>& start = grid.cell_start();
+  std::size_t fullest = 0;
+  for (std::size_t c = 0; c + 1 < start.size(); ++c) {
+    fullest = std::max(fullest, start[c + 1] - start[c]);
+  }
+  CHECK(fullest <= 200);
+}
+
+TEST_CASE("box_grid: the caller's span storage", "[nms]") {
+  cvk::rng gen(912, 5);
+  const std::vector<grid_bounds> boxes = random_bounds(gen, layout::mixed_sizes, 500);
+  std::vector<grid_span> storage(boxes.size());
+  box_grid own;
+  box_grid lent;
+  const auto bounds_of = [&](std::size_t i, grid_bounds& b) {
+    b = boxes[i];
+    return i % 3 != 0;
+  };
+  REQUIRE(own.build(boxes.size(), bounds_of));
+  REQUIRE(lent.build(boxes.size(), bounds_of, storage.data()));
+  REQUIRE(own.cell_start() == lent.cell_start());
+  for (std::size_t i = 0; i < boxes.size(); ++i) {
+    REQUIRE(own.stored(i) == lent.stored(i));
+    REQUIRE(&lent.span(i) == &storage[i]);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Cost guards: pair tests on the adversarial scenes against a normal scene of the same size.
 

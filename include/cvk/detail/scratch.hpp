@@ -30,6 +30,8 @@ enum class scratch_slot_id : std::size_t {
   nms_sides = 3,
   radix_pairs = 4,
   nms_candidates = 5,
+  grid_spans = 6,    // box_grid: the cells of every box
+  grid_entries = 7,  // box_grid::build: the boxes still to place
 };
 
 struct scratch_slot {

@@ -23,18 +23,6 @@ CVK_BEGIN_NAMESPACE
 CVK_KERNEL_BEGIN
 namespace detail {
 
-/// std::max and std::min with their exact semantics ((a < b) ? b : a, and (b < a) ? b : a:
-/// the first argument wins ties and NaN comparisons), written here because GCC does not inline
-/// functions compiled with other options (std::max) into CVK_KERNEL code.
-template <class R>
-constexpr R max_of(R a, R b) noexcept {
-  return a < b ? b : a;
-}
-template <class R>
-constexpr R min_of(R a, R b) noexcept {
-  return b < a ? b : a;
-}
-
 /// One candidate: xyxy corners and torchvision's area (x2 - x1) * (y2 - y1), unclamped.
 template <class R>
 struct nms_box {  // trivial (no member initialisers): it lives in scratch memory
@@ -339,15 +327,21 @@ void greedy_grid(std::span<const nms_box<R>> boxes, nms_rule<R> rule, std::size_
     return grid_bounds{static_cast<double>(b.x1), static_cast<double>(b.y1),
                        static_cast<double>(b.x2), static_cast<double>(b.y2)};
   };
+  const scratch_lease<grid_span> spans(scratch_slot_id::grid_spans, boxes.size());
   box_grid grid;
-  grid.build(boxes.size(), [&](std::size_t i, grid_bounds& b) {
-    if (!takes_part(boxes[i])) return false;
-    b = bounds(i);
-    return true;
-  });
+  grid.build(
+      boxes.size(),
+      [&](std::size_t i, grid_bounds& b) {
+        if (!takes_part(boxes[i])) return false;
+        b = bounds(i);
+        return true;
+      },
+      spans.get());
   // fill[c]: one past the last kept box stored in cell c (cell c starts empty at start[c]).
   const std::vector<std::size_t>& start = grid.cell_start();
-  std::vector<std::size_t> fill(start.begin(), start.end() - 1);
+  const scratch_lease<std::size_t> fill_storage(scratch_slot_id::nms_grid_cells, grid.cells());
+  std::size_t* const fill = fill_storage.get();
+  std::copy(start.begin(), start.end() - 1, fill);
   // Kept boxes by cell, one column per coordinate (the cell scan vectorizes over them).
   const nms_columns<R> stored(scratch_slot_id::nms_grid_boxes, grid.slots());
   for (std::size_t j = 0; j < boxes.size(); ++j) {
@@ -357,6 +351,7 @@ void greedy_grid(std::span<const nms_box<R>> boxes, nms_rule<R> rule, std::size_
         active && grid.for_each_query_cell(bounds(j), [&](std::size_t c, const grid_span&,
                                                           index_t, index_t) {
           const std::size_t first = start[c];
+          if (fill[c] == first) return false;
           count_pair_tests(fill[c] - first);
           return stored.template any<Pair>(first, fill[c] - first, candidate, rule.threshold,
                                            rule.beta);
