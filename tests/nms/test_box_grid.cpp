@@ -20,6 +20,7 @@
 #include <cvk/core.hpp>
 #include <cvk/nms.hpp>
 #include <cvk/nms/detail/box_grid.hpp>
+#include <cvk/nms/rotated.hpp>
 
 #include "support/nms_scenes.hpp"
 
@@ -463,4 +464,71 @@ TEST_CASE("NaN policy: nms, fast_nms, cluster_nms, matrix_nms", "[nms][nan]") {
   }
   REQUIRE(kept == std::vector<index_t>(plain.indices.begin(), plain.indices.end()));
   REQUIRE(scores == std::vector<float>(plain.scores.begin(), plain.scores.end()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// nms_rotated on the shared grid: the cost scenes as rotated boxes (cx, cy, w, h, angle), every
+// other box turned (the strips stay level: turned, they would cross one another).
+
+namespace {
+
+std::vector<std::array<float, 5>> rotated_of(const std::vector<std::array<float, 4>>& boxes) {
+  std::vector<std::array<float, 5>> out(boxes.size());
+  for (std::size_t i = 0; i < boxes.size(); ++i) {
+    const auto& b = boxes[i];
+    const float angle = i % 2 == 0 ? static_cast<float>((i * 37) % 180) - 90.0F : 0.0F;
+    out[i] = {(b[0] + b[2]) / 2, (b[1] + b[3]) / 2, b[2] - b[0], b[3] - b[1], angle};
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("cost guard: nms_rotated and batched_nms_rotated", "[nms][cost]") {
+  require_bounded_cost("nms_rotated", cost_n, cost_factor, [](const scene_data& d) {
+    (void)cvk::nms_rotated(rotated_of(d.boxes), d.scores, 0.5);
+  });
+  require_bounded_cost("batched_nms_rotated", cost_n, cost_factor, [](const scene_data& d) {
+    std::vector<std::int32_t> classes(d.boxes.size());
+    for (std::size_t i = 0; i < classes.size(); ++i) classes[i] = static_cast<std::int32_t>(i % 3);
+    (void)cvk::batched_nms_rotated(rotated_of(d.boxes), d.scores, classes, 0.3);
+  });
+}
+
+TEST_CASE("NaN policy: nms_rotated, batched_nms_rotated", "[nms][nan]") {
+  const scene_data normal = make_scene(cost_scene::normal, 2000);
+  const with_nan_boxes w = insert_nan_boxes(normal, 97);
+  const auto plain_boxes = rotated_of(normal.boxes);
+  // The same rotated boxes in the scene with NaN boxes (a NaN box: every field NaN, or only the
+  // angle NaN).
+  std::vector<std::array<float, 5>> nan_boxes(w.scene.boxes.size());
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (std::size_t i = 0; i < nan_boxes.size(); ++i) {
+    const index_t k = w.index[i];
+    if (k >= 0) {
+      nan_boxes[i] = plain_boxes[static_cast<std::size_t>(k)];
+    } else if (i % 2 == 0) {
+      nan_boxes[i] = {nan, nan, nan, nan, nan};
+    } else {
+      nan_boxes[i] = {500.0F, 500.0F, 40.0F, 40.0F, nan};
+    }
+  }
+  const auto kept_with_nan = cvk::nms_rotated(nan_boxes, w.scene.scores, 0.3);
+  const auto kept = cvk::nms_rotated(plain_boxes, normal.scores, 0.3);
+  REQUIRE(without_nan(kept_with_nan, w) == std::vector<index_t>(kept.begin(), kept.end()));
+  // Every NaN box is kept (it suppresses nobody and nobody suppresses it).
+  std::size_t nan_kept = 0;
+  for (const index_t k : kept_with_nan) if (w.index[static_cast<std::size_t>(k)] < 0) ++nan_kept;
+  std::size_t nan_count = 0;
+  for (const index_t i : w.index) nan_count += i < 0 ? std::size_t{1} : std::size_t{0};
+  CHECK(nan_kept == nan_count);
+  std::vector<std::int32_t> classes(w.scene.boxes.size());
+  std::vector<std::int32_t> plain_classes(normal.boxes.size());
+  for (std::size_t i = 0; i < classes.size(); ++i) {
+    classes[i] = static_cast<std::int32_t>(i % 4);
+    if (w.index[i] >= 0) plain_classes[static_cast<std::size_t>(w.index[i])] = classes[i];
+  }
+  const auto batched_with_nan = cvk::batched_nms_rotated(nan_boxes, w.scene.scores, classes, 0.3);
+  const auto batched = cvk::batched_nms_rotated(plain_boxes, normal.scores, plain_classes, 0.3);
+  REQUIRE(without_nan(batched_with_nan, w) == std::vector<index_t>(batched.begin(), batched.end()));
 }

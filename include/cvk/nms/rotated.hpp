@@ -2,8 +2,9 @@
 // Greedy non-maximum suppression of rotated boxes (cx, cy, w, h, angle): nms_rotated
 // (detectron2 / torchvision nms_rotated semantics) and the class-aware batched_nms_rotated
 // (computed per class, no coordinate offsets), with cvk's rotated IoU as the overlap. Pairs are
-// pruned exactly before the polygon IoU: a uniform grid over the kept boxes' bounding boxes, the
-// bounding-box test the IoU kernel itself applies, and an area-ratio bound on the IoU.
+// pruned exactly before the polygon IoU: the shared NMS grid (nms/detail/box_grid.hpp) over the
+// kept boxes' bounding boxes, the bounding-box test the IoU kernel itself applies, and an
+// area-ratio bound on the IoU.
 // SPDX-License-Identifier: MIT
 #pragma once
 
@@ -105,10 +106,10 @@ void greedy_rotated_against_kept(std::span<const convex_quad<double>> boxes,
 /// How a box takes part in the grid kernel (which runs only when suppression needs IoU > 0).
 enum class rotated_role : unsigned char {
   inert,   ///< IoU 0 or NaN with every box (empty: area < 1e-14, or non-finite input): always
-           ///< kept, never suppresses
-  normal,  ///< finite bounding box: stored in the grid cells it covers
-  large,   ///< finite input whose bounding box or area overflowed, or one covering many cells:
-           ///< compared with every kept box, and every candidate compares with it
+           ///< kept, never suppresses, O(1)
+  normal,  ///< finite bounding box: stored in the shared grid (nms/detail/box_grid.hpp)
+  large,   ///< finite input whose bounding box or area overflowed: compared with every kept
+           ///< box, and every candidate compares with it
 };
 
 /// A kept box as a grid cell stores it: its padded absolute bounding box and its position.
@@ -186,21 +187,18 @@ inline bool iou_bound_rules_out(const rotated_shape& a, const rotated_shape& b,
 struct rotated_grid_box {
   rotated_grid_entry bounds;  ///< padded absolute bounding box (when finite_bounds)
   rotated_shape shape;        ///< what the IoU bound reads (when finite_bounds)
-  index_t c0, c1, r0, r1;     ///< the grid cells it covers (normal boxes)
   rotated_role role;
   bool finite_bounds;
 };
 
-/// Cells of the grid a box may span along one axis before it counts as large, and the minimum
-/// candidate count for which the grid beats the plain loop.
-inline constexpr index_t rotated_grid_max_span = 4;
+/// The minimum candidate count for which the grid beats the plain loop.
 inline constexpr std::size_t rotated_grid_min_boxes = 32;
 
 /// Greedy NMS of rotated boxes with the decisions of greedy_rotated_against_kept, for a
 /// threshold that needs a positive IoU (`threshold.needs_overlap()`). A pair is passed to the
 /// polygon IoU only when three exact tests fail to rule it out:
-///  1. grid: kept boxes are stored in the cells of a uniform grid that their padded absolute
-///     bounding boxes cover; a candidate looks only at the kept boxes of its own cells.
+///  1. grid: kept boxes are stored in the shared grid (box_grid.hpp) over their padded absolute
+///     bounding boxes; a candidate looks only at the kept boxes of the cells its own covers.
 ///  2. bounding boxes: the padded absolute bounding boxes must meet. The padding (1e-9 of the
 ///     box's coordinate scale) exceeds every rounding difference from the centre-relative test
 ///     bounds_may_overlap of the IoU kernel, so a pair dropped here has bounds_may_overlap false,
@@ -209,7 +207,8 @@ inline constexpr std::size_t rotated_grid_min_boxes = 32;
 ///     bounding box in its own frame, and the smaller area), widened far beyond rounding, must
 ///     reach the threshold. This also drops most pairs whose bounding boxes meet but whose
 ///     rectangles do not (separating axes).
-/// O(N) memory; on spread-out scenes O(N · kept boxes per neighbourhood) time.
+/// Empty and non-finite boxes (inert) are kept at O(1) cost. O(N) memory; the pair tests of a
+/// candidate are the kept boxes in its cells (docs/nms.md, the shared grid).
 template <class R>
 void greedy_rotated_grid(std::span<const convex_quad<double>> boxes,
                          const nms_threshold<R>& threshold, std::size_t max_keep,
@@ -217,18 +216,10 @@ void greedy_rotated_grid(std::span<const convex_quad<double>> boxes,
   if (max_keep == 0) return;
   const std::size_t n = boxes.size();
   constexpr double min_area = min_convex_area;
-  constexpr double inf = std::numeric_limits<double>::infinity();
   // Per-thread scratch memory: fresh pages on every call would cost more than the kernel.
   const scratch_lease<rotated_grid_box> box_storage(scratch_slot_id::nms_grid_boxes, n);
   rotated_grid_box* const info = box_storage.get();
-  const scratch_lease<double> side_storage(scratch_slot_id::nms_sides, n);
-  double* const sides = side_storage.get();
-  std::size_t side_count = 0;
   // Padded absolute bounding boxes, shapes and roles.
-  double lo_x = inf;
-  double lo_y = inf;
-  double hi_x = -inf;
-  double hi_y = -inf;
   for (std::size_t j = 0; j < n; ++j) {
     const convex_quad<double>& q = boxes[j];
     rotated_grid_box& box = info[j];
@@ -248,84 +239,34 @@ void greedy_rotated_grid(std::span<const convex_quad<double>> boxes,
     box.role = rotated_role::normal;
     box.finite_bounds = true;
     box.shape = make_rotated_shape(q);
-    lo_x = min_of(lo_x, e.xlo);
-    lo_y = min_of(lo_y, e.ylo);
-    hi_x = max_of(hi_x, e.xhi);
-    hi_y = max_of(hi_y, e.yhi);
-    sides[side_count++] = max_of(e.xhi - e.xlo, e.yhi - e.ylo);
   }
-  // Cells about the median box size (the best trade between cells visited and boxes per cell).
-  const double width = hi_x - lo_x;
-  const double height = hi_y - lo_y;
-  if (side_count == 0 || !std::isfinite(width) || !std::isfinite(height)) {
-    // nothing to index, or a canvas beyond double's range: the plain loop
-    greedy_rotated_against_kept(boxes, threshold, max_keep, kept);
-    return;
-  }
-  index_t cols = 1;
-  index_t rows = 1;
-  double inverse = 0.0;
-  {
-    double* const middle = sides + side_count / 2;
-    std::nth_element(sides, middle, sides + side_count);
-    double cell = *middle;
-    // At most about 2 cells per box: a large empty canvas must not cost memory.
-    const double max_cells = 2.0 * static_cast<double>(side_count) + 16.0;
-    double cols_d = std::max(1.0, std::ceil(width / cell));
-    double rows_d = std::max(1.0, std::ceil(height / cell));
-    while (cols_d * rows_d > max_cells) {
-      cell *= std::max(1.05, std::sqrt(cols_d * rows_d / max_cells));
-      cols_d = std::max(1.0, std::ceil(width / cell));
-      rows_d = std::max(1.0, std::ceil(height / cell));
-    }
-    cols = static_cast<index_t>(cols_d);
-    rows = static_cast<index_t>(rows_d);
-    inverse = 1.0 / cell;
-  }
-  // Monotone in x (each step rounds monotonically), so overlapping intervals share a cell.
-  // (NaN, which finite coordinates and a finite canvas cannot produce, would give cell 0.)
-  const auto last_col = static_cast<double>(cols - 1);
-  const auto last_row = static_cast<double>(rows - 1);
-  const auto column = [&](double x) {
-    const double c = __builtin_floor((x - lo_x) * inverse);
-    return static_cast<index_t>(c >= last_col ? last_col : (c > 0.0 ? c : 0.0));
+  const auto grid_bounds_of = [&](std::size_t j) {
+    const rotated_grid_entry& e = info[j].bounds;
+    return grid_bounds{e.xlo, e.ylo, e.xhi, e.yhi};
   };
-  const auto row = [&](double y) {
-    const double r = __builtin_floor((y - lo_y) * inverse);
-    return static_cast<index_t>(r >= last_row ? last_row : (r > 0.0 ? r : 0.0));
-  };
-
-  // Bucket storage sized for the worst case (every normal box kept): counting sort by cell.
-  // fill[c]: one past the last box stored in cell c (starts at start[c]: the cell is empty).
-  const auto cell_count = static_cast<std::size_t>(cols * rows);
-  const scratch_lease<std::size_t> cell_storage(scratch_slot_id::nms_kept_boxes,
-                                                2 * cell_count + 1);
-  std::size_t* const start = cell_storage.get();
-  std::size_t* const fill = start + cell_count;  // cell_count + 1 entries
-  std::fill(start, start + 2 * cell_count + 1, std::size_t{0});
-  for (std::size_t j = 0; j < n; ++j) {
-    rotated_grid_box& box = info[j];
-    if (box.role != rotated_role::normal) continue;
-    const rotated_grid_entry& e = box.bounds;
-    box.c0 = column(e.xlo);
-    box.c1 = column(e.xhi);
-    box.r0 = row(e.ylo);
-    box.r1 = row(e.yhi);
-    if (box.c1 - box.c0 >= rotated_grid_max_span || box.r1 - box.r0 >= rotated_grid_max_span) {
-      box.role = rotated_role::large;
-      continue;
-    }
-    for (index_t y = box.r0; y <= box.r1; ++y) {
-      for (index_t x = box.c0; x <= box.c1; ++x) ++fill[static_cast<std::size_t>(y * cols + x) + 1];
-    }
-  }
+  const scratch_lease<grid_span> spans(scratch_slot_id::grid_spans, n);
+  box_grid grid;
+  grid.build(
+      n,
+      [&](std::size_t j, grid_bounds& b) {
+        if (info[j].role != rotated_role::normal) return false;
+        b = grid_bounds_of(j);
+        return true;
+      },
+      spans.get());
+  // Kept boxes by cell (counting sort: fill[c], one past the last kept box stored in cell c,
+  // starts at start[c]), one column per value so that the scan of a cell vectorizes: the
+  // padded bounds, the first cell the box covers (c0, r0), and its position.
+  const std::vector<std::size_t>& start = grid.cell_start();
+  const std::size_t cell_count = grid.cells();
+  const std::size_t capacity = grid.slots();
+  const scratch_lease<std::size_t> fill_storage(scratch_slot_id::nms_kept_boxes, cell_count);
+  std::size_t* const fill = fill_storage.get();
+  std::copy(start.begin(), start.end() - 1, fill);
   std::size_t largest_cell = 0;
-  for (std::size_t c = 0; c < cell_count; ++c) largest_cell = max_of(largest_cell, fill[c + 1]);
-  for (std::size_t c = 0; c < cell_count; ++c) fill[c + 1] += fill[c];
-  const std::size_t capacity = fill[cell_count];
-  for (std::size_t c = 0; c < cell_count; ++c) start[c] = fill[c];
-  // Kept boxes by cell, one column per value so that the scan of a cell vectorizes: the padded
-  // bounds, the first cell the box covers (c0, r0), and its position.
+  for (std::size_t c = 0; c < cell_count; ++c) {
+    largest_cell = max_of(largest_cell, start[c + 1] - start[c]);
+  }
   constexpr std::size_t entry_bytes =
       4 * sizeof(double) + 2 * sizeof(index_t) + sizeof(std::size_t);
   const scratch_lease<std::max_align_t> entry_storage(
@@ -353,12 +294,54 @@ void greedy_rotated_grid(std::span<const convex_quad<double>> boxes,
   const auto boxes_meet = [](const rotated_grid_entry& a, const rotated_grid_entry& b) {
     return !((a.xhi < b.xlo) | (b.xhi < a.xlo) | (a.yhi < b.ylo) | (b.yhi < a.ylo));
   };
+  // Whether a kept box in cell c suppresses candidate j (query span qs, cell (x, y)). A kept
+  // box sharing several cells with the candidate is tested in the first of them only.
+  const auto cell_suppresses = [&](std::size_t c, const grid_span& qs, index_t x, index_t y,
+                                   std::size_t j) {
+    const rotated_grid_entry& e = info[j].bounds;
+    const std::size_t first = start[c];
+    const std::size_t count = fill[c] - first;
+    if (count == 0) return false;
+    count_pair_tests(count);
+    unsigned char* const h = hit.data();
+    for (std::size_t t = 0; t < count; ++t) {
+      const std::size_t slot = first + t;
+      const bool apart = (kept_xhi[slot] < e.xlo) | (e.xhi < kept_xlo[slot]) |
+                         (kept_yhi[slot] < e.ylo) | (e.yhi < kept_ylo[slot]);
+      h[t] = static_cast<unsigned char>(!apart);
+    }
+    std::fill(h + count, h + count + 8, static_cast<unsigned char>(0));
+    const auto visit = [&](std::size_t t) {
+      const std::size_t slot = first + t;
+      if (!box_grid::first_shared({kept_c0[slot], 0, kept_r0[slot], 0, 0}, qs, x, y)) {
+        return false;
+      }
+      return try_pair(kept_position[slot], j);
+    };
+    if constexpr (std::endian::native == std::endian::little) {
+      for (std::size_t w = 0; w < count; w += 8) {
+        std::uint64_t word = 0;
+        std::memcpy(&word, h + w, sizeof(word));
+        while (word != 0) {
+          const auto t = w + static_cast<std::size_t>(std::countr_zero(word)) / 8;
+          word &= word - 1;
+          if (visit(t)) return true;
+        }
+      }
+    } else {
+      for (std::size_t t = 0; t < count; ++t) {
+        if (h[t] != 0 && visit(t)) return true;
+      }
+    }
+    return false;
+  };
 
   for (std::size_t j = 0; j < n; ++j) {
     const rotated_grid_box& box = info[j];
     bool suppressed = false;
     if (box.role == rotated_role::large) {
       // Compared with every kept box that takes part (inert ones never suppress).
+      count_pair_tests(kept.size());
       for (const index_t k : kept) {
         const rotated_grid_box& other = info[static_cast<std::size_t>(k)];
         if (other.role == rotated_role::inert) continue;
@@ -371,52 +354,14 @@ void greedy_rotated_grid(std::span<const convex_quad<double>> boxes,
         }
       }
     } else if (box.role == rotated_role::normal) {
-      const rotated_grid_entry& e = box.bounds;
-      for (index_t y = box.r0; y <= box.r1 && !suppressed; ++y) {
-        for (index_t x = box.c0; x <= box.c1 && !suppressed; ++x) {
-          const auto cell = static_cast<std::size_t>(y * cols + x);
-          const std::size_t first = start[cell];
-          const std::size_t count = fill[cell] - first;
-          unsigned char* const h = hit.data();
-          for (std::size_t t = 0; t < count; ++t) {
-            const std::size_t slot = first + t;
-            const bool apart = (kept_xhi[slot] < e.xlo) | (e.xhi < kept_xlo[slot]) |
-                               (kept_yhi[slot] < e.ylo) | (e.yhi < kept_ylo[slot]);
-            h[t] = static_cast<unsigned char>(!apart);
-          }
-          std::fill(h + count, h + count + 8, static_cast<unsigned char>(0));
-          // A kept box sharing several cells with the candidate is tested in the first of
-          // them only: (max(c0), max(r0)), which both cover.
-          const auto visit = [&](std::size_t t) {
-            const std::size_t slot = first + t;
-            if (max_of(kept_c0[slot], box.c0) != x || max_of(kept_r0[slot], box.r0) != y) {
-              return false;
-            }
-            return try_pair(kept_position[slot], j);
-          };
-          if constexpr (std::endian::native == std::endian::little) {
-            for (std::size_t w = 0; w < count && !suppressed; w += 8) {
-              std::uint64_t word = 0;
-              std::memcpy(&word, h + w, sizeof(word));
-              while (word != 0) {
-                const auto t = w + static_cast<std::size_t>(std::countr_zero(word)) / 8;
-                word &= word - 1;
-                if (visit(t)) {
-                  suppressed = true;
-                  break;
-                }
-              }
-            }
-          } else {
-            for (std::size_t t = 0; t < count && !suppressed; ++t) {
-              suppressed = h[t] != 0 && visit(t);
-            }
-          }
-        }
-      }
+      suppressed = grid.for_each_query_cell(
+          grid_bounds_of(j), [&](std::size_t c, const grid_span& qs, index_t x, index_t y) {
+            return cell_suppresses(c, qs, x, y, j);
+          });
+      count_pair_tests(suppressed ? 0 : large_kept.size());
       for (std::size_t k = 0; k < large_kept.size() && !suppressed; ++k) {
         const rotated_grid_box& other = info[large_kept[k]];
-        if (other.finite_bounds && !boxes_meet(other.bounds, e)) continue;
+        if (other.finite_bounds && !boxes_meet(other.bounds, box.bounds)) continue;
         suppressed = try_pair(large_kept[k], j);
       }
     }
@@ -426,18 +371,18 @@ void greedy_rotated_grid(std::span<const convex_quad<double>> boxes,
     if (box.role == rotated_role::large) {
       large_kept.push_back(j);
     } else if (box.role == rotated_role::normal) {
-      for (index_t y = box.r0; y <= box.r1; ++y) {
-        for (index_t x = box.c0; x <= box.c1; ++x) {
-          const std::size_t slot = fill[static_cast<std::size_t>(y * cols + x)]++;
-          kept_xlo[slot] = box.bounds.xlo;
-          kept_ylo[slot] = box.bounds.ylo;
-          kept_xhi[slot] = box.bounds.xhi;
-          kept_yhi[slot] = box.bounds.yhi;
-          kept_c0[slot] = box.c0;
-          kept_r0[slot] = box.r0;
-          kept_position[slot] = j;
-        }
-      }
+      const grid_span& s = grid.span(j);
+      grid.for_each_cell(s, [&](std::size_t c, index_t, index_t) {
+        const std::size_t slot = fill[c]++;
+        kept_xlo[slot] = box.bounds.xlo;
+        kept_ylo[slot] = box.bounds.ylo;
+        kept_xhi[slot] = box.bounds.xhi;
+        kept_yhi[slot] = box.bounds.yhi;
+        kept_c0[slot] = s.c0;
+        kept_r0[slot] = s.r0;
+        kept_position[slot] = j;
+        return false;
+      });
     }
   }
 }
@@ -468,6 +413,8 @@ index_t check_nms_rotated_arguments(const BoxView& boxes, const ScoreView& score
                                     const char* fn) {
   expect_shape(boxes, {any_extent, 5}, fn, "boxes", "N×5");
   const index_t n = boxes.extent(0);
+  // every ranking allocates N indices first (nms_order), as in check_nms_arguments
+  check_allocation_size(n, sizeof(index_t), fn, "boxes", boxes);
   if (scores.extent(0) != n) {
     CVK_THROW(shape_error, std::string(fn) + ": scores must have " + std::to_string(n) +
                                " elements (one per box), got " + std::to_string(scores.extent(0)));
