@@ -14,6 +14,7 @@
 #include <numeric>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "common.hpp"
@@ -193,6 +194,42 @@ void register_type() {
 #endif
   }
 }
+
+// Issue 9's scenes at 20k boxes (common.hpp, adversarial_scene) as rotated boxes, every other
+// one turned (the strips stay level): the uniform scene, one far outlier, one NaN box.
+void run_adversarial(benchmark::State& state, std::size_t scene, std::size_t n) {
+  static std::map<std::size_t, std::pair<std::vector<std::array<float, 5>>, std::vector<float>>>
+      cache;
+  auto [it, inserted] = cache.try_emplace(scene);
+  if (inserted) {
+    cvk::rng gen(2019, n);
+    const auto boxes = cvk_bench::adversarial_scene<float>(gen, scene, n);
+    it->second.first.resize(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto& b = boxes[i];
+      const float angle = i % 2 == 0 ? static_cast<float>((i * 37) % 180) - 90.0F : 0.0F;
+      it->second.first[i] = {(b[0] + b[2]) / 2, (b[1] + b[3]) / 2, b[2] - b[0], b[3] - b[1], angle};
+    }
+    it->second.second.resize(n);
+    for (auto& v : it->second.second) v = gen.uniform<float>(0.0F, 1.0F);
+  }
+  const auto& [boxes, scores] = it->second;
+  for (auto _ : state) {
+    auto kept = cvk::nms_rotated(boxes, scores, iou_threshold);
+    benchmark::DoNotOptimize(kept.data());
+  }
+  cvk_bench::set_items(state, n);
+}
+
+const bool registered_adversarial = [] {
+  constexpr std::size_t n = 20'000;
+  for (const std::size_t scene : std::array<std::size_t, 3>{0, 3, 5}) {
+    cvk_bench::add(
+        cvk_bench::name("nms_rotated_adversarial", "cvk", "float", {{"N", n}, {"scene", scene}}),
+        [scene](benchmark::State& s) { run_adversarial(s, scene, n); });
+  }
+  return true;
+}();
 
 const bool registered = [] {
   register_type<float>();

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <string>
 #include <type_traits>
@@ -72,6 +73,45 @@ void shelf_scene(cvk::rng& gen, std::size_t per_object, std::vector<std::array<T
                                    static_cast<T>(x + w / 2), static_cast<T>(y + h / 2)};
     }
   }
+}
+
+/// The adversarial scenes of the NMS benchmarks (issue 9), the `scene:<id>` key of their names:
+/// 0 the uniform scene (uniform_scene_box), 1 every box (0, 0, 0, 0) (exported detectors'
+/// padding), 2 every coordinate NaN, 3 the uniform scene with box 0 at (1e9, 1e9, 1e9 + 128,
+/// 1e9 + 128), 4 the uniform scene with every odd box a long thin strip (1000 × 0.005, stacked
+/// 0.01 apart below the image), 5 the uniform scene with box 0 NaN. The same boxes as
+/// tests/support/nms_scenes.hpp's cost scenes, drawn with `gen`; xyxy.
+inline constexpr std::array<const char*, 6> adversarial_scene_names = {
+    "uniform", "zeros", "nans", "far_outlier", "thin_strips", "one_nan"};
+
+template <class T>
+std::vector<std::array<T, 4>> adversarial_scene(cvk::rng& gen, std::size_t scene, std::size_t n) {
+  std::vector<std::array<T, 4>> boxes(n);
+  for (auto& b : boxes) b = uniform_scene_box<T>(gen);
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  switch (scene) {
+    case 1:
+      for (auto& b : boxes) b = {T(0), T(0), T(0), T(0)};
+      break;
+    case 2:
+      for (auto& b : boxes) b = {nan, nan, nan, nan};
+      break;
+    case 3:
+      if (n > 0) boxes[0] = {T(1e9), T(1e9), T(1e9 + 128), T(1e9 + 128)};
+      break;
+    case 4:
+      for (std::size_t i = 1; i < n; i += 2) {
+        const double y = 1000.0 + 0.01 * static_cast<double>(i / 2);
+        boxes[i] = {T(0), static_cast<T>(y), T(1000), static_cast<T>(y + 0.005)};
+      }
+      break;
+    case 5:
+      if (n > 0) boxes[0] = {nan, nan, nan, nan};
+      break;
+    default:
+      break;
+  }
+  return boxes;
 }
 
 /// `n` random xyxy boxes with corners in [0, 1000) and sides in [1, 100), the same on every
