@@ -185,3 +185,31 @@ TEST_CASE(
   CHECK(cvk::remove_small_boxes(boxes, 10.0).size() == 1);
   CHECK(cvk::remove_small_boxes(boxes, inf).size() == 0);
 }
+
+TEST_CASE("remove_small_boxes rejects a min_size beyond the box type's range, as clip (issue 9 #8)",
+          "[box][coder][regression]") {
+  // the old code cast min_size to float unchecked: 1e300 became inf (silently the same as an
+  // infinite bound), and -1e300 became -inf, which keeps a box of width -inf that the exact
+  // comparison -inf >= -1e300 removes
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<std::array<float, 4>> boxes = {{0, 0, 10, 10}, {0, 0, -inf, 10}};
+  CHECK_THROWS_MATCHES(
+      cvk::remove_small_boxes(boxes, 1e300), cvk::invalid_argument,
+      Catch::Message(
+          "remove_small_boxes: min_size must be representable in the box type, got 1e+300"));
+  CHECK_THROWS_MATCHES(
+      cvk::remove_small_boxes(boxes, -1e300), cvk::invalid_argument,
+      Catch::Message(
+          "remove_small_boxes: min_size must be representable in the box type, got -1e+300"));
+  // the largest float is fine, and so are ±inf (documented bounds: keep only infinite sides /
+  // everything that is not NaN)
+  CHECK(cvk::remove_small_boxes(boxes, static_cast<double>(std::numeric_limits<float>::max()))
+            .size() == 0);
+  CHECK(cvk::remove_small_boxes(boxes, -static_cast<double>(std::numeric_limits<float>::infinity()))
+            .size() == 2);
+  CHECK(cvk::remove_small_boxes(boxes, 1.0).size() == 1);
+  // double boxes take the same value: it is representable there
+  const std::vector<std::array<double, 4>> boxes_d = {{0, 0, 10, 10}};
+  CHECK(cvk::remove_small_boxes(boxes_d, 1e300).size() == 0);
+  CHECK(cvk::remove_small_boxes(boxes_d, -1e300).size() == 1);
+}

@@ -951,3 +951,44 @@ TEST_CASE("kl_loss gradients equal central finite differences on both branches",
     }
   }
 }
+
+TEST_CASE("box losses reject a box_format outside the enum (issue 9 #8)",
+          "[box][loss][errors][regression]") {
+  // the old code read any other value as xyxy in every loss and gradient entry point
+  const std::vector<box4> pred = {{0, 0, 2, 2}};
+  const std::vector<box4> target = {{1, 1, 3, 3}};
+  const box4 one_pred = pred[0];
+  const box4 one_target = target[0];
+  const std::vector<double> grad_loss = {1.0};
+  cvk::box_loss_options o;
+  o.format = static_cast<cvk::box_format>(7);
+  const std::string tail = ": options.format must be xyxy, xywh, cxcywh or yxyx, got box_format(7)";
+  const auto rejected = [&](const std::string& function) {
+    return Catch::Message(function + tail);
+  };
+  CHECK_THROWS_MATCHES(cvk::generalized_box_iou_loss(pred, target, o), cvk::invalid_argument,
+                       rejected("generalized_box_iou_loss"));
+  std::vector<double> out(1);
+  CHECK_THROWS_MATCHES(cvk::iou_loss(pred, target, out, o), cvk::invalid_argument,
+                       rejected("iou_loss"));
+  CHECK_THROWS_MATCHES(cvk::distance_box_iou_loss(pred, target, cvk::loss_reduction::sum, o),
+                       cvk::invalid_argument, rejected("distance_box_iou_loss"));
+  CHECK_THROWS_MATCHES(cvk::complete_box_iou_loss(one_pred, one_target, o), cvk::invalid_argument,
+                       rejected("complete_box_iou_loss"));
+  CHECK_THROWS_MATCHES(cvk::iou_loss_backward(pred, target, grad_loss, o), cvk::invalid_argument,
+                       rejected("iou_loss_backward"));
+  std::vector<box4> grad_pred(1);
+  CHECK_THROWS_MATCHES(
+      cvk::generalized_box_iou_loss_backward(pred, target, grad_loss, grad_pred, o),
+      cvk::invalid_argument, rejected("generalized_box_iou_loss_backward"));
+  CHECK_THROWS_MATCHES(
+      cvk::distance_box_iou_loss_backward(pred, target, cvk::loss_reduction::mean, grad_pred, o),
+      cvk::invalid_argument, rejected("distance_box_iou_loss_backward"));
+  CHECK_THROWS_MATCHES(
+      cvk::complete_box_iou_loss_backward(pred, target, cvk::loss_reduction::mean, o),
+      cvk::invalid_argument, rejected("complete_box_iou_loss_backward"));
+  CHECK_THROWS_MATCHES(cvk::iou_loss_backward(one_pred, one_target, o), cvk::invalid_argument,
+                       rejected("iou_loss_backward"));
+  // a valid format still works: IoU 1/7
+  CHECK(cvk::iou_loss(pred, target)(0) == Approx(1.0 - 1.0 / 7.0));
+}

@@ -17,6 +17,13 @@
 #include <utility>
 #include <vector>
 
+#if defined(__linux__)
+#  include <sys/resource.h>
+#  include <unistd.h>
+
+#  include <fstream>
+#endif
+
 #include <cvk/core.hpp>
 #include <cvk/nms.hpp>
 #include <cvk/nms/em_merge.hpp>
@@ -833,3 +840,77 @@ TEST_CASE(
       Catch::Message(
           "em_merge: options.format must be xyxy, xywh, cxcywh or yxyx, got box_format(9)"));
 }
+
+#if defined(__has_feature)
+#  if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
+#    define CVK_TEST_SANITIZED_ALLOCATOR 1
+#  endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#  define CVK_TEST_SANITIZED_ALLOCATOR 1
+#endif
+
+#if defined(__linux__) && !defined(CVK_TEST_SANITIZED_ALLOCATOR)
+namespace {
+
+/// Caps this process's address space at its current size plus `headroom` bytes until destroyed.
+class address_space_cap {
+ public:
+  explicit address_space_cap(std::size_t headroom) {
+    getrlimit(RLIMIT_AS, &saved_);
+    std::size_t pages = 0;
+    std::ifstream("/proc/self/statm") >> pages;
+    rlimit cap = saved_;
+    cap.rlim_cur =
+        static_cast<rlim_t>(pages * static_cast<std::size_t>(sysconf(_SC_PAGESIZE)) + headroom);
+    applied_ = pages > 0 && (saved_.rlim_max == RLIM_INFINITY || cap.rlim_cur <= saved_.rlim_max) &&
+               setrlimit(RLIMIT_AS, &cap) == 0;
+  }
+  address_space_cap(const address_space_cap&) = delete;
+  address_space_cap& operator=(const address_space_cap&) = delete;
+  ~address_space_cap() {
+    if (applied_) setrlimit(RLIMIT_AS, &saved_);
+  }
+  [[nodiscard]] bool applied() const noexcept { return applied_; }
+
+ private:
+  rlimit saved_{};
+  bool applied_ = false;
+};
+
+}  // namespace
+
+TEST_CASE("em_merge: the label grid is allocated through the checked allocation (issue 9 leftover)",
+          "[em_merge][regression]") {
+  // Two boxes 1395 apart: the shrunk boxes are 5 wide, so cells are 5/8 = 0.625 and the grid is
+  // 2241×2241 cells: a heat map of 8 bytes per cell, then a label grid of 4 bytes per cell. With
+  // the address space capped at 10 bytes per cell more than in use, the heat map fits and the
+  // labels do not. The old code allocated the labels unchecked: std::bad_alloc.
+  const boxes_t<double> boxes = {{0, 0, 10, 10}, {1395, 1395, 1405, 1405}};
+  const std::vector<double> scores = {0.9, 0.8};
+  cvk::em_merge_options o;
+  o.max_grid_cells = index_t{1} << 23;
+  const index_t cells = index_t{2241} * 2241;
+  std::string message;
+  bool out_of_range = false;
+  {
+    const address_space_cap cap(static_cast<std::size_t>(cells) * 10);
+    if (!cap.applied()) {
+      WARN("cannot cap the address space here; the check did not run");
+      return;
+    }
+    try {
+      (void)cvk::em_merge(boxes, scores, o);
+    } catch (const cvk::out_of_range& e) {
+      out_of_range = true;
+      message = e.what();
+    } catch (const std::exception& e) {
+      message = std::string("other exception: ") + e.what();
+    }
+  }
+  INFO(message);
+  CHECK(out_of_range);
+  CHECK_THAT(message, Catch::Contains("em_merge: options (max_grid_cells = 8388608, a grid of "
+                                      "2241×2241 cells) needs 5022081 elements of 4 bytes"));
+}
+#endif

@@ -1129,3 +1129,44 @@ TEST_CASE(
   CHECK_THROWS_WITH(cvk::box_voting(boxes, scores, many_boxes, many_scores),
                     Catch::Contains("box_voting: all_boxes (1099511627776×4) needs"));
 }
+
+TEST_CASE("var_voting rejects a NaN or negative variance, naming the element (issue 9 leftover)",
+          "[var_voting][errors][regression]") {
+  // the old code voted with them: a NaN variance made the vote NaN, a negative one flipped the
+  // sign of its weight
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const std::vector<std::array<double, 4>> boxes = {{0, 0, 10, 10}, {1, 1, 11, 11}};
+  const std::vector<double> scores = {0.9, 0.8};
+  std::vector<std::array<double, 4>> variances = {{1, 1, 1, 1}, {1, 1, 1, 1}};
+  variances[1][2] = -1.0;
+  CHECK_THROWS_MATCHES(
+      cvk::var_voting(boxes, scores, variances), cvk::invalid_argument,
+      Catch::Message("var_voting: variances(1, 2) must be a number >= 0 (σ²), got -1"));
+  CHECK_THROWS_MATCHES(
+      cvk::var_voting(boxes, scores, variances, {.input = cvk::var_voting_input::stddev}),
+      cvk::invalid_argument,
+      Catch::Message("var_voting: variances(1, 2) must be a number >= 0 (σ), got -1"));
+  // a negative log-variance is an ordinary value (σ² < 1)
+  CHECK(cvk::var_voting(boxes, scores, variances, {.input = cvk::var_voting_input::log_variance})
+            .indices.size() == 2);
+  variances[1][2] = 1.0;
+  variances[0][3] = nan;
+  for (const auto input : {cvk::var_voting_input::variance, cvk::var_voting_input::stddev,
+                           cvk::var_voting_input::log_variance}) {
+    CHECK_THROWS_AS(cvk::var_voting(boxes, scores, variances, {.input = input}),
+                    cvk::invalid_argument);
+    CHECK_THROWS_WITH(cvk::var_voting(boxes, scores, variances, {.input = input}),
+                      Catch::Contains("var_voting: variances(0, 3) must be a number"));
+  }
+  CHECK_THROWS_WITH(
+      cvk::var_voting(boxes, scores, variances, {.input = cvk::var_voting_input::log_variance}),
+      "var_voting: variances(0, 3) must be a number (log σ²), got nan");
+  // yxyx: the element named is the input's column
+  variances[0][3] = 1.0;
+  variances[1][0] = -2.0;
+  CHECK_THROWS_WITH(cvk::var_voting(boxes, scores, variances, {.format = cvk::box_format::yxyx}),
+                    "var_voting: variances(1, 0) must be a number >= 0 (σ²), got -2");
+  // +inf (an infinite variance) and 0 (an exact corner) stay valid
+  variances[1] = {std::numeric_limits<double>::infinity(), 0, 1, 1};
+  CHECK(cvk::var_voting(boxes, scores, variances).indices.size() == 2);
+}

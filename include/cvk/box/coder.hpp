@@ -255,8 +255,10 @@ template <tensor_of_rank<2> Boxes>
 
 /// Indices (ascending) of the boxes whose width and height are both >= min_size.
 ///   boxes  N×4 xyxy  →  K indices, K <= N
-/// Boxes with a NaN side are removed (the comparison is false), as torchvision. Throws
-/// cvk::shape_error when boxes is not N×4 and cvk::invalid_argument when min_size is NaN. O(N).
+/// Boxes with a NaN side are removed (the comparison is false), as torchvision. min_size is
+/// compared in the box computation type R (float for float boxes). Throws cvk::shape_error when
+/// boxes is not N×4, and cvk::invalid_argument when min_size is NaN or finite but beyond R's
+/// range (e.g. 1e300 for float boxes; ±inf are accepted). O(N).
 template <tensor_of_rank<2> Boxes>
 [[nodiscard]] tensor<index_t, 1> remove_small_boxes(const Boxes& boxes, double min_size) {
   const auto in = detail::checked_view<2>(boxes, "remove_small_boxes", "boxes");
@@ -265,6 +267,15 @@ template <tensor_of_rank<2> Boxes>
     CVK_THROW(invalid_argument, "remove_small_boxes: min_size must be a number, got nan");
   }
   using R = real_t<typename decltype(in)::value_type>;
+  // As box_coder::clip_as, a finite value beyond R's range is rejected, not saturated: it would
+  // round to ±inf and change decisions (a width of -inf passes -inf, not -1e300). ±inf
+  // themselves are meaningful bounds and taken as given.
+  if (std::isfinite(min_size) &&
+      std::fabs(min_size) > static_cast<double>(std::numeric_limits<R>::max())) {
+    CVK_THROW(invalid_argument,
+              "remove_small_boxes: min_size must be representable in the box type, got " +
+                  detail::number_string(min_size));
+  }
   const auto m = static_cast<R>(min_size);
   std::vector<index_t> keep;
   for (index_t i = 0; i < in.extent(0); ++i) {

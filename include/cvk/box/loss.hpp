@@ -442,6 +442,11 @@ auto checked_box_pair(const P& pred, const T& target, const char* function) {
   return std::pair{p, t};
 }
 
+/// Checks the options of an IoU-family loss: a format outside the enum would be read as xyxy.
+inline void check_box_loss_options(const box_loss_options& options, const char* function) {
+  check_format(options.format, function, "options.format");
+}
+
 /// Sums are accumulated in double (or wider) and rounded once.
 template <class R>
 using loss_accumulator_t = std::conditional_t<(sizeof(R) > sizeof(double)), R, double>;
@@ -481,6 +486,7 @@ template <box_loss_kind Kind, class P, class T, class Out>
 void box_loss_entry(const P& pred, const T& target, Out&& out, const box_loss_options& options) {
   constexpr const char* fn = box_loss_name<Kind>(false);
   const auto [p, t] = checked_box_pair(pred, target, fn);
+  check_box_loss_options(options, fn);
   auto dst = output_view<1>(std::forward<Out>(out), {p.extent(0)}, fn);
   using R = loss_real_t<P, T>;
   using O = typename decltype(dst)::value_type;
@@ -492,6 +498,7 @@ template <box_loss_kind Kind, class P, class T>
 auto box_loss_entry(const P& pred, const T& target, const box_loss_options& options) {
   constexpr const char* fn = box_loss_name<Kind>(false);
   const auto [p, t] = checked_box_pair(pred, target, fn);
+  check_box_loss_options(options, fn);
   tensor<loss_real_t<P, T>, 1> result(p.extent(0));
   box_loss_entry<Kind>(p, t, result, options);
   return result;
@@ -502,6 +509,7 @@ auto box_loss_reduced(const P& pred, const T& target, loss_reduction reduction,
                       const box_loss_options& options) {
   constexpr const char* fn = box_loss_name<Kind>(false);
   const auto [p, t] = checked_box_pair(pred, target, fn);
+  check_box_loss_options(options, fn);
   if (reduction == loss_reduction::none) reject_none_reduction(fn);
   using R = loss_real_t<P, T>;
   loss_accumulator_t<R> total = 0;
@@ -534,6 +542,7 @@ void box_loss_backward_entry(const P& pred, const T& target, const G& grad_loss,
                              const box_loss_options& options) {
   constexpr const char* fn = box_loss_name<Kind>(true);
   const auto [p, t] = checked_box_pair(pred, target, fn);
+  check_box_loss_options(options, fn);
   const auto g = checked_view<1>(grad_loss, fn, "grad_loss");
   expect_shape(g, {p.extent(0)}, fn, "grad_loss");
   auto dst = output_view<2>(std::forward<GP>(grad_pred), {p.extent(0), 4}, fn, "grad_pred");
@@ -548,6 +557,7 @@ void box_loss_backward_entry(const P& pred, const T& target, loss_reduction redu
                              GP&& grad_pred, const box_loss_options& options) {
   constexpr const char* fn = box_loss_name<Kind>(true);
   const auto [p, t] = checked_box_pair(pred, target, fn);
+  check_box_loss_options(options, fn);
   auto dst = output_view<2>(std::forward<GP>(grad_pred), {p.extent(0), 4}, fn, "grad_pred");
   using R = loss_real_t<P, T>;
   assert_no_narrowing<typename decltype(dst)::value_type, R>();
@@ -563,6 +573,7 @@ auto box_loss_backward_value(const P& pred, const T& target, const Upstream& ups
                              const box_loss_options& options) {
   constexpr const char* fn = box_loss_name<Kind>(true);
   const auto [p, t] = checked_box_pair(pred, target, fn);
+  check_box_loss_options(options, fn);
   using R = typename upstream_real<Upstream, P, T>::type;
   tensor<R, 2> result(p.extent(0), index_t{4});
   box_loss_backward_entry<Kind>(p, t, upstream, result, options);
@@ -576,6 +587,7 @@ auto box_loss_single(const P& pred, const T& target, const box_loss_options& opt
   const auto t = checked_view<1>(target, fn, "target");
   expect_shape(p, {4}, fn, "pred");
   expect_shape(t, {4}, fn, "target");
+  check_box_loss_options(options, fn);
   using R = loss_real_t<P, T>;
   return box_loss_one<Kind>(to_xyxy(load_single_box<R>(p), options.format, box_convention{}),
                             to_xyxy(load_single_box<R>(t), options.format, box_convention{}),
@@ -589,6 +601,7 @@ auto box_loss_single_backward(const P& pred, const T& target, const box_loss_opt
   const auto t = checked_view<1>(target, fn, "target");
   expect_shape(p, {4}, fn, "pred");
   expect_shape(t, {4}, fn, "target");
+  check_box_loss_options(options, fn);
   using R = loss_real_t<P, T>;
   std::array<R, 4> grad{};
   box_loss_gradient_one<Kind>(to_xyxy(load_single_box<R>(p), options.format, box_convention{}),
@@ -617,6 +630,9 @@ auto box_loss_single_backward(const P& pred, const T& target, const box_loss_opt
 // options.format, and equal torch autograd through torchvision 0.14's function, including its
 // choices at ties: torch.max / torch.min split the gradient in half between equal arguments, the
 // intersection mask passes no gradient where it is false, and CIoU's α is a constant.
+// Errors: cvk::shape_error when pred or target is not N×4 (4 for single boxes), they disagree in
+// N, or grad_loss / an output has the wrong shape; cvk::invalid_argument for reduction none
+// without an output, or an options.format outside the enum (which would be read as xyxy).
 #define CVK_DEFINE_BOX_LOSS(name, kind)                                                           \
   template <tensor_of_rank<2> P, tensor_of_rank<2> T>                                             \
   [[nodiscard]] auto name(const P& pred, const T& target, const box_loss_options& options = {}) { \

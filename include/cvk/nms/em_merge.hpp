@@ -706,7 +706,10 @@ em_heat_map em_build_heat_map(const std::vector<em_detection<R>>& dets,
 
   const double top = *std::max_element(map.heat.begin(), map.heat.end());
   const double threshold = options.heat_threshold * top;
-  map.label.assign(map.heat.size(), -1);
+  // the labels are a second grid as large as the heat map: checked the same way
+  checked_allocation<std::int32_t>(heat_cells, "em_merge", "options", grid_text, [&] {
+    map.label.assign(static_cast<std::size_t>(heat_cells), -1);
+  });
   std::vector<std::size_t> queue;
   const auto ny = static_cast<std::size_t>(map.ny);
   for (std::size_t start = 0; start < map.heat.size(); ++start) {

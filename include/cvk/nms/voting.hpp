@@ -768,6 +768,22 @@ template <tensor_of_rank<2> KeptBoxes, tensor_of_rank<1> KeptScores, tensor_of_r
   return result;
 }
 
+namespace detail {
+
+/// Throws cvk::invalid_argument "var_voting: variances(3, 1) must be a number >= 0 (σ²), got -1"
+/// (a number, for log σ²).
+[[noreturn]] inline void reject_variance(index_t row, index_t column, double value,
+                                         var_voting_input input, const char* fn) {
+  const char* rule = input == var_voting_input::variance ? "a number >= 0 (σ²)"
+                     : input == var_voting_input::stddev ? "a number >= 0 (σ)"
+                                                         : "a number (log σ²)";
+  CVK_THROW(invalid_argument, std::string(fn) + ": variances(" + std::to_string(row) + ", " +
+                                  std::to_string(column) + ") must be " + rule + ", got " +
+                                  number_string(value));
+}
+
+}  // namespace detail
+
 /// Variance voting with soft-NMS (Softer-NMS; KL-Loss's `py_cpu_nms.soft` with STD.METHOD
 /// 'stdiou'): greedy selection in which each selected box is replaced by the mean of its
 /// remaining neighbours weighted by an IoU kernel and their inverse predicted variances.
@@ -792,11 +808,13 @@ template <tensor_of_rank<2> KeptBoxes, tensor_of_rank<1> KeptScores, tensor_of_r
 ///
 /// Throws cvk::shape_error when boxes or variances are not N×4 or scores has not N elements,
 /// and cvk::invalid_argument when sigma_t or soft_sigma is not > 0, vote_threshold is NaN or
-/// >= 1, or iou_threshold or score_threshold is NaN. Each selection compares the selected box
-/// only with the remaining boxes in its grid cells (vote_threshold >= 0) and re-ranks a changed
-/// score in O(log N) (a tournament tree over KL-Loss's positions): O(N log N + P log P) for P
-/// overlapping pairs on spread-out scenes; O(N²) at worst (everything overlapping, a box
-/// spanning most of the image, or vote_threshold < 0, which makes every remaining box vote).
+/// >= 1, iou_threshold or score_threshold is NaN, or a variance is NaN (or negative, for σ² and
+/// σ; +inf is an infinite variance, a log-variance may be any number but NaN). Each selection
+/// compares the selected box only with the remaining boxes in its grid cells (vote_threshold
+/// >= 0) and re-ranks a changed score in O(log N) (a tournament tree over KL-Loss's positions):
+/// O(N log N + P log P) for P overlapping pairs on spread-out scenes; O(N²) at worst (everything
+/// overlapping, a box spanning most of the image, or vote_threshold < 0, which makes every
+/// remaining box vote).
 template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores, tensor_of_rank<2> Variances>
 [[nodiscard]] auto var_voting(const Boxes& boxes, const Scores& scores, const Variances& variances,
                               const var_voting_options& options = {}) {
@@ -852,6 +870,12 @@ template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores, tensor_of_rank<2> V
     for (index_t k = 0; k < 4; ++k) {
       const index_t column = rows_first ? (k ^ 1) : k;  // yxyx columns hold (y1, x1, y2, x2)
       const auto value = static_cast<A>(v(i, column));
+      // A NaN (or, for σ² and σ, negative) uncertainty is a broken input, not a box that cannot
+      // take part: unlike a NaN coordinate it would poison every vote it enters, so it is
+      // rejected, naming the element (the row is the box).
+      if (std::isnan(value) || (options.input != var_voting_input::log_variance && value < A(0))) {
+        detail::reject_variance(i, column, static_cast<double>(value), options.input, fn);
+      }
       A variance = value;
       if (options.input == var_voting_input::stddev) {
         variance = value * value;
