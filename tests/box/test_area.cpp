@@ -24,6 +24,7 @@
 
 #include "support/box_checks.hpp"
 #include "support/box_reference.hpp"
+#include "support/error_inputs.hpp"
 #include "support/layouts.hpp"
 #include "support/random_boxes.hpp"
 
@@ -351,4 +352,22 @@ TEST_CASE("box_area: errors", "[box][area]") {
     const std::array<double, 5> five{};
     CHECK_THROWS_WITH(cvk::box_area(five), "box_area: box must be 4, got 5");
   }
+}
+
+TEST_CASE("errors table: box_area, every form (docs/errors.md)", "[box][area][errors]") {
+  const std::vector<double> buffer(8, 1.0);
+  const auto rank3 = cvk_test::rank3_view(buffer);
+  CHECK_THROWS_MATCHES(cvk::box_area(rank3), cvk::shape_error,
+                       Catch::Message("box_area: boxes must have rank 2, got rank 3 (2×2×2)"));
+  // NaN and infinite coordinates give NaN or ±inf areas, empty input an empty result
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const std::vector<std::array<double, 4>> odd = {{0, 0, nan, 1}, {0, 0, 1e308, 1e308}};
+  const auto areas = cvk::box_area(odd);
+  CHECK(std::isnan(areas(0)));
+  CHECK(std::isinf(areas(1)));
+  CHECK(cvk::box_area(std::vector<std::array<double, 4>>{}).size() == 0);
+  // 2^40 broadcast boxes: the result cannot be allocated
+  const std::array<double, 4> row{0, 0, 1, 1};
+  CHECK_THROWS_AS(cvk::box_area(cvk_test::broadcast_rows(row.data(), cvk_test::huge_rows, 4)),
+                  cvk::out_of_range);
 }

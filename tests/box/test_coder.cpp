@@ -15,6 +15,7 @@
 #include <cvk/box/coder.hpp>
 #include <cvk/core.hpp>
 
+#include "support/error_inputs.hpp"
 #include "support/fixtures.hpp"
 #include "support/random_boxes.hpp"
 
@@ -212,4 +213,69 @@ TEST_CASE("remove_small_boxes rejects a min_size beyond the box type's range, as
   const std::vector<std::array<double, 4>> boxes_d = {{0, 0, 10, 10}};
   CHECK(cvk::remove_small_boxes(boxes_d, 1e300).size() == 0);
   CHECK(cvk::remove_small_boxes(boxes_d, -1e300).size() == 1);
+}
+
+TEST_CASE("errors table: box_coder, clip_boxes_to_image, remove_small_boxes (docs/errors.md)",
+          "[box][coder][errors]") {
+  const std::vector<double> buffer(8, 1.0);
+  const auto rank3 = cvk_test::rank3_view(buffer);
+  const std::vector<std::array<double, 4>> boxes = {{0, 0, 10, 10}, {5, 5, 20, 30}};
+  const cvk::box_coder coder;
+  CHECK_THROWS_MATCHES(
+      coder.encode(rank3, boxes), cvk::shape_error,
+      Catch::Message("box_coder::encode: reference_boxes must have rank 2, got rank 3 (2×2×2)"));
+  CHECK_THROWS_MATCHES(
+      coder.decode(boxes, rank3), cvk::shape_error,
+      Catch::Message("box_coder::decode: boxes must have rank 2, got rank 3 (2×2×2)"));
+  CHECK_THROWS_AS(cvk::clip_boxes_to_image(rank3, 10, 10), cvk::shape_error);
+  CHECK_THROWS_MATCHES(
+      cvk::remove_small_boxes(rank3, 1.0), cvk::shape_error,
+      Catch::Message("remove_small_boxes: boxes must have rank 2, got rank 3 (2×2×2)"));
+  // mismatched lengths
+  const std::vector<std::array<double, 4>> one = {{0, 0, 1, 1}};
+  CHECK_THROWS_AS(coder.encode(boxes, one), cvk::shape_error);
+  CHECK_THROWS_AS(coder.decode(one, boxes), cvk::shape_error);
+  // weights: zero, negative, NaN or infinite
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (const double w : {0.0, -1.0, nan, std::numeric_limits<double>::infinity()}) {
+    const cvk::box_coder bad{{1, 1, w, 1}};
+    CHECK_THROWS_WITH(bad.decode(boxes, boxes),
+                      Catch::StartsWith("box_coder: weights must be positive and finite"));
+  }
+  // clip_boxes_to_image: a NaN or negative size is rejected; an infinite one clamps nothing
+  CHECK_THROWS_AS(cvk::clip_boxes_to_image(boxes, nan, 10), cvk::invalid_argument);
+  CHECK_THROWS_AS(cvk::clip_boxes_to_image(boxes, 10, -0.5), cvk::invalid_argument);
+  const auto unclipped =
+      cvk::clip_boxes_to_image(boxes, std::numeric_limits<double>::infinity(), 25);
+  CHECK(unclipped(1, 3) == 30.0);
+  CHECK(unclipped(1, 2) == 20.0);
+  // in place is allowed
+  std::vector<std::array<double, 4>> in_place = {{-1, -1, 50, 50}};
+  cvk::clip_boxes_to_image(in_place, 10, 20, in_place);
+  CHECK(in_place[0] == std::array<double, 4>{0, 0, 20, 10});
+  // NaN coordinates: encode/decode give NaN in that row only, clip keeps NaN, remove drops it
+  const std::vector<std::array<double, 4>> with_nan = {{0, 0, 10, 10}, {0, 0, nan, 10}};
+  const auto deltas = coder.encode(with_nan, boxes);
+  CHECK_FALSE(std::isnan(deltas(0, 0)));
+  CHECK(std::isnan(deltas(1, 0)));
+  const auto decoded = coder.decode(boxes, with_nan);
+  CHECK_FALSE(std::isnan(decoded(0, 2)));
+  CHECK(std::isnan(decoded(1, 2)));
+  CHECK(std::isnan(cvk::clip_boxes_to_image(with_nan, 5, 5)(1, 2)));
+  CHECK(cvk::remove_small_boxes(with_nan, 1.0).size() == 1);
+  // empty input: empty results
+  const std::vector<std::array<double, 4>> none;
+  CHECK(coder.encode(none, none).extent(0) == 0);
+  CHECK(coder.decode(none, none).extent(0) == 0);
+  CHECK(cvk::clip_boxes_to_image(none, 1, 1).extent(0) == 0);
+  CHECK(cvk::remove_small_boxes(none, 1.0).size() == 0);
+  // 2^40 broadcast boxes: the result cannot be allocated
+  const std::array<double, 4> row{0, 0, 1, 1};
+  const auto many = cvk_test::broadcast_rows(row.data(), cvk_test::huge_rows, 4);
+  CHECK_THROWS_AS(coder.encode(many, many), cvk::out_of_range);
+  CHECK_THROWS_AS(cvk::clip_boxes_to_image(many, 1, 1), cvk::out_of_range);
+  CHECK_THROWS_MATCHES(cvk::remove_small_boxes(many, 0.5), cvk::out_of_range,
+                       Catch::Message("remove_small_boxes: boxes (1099511627776×4) needs "
+                                      "1099511627776 elements of 8 bytes, more than can be "
+                                      "allocated"));
 }

@@ -23,6 +23,7 @@
 
 #include "support/box_checks.hpp"
 #include "support/box_reference.hpp"
+#include "support/error_inputs.hpp"
 #include "support/layouts.hpp"
 #include "support/random_boxes.hpp"
 
@@ -437,4 +438,32 @@ TEST_CASE("box_convert and box_area reject a box_format outside the enum (issue 
       Catch::Message("box_area: format must be xyxy, xywh, cxcywh or yxyx, got box_format(7)"));
   CHECK_THROWS_AS(cvk::box_area(boxes[0], bad), cvk::invalid_argument);
   CHECK(cvk::box_area(boxes, box_format::xywh)(0) == 6.0);
+}
+
+TEST_CASE("errors table: box_convert, every form (docs/errors.md)", "[box][format][errors]") {
+  const std::vector<double> buffer(8, 1.0);
+  CHECK_THROWS_MATCHES(
+      cvk::box_convert(cvk_test::rank3_view(buffer), box_format::xyxy, box_format::xywh),
+      cvk::shape_error, Catch::Message("box_convert: boxes must have rank 2, got rank 3 (2×2×2)"));
+  CHECK_THROWS_MATCHES(
+      cvk::box_convert(cvk::view(buffer.data(), {-1, 4}), box_format::xyxy, box_format::xywh),
+      cvk::shape_error, Catch::Message("box_convert: boxes has a negative extent, got -1×4"));
+  // NaN propagates coordinate-wise; empty input gives an empty result
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const std::vector<std::array<double, 4>> one = {{0, 0, nan, 2}};
+  const auto converted = cvk::box_convert(one, box_format::xyxy, box_format::xywh);
+  CHECK(converted(0, 0) == 0.0);
+  CHECK(std::isnan(converted(0, 2)));
+  CHECK(converted(0, 3) == 2.0);
+  CHECK(cvk::box_convert(std::vector<std::array<double, 4>>{}, box_format::xyxy, box_format::cxcywh)
+            .extent(0) == 0);
+  // in place is allowed (out is boxes itself)
+  std::vector<std::array<double, 4>> boxes = {{1, 2, 4, 6}};
+  cvk::box_convert(boxes, box_format::xyxy, box_format::xywh, boxes);
+  CHECK(boxes[0] == std::array<double, 4>{1, 2, 3, 4});
+  // 2^40 broadcast boxes: the result cannot be allocated
+  const std::array<double, 4> row{0, 0, 1, 1};
+  CHECK_THROWS_AS(cvk::box_convert(cvk_test::broadcast_rows(row.data(), cvk_test::huge_rows, 4),
+                                   box_format::xyxy, box_format::xywh),
+                  cvk::out_of_range);
 }

@@ -15,6 +15,7 @@
 #include <cvk/box/iou.hpp>
 #include <cvk/core.hpp>
 
+#include "support/error_inputs.hpp"
 #include "support/fixtures.hpp"
 #include "support/iou_reference.hpp"
 #include "support/random_boxes.hpp"
@@ -416,3 +417,27 @@ TEST_CASE("box_iou: an N×M result that cannot be allocated is a cvk error (issu
                                       "1048576×4) needs 1099511627776 elements of 4 bytes, more "
                                       "than can be allocated"));
 }
+
+TEST_CASE("errors table: the IoU family, every form (docs/errors.md)", "[box][iou][errors]") {
+  const std::vector<float> buffer(8, 1.0F);
+  const auto rank3 = cvk_test::rank3_view(buffer);
+  const std::vector<std::array<float, 4>> a = {{0, 0, 1, 1}, {0, 0, 2, 2}};
+  CHECK_THROWS_MATCHES(cvk::box_iou(rank3, a), cvk::shape_error,
+                       Catch::Message("box_iou: boxes1 must have rank 2, got rank 3 (2×2×2)"));
+  CHECK_THROWS_MATCHES(
+      cvk::generalized_box_iou_aligned(a, rank3), cvk::shape_error,
+      Catch::Message("generalized_box_iou_aligned: boxes2 must have rank 2, got rank 3 (2×2×2)"));
+  CHECK_THROWS_MATCHES(cvk::box_ioa(a, cvk::view(buffer.data(), {-3, 4})), cvk::shape_error,
+                       Catch::Message("box_ioa: boxes2 has a negative extent, got -3×4"));
+  CHECK_THROWS_AS(cvk::box_iou<3>(rank3, rank3), cvk::shape_error);
+  // a single box of the wrong length
+  CHECK_THROWS_MATCHES(cvk::box_iou(std::array<float, 3>{}, std::array<float, 4>{}),
+                       cvk::shape_error, Catch::Message("box_iou: box1 must be 4, got 3"));
+  // an aligned result for 2^40 broadcast pairs cannot be allocated
+  const std::array<float, 4> row{0, 0, 1, 1};
+  const auto many = cvk_test::broadcast_rows(row.data(), cvk_test::huge_rows, 4);
+  CHECK_THROWS_AS(cvk::box_iou_aligned(many, many), cvk::out_of_range);
+}
+
+// Found by tests/fuzz/fuzz_iou.cpp: box_ioa gave 0, not NaN, when boxes1 has area <= 0 (the
+// |A| <= 0 rule) and boxes2 a NaN coordinate; the NaN policy wins in every member and form.

@@ -27,6 +27,7 @@
 #include <cvk/core/tensor.hpp>
 
 #include "support/compare.hpp"
+#include "support/error_inputs.hpp"
 #include "support/fixtures.hpp"
 
 using cvk::index_t;
@@ -991,4 +992,52 @@ TEST_CASE("box losses reject a box_format outside the enum (issue 9 #8)",
                        rejected("iou_loss_backward"));
   // a valid format still works: IoU 1/7
   CHECK(cvk::iou_loss(pred, target)(0) == Approx(1.0 - 1.0 / 7.0));
+}
+
+TEST_CASE("errors table: the IoU-family losses and kl_loss, every form (docs/errors.md)",
+          "[box][loss][errors]") {
+  const std::vector<double> buffer(8, 1.0);
+  const auto rank3 = cvk_test::rank3_view(buffer);
+  const std::vector<box4> two = {{0, 0, 2, 2}, {1, 1, 3, 3}};
+  CHECK_THROWS_MATCHES(cvk::iou_loss(rank3, two), cvk::shape_error,
+                       Catch::Message("iou_loss: pred must have rank 2, got rank 3 (2×2×2)"));
+  CHECK_THROWS_MATCHES(
+      cvk::complete_box_iou_loss_backward(two, rank3, cvk::loss_reduction::sum), cvk::shape_error,
+      Catch::Message(
+          "complete_box_iou_loss_backward: target must have rank 2, got rank 3 (2×2×2)"));
+  CHECK_THROWS_MATCHES(cvk::kl_loss(two, rank3, two), cvk::shape_error,
+                       Catch::Message("kl_loss: log_var must have rank 2, got rank 3 (2×2×2)"));
+  CHECK_THROWS_MATCHES(
+      cvk::generalized_box_iou_loss(cvk::view(buffer.data(), {-1, 4}), two), cvk::shape_error,
+      Catch::Message("generalized_box_iou_loss: pred has a negative extent, got -1×4"));
+  // eps NaN or negative: rejected (it guards the denominators)
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (const double eps : {nan, -1e-7}) {
+    const cvk::box_loss_options o{.eps = eps};
+    CHECK_THROWS_WITH(cvk::iou_loss(two, two, o),
+                      Catch::StartsWith("iou_loss: eps must be a number >= 0, got "));
+    CHECK_THROWS_AS(cvk::distance_box_iou_loss(two, two, cvk::loss_reduction::mean, o),
+                    cvk::invalid_argument);
+    CHECK_THROWS_AS(cvk::complete_box_iou_loss_backward(two, two, cvk::loss_reduction::mean, o),
+                    cvk::invalid_argument);
+    CHECK_THROWS_AS(cvk::generalized_box_iou_loss(two[0], two[1], o), cvk::invalid_argument);
+  }
+  CHECK(cvk::iou_loss(two, two, {.eps = 0.0})(0) == 0.0);
+  // a NaN coordinate makes that box's loss and gradient NaN, and no other
+  std::vector<box4> pred = two;
+  pred[1][2] = nan;
+  const auto losses = cvk::generalized_box_iou_loss(pred, two);
+  CHECK_FALSE(std::isnan(losses(0)));
+  CHECK(std::isnan(losses(1)));
+  const auto grad = cvk::complete_box_iou_loss_backward(pred, two, cvk::loss_reduction::none);
+  CHECK_FALSE(std::isnan(grad(0, 0)));
+  CHECK(std::isnan(grad(1, 2)));
+  CHECK(std::isnan(cvk::kl_loss(pred, two, two)(1, 2)));
+  // 2^40 broadcast boxes: a per-box result cannot be allocated
+  const std::array<double, 4> row{0, 0, 1, 1};
+  const auto many = cvk_test::broadcast_rows(row.data(), cvk_test::huge_rows, 4);
+  CHECK_THROWS_AS(cvk::iou_loss(many, many), cvk::out_of_range);
+  CHECK_THROWS_AS(cvk::generalized_box_iou_loss_backward(many, many, cvk::loss_reduction::sum),
+                  cvk::out_of_range);
+  CHECK_THROWS_AS(cvk::kl_loss(many, many, many), cvk::out_of_range);
 }

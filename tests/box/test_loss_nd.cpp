@@ -13,6 +13,8 @@
 #include <cvk/box/loss_nd.hpp>
 #include <cvk/core.hpp>
 
+#include "support/error_inputs.hpp"
+
 namespace {
 
 // GIoU loss of one pair from the definition, in long double.
@@ -149,4 +151,27 @@ TEST_CASE("N-D GIoU loss: disjoint boxes still have a gradient, errors", "[box][
                   cvk::invalid_argument);
   const std::vector<std::array<float, 6>> none;
   CHECK(cvk::generalized_box_iou_loss<3>(none, none, cvk::loss_reduction::mean) == 0.0f);
+}
+
+TEST_CASE("errors table: the N-D GIoU loss (docs/errors.md)", "[box][loss][errors]") {
+  const std::vector<float> buffer(8, 1.0F);
+  const std::vector<std::array<float, 6>> two = {{0, 0, 0, 1, 1, 1}, {0, 0, 0, 2, 2, 2}};
+  CHECK_THROWS_MATCHES(
+      cvk::generalized_box_iou_loss<3>(cvk_test::rank3_view(buffer), two), cvk::shape_error,
+      Catch::Message("generalized_box_iou_loss: pred must have rank 2, got rank 3 (2×2×2)"));
+  const std::vector<std::array<float, 6>> one(1);
+  CHECK_THROWS_WITH(cvk::generalized_box_iou_loss<3>(two, one),
+                    Catch::Contains("pred and target must have the same number of boxes"));
+  CHECK_THROWS_MATCHES(
+      cvk::generalized_box_iou_loss<3>(two, two, {.eps = -1.0}), cvk::invalid_argument,
+      Catch::Message("generalized_box_iou_loss: eps must be a number >= 0, got -1"));
+  CHECK_THROWS_AS(
+      cvk::generalized_box_iou_loss_backward<3>(two, two, cvk::loss_reduction::mean,
+                                                {.eps = std::numeric_limits<double>::quiet_NaN()}),
+      cvk::invalid_argument);
+  std::vector<std::array<float, 6>> pred = two;
+  pred[0][4] = std::numeric_limits<float>::quiet_NaN();
+  const auto losses = cvk::generalized_box_iou_loss<3>(pred, two);
+  CHECK(std::isnan(losses(0)));
+  CHECK(losses(1) == 0.0F);
 }

@@ -39,6 +39,8 @@
 #include <cvk/core/std_adaptors.hpp>
 #include <cvk/core/tensor.hpp>
 
+#include "support/error_inputs.hpp"
+
 using cvk::index_t;
 
 namespace {
@@ -940,4 +942,30 @@ TEST_CASE("quad_iou: a finite quad whose shoelace products overflow", "[fuzz-fin
   CHECK_FALSE(std::isnan(single));
   CHECK_FALSE(std::isnan(aligned(0)));
   CHECK(pairwise(0, 0) == single);
+}
+
+TEST_CASE("errors table: rotated and quad IoU, every form (docs/errors.md)",
+          "[box][rotated][errors]") {
+  const std::vector<double> buffer(8, 1.0);
+  const auto rank3 = cvk_test::rank3_view(buffer);
+  const std::vector<std::array<double, 5>> five(2);
+  const std::vector<std::array<double, 8>> eight(2);
+  CHECK_THROWS_MATCHES(
+      cvk::rotated_box_iou(rank3, five), cvk::shape_error,
+      Catch::Message("rotated_box_iou: boxes1 must have rank 2, got rank 3 (2×2×2)"));
+  CHECK_THROWS_AS(cvk::rotated_generalized_box_iou_aligned(five, rank3), cvk::shape_error);
+  CHECK_THROWS_AS(cvk::quad_iou(eight, rank3), cvk::shape_error);
+  CHECK_THROWS_WITH(cvk::quad_iou_aligned(eight, cvk::view(buffer.data(), {-1, 8})),
+                    "quad_iou_aligned: boxes2 has a negative extent, got -1×8");
+  // empty input: empty results
+  const std::vector<std::array<double, 5>> none;
+  CHECK(cvk::rotated_box_iou(none, five).extent(0) == 0);
+  CHECK(cvk::rotated_box_iou_aligned(none, none).size() == 0);
+  CHECK(cvk::quad_iou(std::vector<std::array<double, 8>>{}, eight).extent(1) == 2);
+  // 2^20 × 2^20 broadcast boxes: the 2^40-entry result cannot be allocated
+  const std::array<double, 5> row{0, 0, 1, 1, 0};
+  const auto many = cvk_test::broadcast_rows(row.data(), cvk::index_t{1} << 20, 5);
+  CHECK_THROWS_AS(cvk::rotated_box_iou(many, many), cvk::out_of_range);
+  const auto huge = cvk_test::broadcast_rows(row.data(), cvk_test::huge_rows, 5);
+  CHECK_THROWS_AS(cvk::rotated_box_iou_aligned(huge, huge), cvk::out_of_range);
 }

@@ -187,3 +187,14 @@ TEMPLATE_TEST_CASE("tensor: input and output of box operators", "[core][tensor]"
     CHECK(areas(0) == TestType(0));
   }
 }
+
+TEST_CASE("tensor: more than 1 TiB is out_of_range, not std::bad_alloc (docs/errors.md)",
+          "[core][tensor][errors]") {
+  // 2^40 doubles (8 TiB) fit in size_t; the old constructor asked std::vector for them and
+  // ended in std::bad_alloc, which every value-returning operator passed on
+  CHECK_THROWS_MATCHES((cvk::tensor<double, 1>(index_t{1} << 40)), cvk::out_of_range,
+                       Catch::Message("tensor: 1099511627776 elements do not fit in memory"));
+  CHECK_THROWS_AS((cvk::tensor<float, 2>(index_t{1} << 20, index_t{1} << 20)), cvk::out_of_range);
+  // 1 TiB itself is the bound: one more byte is refused up front
+  CHECK_THROWS_AS((cvk::tensor<char, 1>((index_t{1} << 40) + 1)), cvk::out_of_range);
+}

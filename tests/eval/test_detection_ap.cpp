@@ -22,6 +22,7 @@
 #include <cvk/core.hpp>
 #include <cvk/eval/detection_ap.hpp>
 
+#include "support/error_inputs.hpp"
 #include "support/fixtures.hpp"
 #include "support/layouts.hpp"
 
@@ -1123,4 +1124,29 @@ TEST_CASE("detection_ap: a box_format outside the enum with no boxes",
   CHECK_THROWS_AS(cvk::detection_ap(none, no_scores, no_ids, no_ids, none, no_ids, no_ids,
                                     options),
                   cvk::invalid_argument);
+}
+
+TEST_CASE("errors table: detection_ap (docs/errors.md)", "[detection_ap][errors]") {
+  const std::vector<double> buffer(8, 1.0);
+  const std::vector<int> flags(8, 0);
+  const auto rank3 = cvk_test::rank3_view(buffer);
+  const boxes_t<double> one(1, std::array<double, 4>{0, 0, 10, 10});
+  const std::vector<double> scores(1, 0.5);
+  const std::vector<int> ids(1, 0);
+  CHECK_THROWS_MATCHES(
+      cvk::detection_ap(rank3, scores, ids, ids, one, ids, ids), cvk::shape_error,
+      Catch::Message("detection_ap: det_boxes must have rank 2, got rank 3 (2×2×2)"));
+  CHECK_THROWS_MATCHES(
+      cvk::detection_ap(one, scores, ids, ids, one, ids, ids, cvk_test::rank3_view(flags)), cvk::shape_error,
+      Catch::Message("detection_ap: gt_iscrowd must have rank 1, got rank 3 (2×2×2)"));
+  // an infinite coordinate is not NaN: accepted, and that box matches nothing (IoU NaN or 0)
+  boxes_t<double> far = one;
+  far[0][2] = std::numeric_limits<double>::infinity();
+  const auto r = cvk::detection_ap(far, scores, ids, ids, one, ids, ids);
+  CHECK(r.ap == 0.0);
+  // 2^40 broadcast crowd flags cannot be allocated
+  const int flag = 0;
+  CHECK_THROWS_AS(cvk::detection_ap(one, scores, ids, ids, one, ids, ids,
+                                    cvk_test::broadcast_values(&flag, cvk_test::huge_rows)),
+                  cvk::out_of_range);
 }

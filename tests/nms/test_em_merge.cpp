@@ -28,6 +28,7 @@
 #include <cvk/nms.hpp>
 #include <cvk/nms/em_merge.hpp>
 
+#include "support/error_inputs.hpp"
 #include "support/layouts.hpp"
 
 namespace {
@@ -914,3 +915,23 @@ TEST_CASE("em_merge: the label grid is allocated through the checked allocation 
                                       "2241×2241 cells) needs 5022081 elements of 4 bytes"));
 }
 #endif
+
+TEST_CASE("errors table: em_merge (docs/errors.md)", "[em_merge][errors]") {
+  const std::vector<float> buffer(8, 1.0F);
+  const auto rank3 = cvk_test::rank3_view(buffer);
+  const boxes_t<float> two = {{0, 0, 10, 10}, {20, 20, 30, 30}};
+  const std::vector<float> scores = {0.9F, 0.8F};
+  CHECK_THROWS_MATCHES(cvk::em_merge(rank3, scores), cvk::shape_error,
+                       Catch::Message("em_merge: boxes must have rank 2, got rank 3 (2×2×2)"));
+  CHECK_THROWS_AS(cvk::em_merge(two, scores, rank3), cvk::shape_error);
+  CHECK_THROWS_AS(cvk::em_merge(cvk::view(buffer.data(), {-1, 4}), scores), cvk::shape_error);
+  CHECK(cvk::em_merge(boxes_t<float>{}, std::vector<float>{}).indices.size() == 0);
+  // 2^40 broadcast boxes: the detections cannot be allocated (the old code: std::bad_alloc)
+  const std::array<float, 4> row{0, 0, 1, 1};
+  const float score = 0.5F;
+  const auto many = cvk_test::broadcast_rows(row.data(), cvk_test::huge_rows, 4);
+  const auto many_scores = cvk_test::broadcast_values(&score, cvk_test::huge_rows);
+  CHECK_THROWS_AS(cvk::em_merge(many, many_scores), cvk::out_of_range);
+  CHECK_THROWS_WITH(cvk::em_merge(many, many_scores),
+                    Catch::Contains("em_merge: boxes (1099511627776×4) needs 1099511627776"));
+}

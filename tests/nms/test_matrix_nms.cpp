@@ -25,6 +25,7 @@
 #include <cvk/nms/matrix.hpp>
 
 #include "support/compare.hpp"
+#include "support/error_inputs.hpp"
 #include "support/fixtures.hpp"
 #include "support/layouts.hpp"
 #include "support/nms_scenes.hpp"
@@ -1338,4 +1339,40 @@ TEST_CASE(
                        Catch::Message("cluster_nms" + too_big));
   CHECK_THROWS_MATCHES(cvk::matrix_nms(many_boxes, many_scores), cvk::out_of_range,
                        Catch::Message("matrix_nms" + too_big));
+}
+
+TEST_CASE("errors table: matrix_nms, batched_matrix_nms, fast_nms, cluster_nms (docs/errors.md)",
+          "[matrix_nms][errors]") {
+  const std::vector<float> buffer(8, 1.0F);
+  const auto rank3 = cvk_test::rank3_view(buffer);
+  const std::vector<std::array<float, 4>> two = {{0, 0, 10, 10}, {20, 20, 30, 30}};
+  const std::vector<float> scores = {0.9F, 0.8F};
+  const std::vector<int> classes = {0, 1};
+  CHECK_THROWS_MATCHES(cvk::matrix_nms(rank3, scores), cvk::shape_error,
+                       Catch::Message("matrix_nms: boxes must have rank 2, got rank 3 (2×2×2)"));
+  const std::vector<int> int_buffer(8, 0);
+  CHECK_THROWS_AS(cvk::batched_matrix_nms(two, scores, cvk_test::rank3_view(int_buffer)),
+                  cvk::shape_error);
+  CHECK_THROWS_AS(cvk::fast_nms(two, rank3, 0.5), cvk::shape_error);
+  CHECK_THROWS_AS(cvk::cluster_nms(cvk::view(buffer.data(), {-1, 4}), scores, 0.5),
+                  cvk::shape_error);
+  CHECK_THROWS_AS(cvk::batched_matrix_nms(two, scores, std::vector<int>{0}), cvk::shape_error);
+  CHECK_THROWS_AS(
+      cvk::batched_matrix_nms(two, scores, classes, {.format = static_cast<cvk::box_format>(8)}),
+      cvk::invalid_argument);
+  // empty input: empty results
+  const std::vector<std::array<float, 4>> none;
+  const std::vector<float> no_scores;
+  CHECK(cvk::fast_nms(none, no_scores, 0.5).size() == 0);
+  CHECK(cvk::cluster_nms(none, no_scores, 0.5).indices.size() == 0);
+  CHECK(cvk::batched_matrix_nms(none, no_scores, std::vector<int>{}).indices.size() == 0);
+  // 2^40 broadcast boxes
+  const std::array<float, 4> row{0, 0, 1, 1};
+  const float score = 0.5F;
+  const int label = 0;
+  CHECK_THROWS_AS(
+      cvk::batched_matrix_nms(cvk_test::broadcast_rows(row.data(), cvk_test::huge_rows, 4),
+                              cvk_test::broadcast_values(&score, cvk_test::huge_rows),
+                              cvk_test::broadcast_values(&label, cvk_test::huge_rows)),
+      cvk::out_of_range);
 }

@@ -19,6 +19,7 @@
 #include <cvk/core.hpp>
 #include <cvk/nms.hpp>
 
+#include "support/error_inputs.hpp"
 #include "support/fixtures.hpp"
 #include "support/layouts.hpp"
 #include "support/nms_reference.hpp"
@@ -641,4 +642,45 @@ TEST_CASE("nms options by hand: eta lowers the threshold, DIoU suppresses close 
   REQUIRE_THROWS_AS(cvk::nms(boxes, scores, 0.5, {.diou_beta = 0.0}), cvk::invalid_argument);
   REQUIRE_THROWS_WITH(cvk::nms(boxes, scores, 0.5, {.eta = -1.0}),
                       Catch::Contains("nms: eta must be in (0, 1]"));
+}
+
+TEST_CASE("errors table: nms and batched_nms (docs/errors.md)", "[nms][errors]") {
+  const std::vector<float> buffer(8, 1.0F);
+  const auto rank3 = cvk_test::rank3_view(buffer);
+  const boxes_t<float> two = {{0, 0, 10, 10}, {20, 20, 30, 30}};
+  const std::vector<float> scores = {0.9F, 0.8F};
+  const std::vector<int> classes = {0, 1};
+  CHECK_THROWS_MATCHES(cvk::nms(rank3, scores, 0.5), cvk::shape_error,
+                       Catch::Message("nms: boxes must have rank 2, got rank 3 (2×2×2)"));
+  CHECK_THROWS_MATCHES(cvk::nms(two, rank3, 0.5), cvk::shape_error,
+                       Catch::Message("nms: scores must have rank 1, got rank 3 (2×2×2)"));
+  const std::vector<int> int_buffer(8, 0);
+  CHECK_THROWS_MATCHES(cvk::batched_nms(two, scores, cvk_test::rank3_view(int_buffer), 0.5),
+                       cvk::shape_error,
+                       Catch::Message("batched_nms: classes must have rank 1, got rank 3 (2×2×2)"));
+  CHECK_THROWS_MATCHES(cvk::nms(cvk::view(buffer.data(), {-1, 4}), scores, 0.5), cvk::shape_error,
+                       Catch::Message("nms: boxes has a negative extent, got -1×4"));
+  // iou_threshold outside [0, 1]: compared as given (torchvision): above 1 suppresses nothing,
+  // below 0 suppresses every later box, disjoint ones included (IoU 0 > t)
+  const boxes_t<float> same = {{0, 0, 10, 10}, {0, 0, 10, 10}, {50, 50, 60, 60}};
+  const std::vector<float> three = {0.9F, 0.8F, 0.7F};
+  CHECK(cvk::nms(same, three, 1.5).size() == 3);
+  CHECK(cvk::nms(same, three, -0.5).size() == 1);
+  // 2^40 broadcast boxes: the ranking cannot be allocated
+  const std::array<float, 4> row{0, 0, 1, 1};
+  const float score = 0.5F;
+  const int label = 0;
+  const auto many = cvk_test::broadcast_rows(row.data(), cvk_test::huge_rows, 4);
+  const auto many_scores = cvk_test::broadcast_values(&score, cvk_test::huge_rows);
+  CHECK_THROWS_MATCHES(cvk::nms(many, many_scores, 0.5), cvk::out_of_range,
+                       Catch::Message("nms: boxes (1099511627776×4) needs 1099511627776 elements "
+                                      "of 8 bytes, more than can be allocated"));
+  CHECK_THROWS_AS(cvk::batched_nms(many, many_scores,
+                                   cvk_test::broadcast_values(&label, cvk_test::huge_rows), 0.5),
+                  cvk::out_of_range);
+  // a box_format outside the enum
+  CHECK_THROWS_MATCHES(
+      cvk::nms(two, scores, 0.5, {.format = static_cast<cvk::box_format>(5)}),
+      cvk::invalid_argument,
+      Catch::Message("nms: options.format must be xyxy, xywh, cxcywh or yxyx, got box_format(5)"));
 }

@@ -23,6 +23,7 @@
 #include <cvk/core.hpp>
 #include <cvk/nms/rotated.hpp>
 
+#include "support/error_inputs.hpp"
 #include "support/layouts.hpp"
 #include "support/nms_reference.hpp"
 
@@ -507,4 +508,25 @@ TEST_CASE("nms_rotated: errors name the function, the argument and the shapes",
   std::vector<float> data(35, 0.0f);
   const cvk::dynamic_view<const float> rank3(data.data(), 3, {7, 5, 1}, {5, 1, 1});
   CHECK_THROWS_AS(cvk::nms_rotated(rank3, scores, 0.5), cvk::shape_error);
+}
+
+TEST_CASE("errors table: nms_rotated and batched_nms_rotated (docs/errors.md)",
+          "[nms_rotated][errors]") {
+  const std::vector<float> buffer(8, 1.0F);
+  const std::vector<std::array<float, 5>> two = {{0, 0, 2, 2, 0}, {10, 10, 2, 2, 45}};
+  CHECK_THROWS_MATCHES(cvk::nms_rotated(two, cvk_test::rank3_view(buffer), 0.5), cvk::shape_error,
+                       Catch::Message("nms_rotated: scores must have rank 1, got rank 3 (2×2×2)"));
+  // 2^40 broadcast boxes: the ranking cannot be allocated (the old code ended in bad_alloc)
+  const std::array<float, 5> row{0, 0, 1, 1, 0};
+  const float score = 0.5F;
+  const int label = 0;
+  const auto many = cvk_test::broadcast_rows(row.data(), cvk_test::huge_rows, 5);
+  const auto many_scores = cvk_test::broadcast_values(&score, cvk_test::huge_rows);
+  CHECK_THROWS_MATCHES(cvk::nms_rotated(many, many_scores, 0.5), cvk::out_of_range,
+                       Catch::Message("nms_rotated: boxes (1099511627776×5) needs 1099511627776 "
+                                      "elements of 8 bytes, more than can be allocated"));
+  CHECK_THROWS_AS(
+      cvk::batched_nms_rotated(many, many_scores,
+                               cvk_test::broadcast_values(&label, cvk_test::huge_rows), 0.5),
+      cvk::out_of_range);
 }

@@ -25,6 +25,7 @@
 #include <cvk/core.hpp>
 #include <cvk/nms/soft.hpp>
 
+#include "support/error_inputs.hpp"
 #include "support/layouts.hpp"
 #include "support/nms_scenes.hpp"
 
@@ -913,4 +914,23 @@ TEST_CASE("soft_nms: sigma that rounds to zero in float is rejected (issue 9 #5)
   const auto f = cvk::soft_nms(boxes, scores, 0.5, small);
   REQUIRE(f.scores.extent(0) == 3);
   for (index_t k = 0; k < 3; ++k) CHECK(std::isfinite(f.scores(k)));
+}
+
+TEST_CASE("errors table: soft_nms (docs/errors.md)", "[soft_nms][errors]") {
+  const std::vector<float> buffer(8, 1.0F);
+  const auto rank3 = cvk_test::rank3_view(buffer);
+  const boxes_t<float> two = {{0, 0, 10, 10}, {20, 20, 30, 30}};
+  const std::vector<float> scores = {0.9F, 0.8F};
+  CHECK_THROWS_MATCHES(cvk::soft_nms(rank3, scores, 0.5), cvk::shape_error,
+                       Catch::Message("soft_nms: boxes must have rank 2, got rank 3 (2×2×2)"));
+  CHECK_THROWS_MATCHES(cvk::soft_nms(two, rank3, 0.5), cvk::shape_error,
+                       Catch::Message("soft_nms: scores must have rank 1, got rank 3 (2×2×2)"));
+  CHECK_THROWS_AS(cvk::soft_nms(cvk::view(buffer.data(), {-2, 4}), scores, 0.5), cvk::shape_error);
+  CHECK_THROWS_AS(cvk::soft_nms(two, scores, 0.5, {.format = static_cast<cvk::box_format>(9)}),
+                  cvk::invalid_argument);
+  const std::array<float, 4> row{0, 0, 1, 1};
+  const float score = 0.5F;
+  CHECK_THROWS_AS(cvk::soft_nms(cvk_test::broadcast_rows(row.data(), cvk_test::huge_rows, 4),
+                                cvk_test::broadcast_values(&score, cvk_test::huge_rows), 0.5),
+                  cvk::out_of_range);
 }

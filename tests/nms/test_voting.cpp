@@ -20,6 +20,7 @@
 #include <cvk/core.hpp>
 #include <cvk/nms/voting.hpp>
 
+#include "support/error_inputs.hpp"
 #include "support/fixtures.hpp"
 #include "support/layouts.hpp"
 #include "support/nms_scenes.hpp"
@@ -1169,4 +1170,29 @@ TEST_CASE("var_voting rejects a NaN or negative variance, naming the element (is
   // +inf (an infinite variance) and 0 (an exact corner) stay valid
   variances[1] = {std::numeric_limits<double>::infinity(), 0, 1, 1};
   CHECK(cvk::var_voting(boxes, scores, variances).indices.size() == 2);
+}
+
+TEST_CASE("errors table: box_voting and var_voting (docs/errors.md)", "[voting][errors]") {
+  const std::vector<double> buffer(8, 1.0);
+  const auto rank3 = cvk_test::rank3_view(buffer);
+  const std::vector<std::array<double, 4>> two = {{0, 0, 10, 10}, {1, 1, 11, 11}};
+  const std::vector<double> scores = {0.9, 0.8};
+  CHECK_THROWS_MATCHES(
+      cvk::box_voting(rank3, scores, two, scores), cvk::shape_error,
+      Catch::Message("box_voting: kept_boxes must have rank 2, got rank 3 (2×2×2)"));
+  CHECK_THROWS_MATCHES(
+      cvk::var_voting(two, scores, rank3), cvk::shape_error,
+      Catch::Message("var_voting: variances must have rank 2, got rank 3 (2×2×2)"));
+  CHECK_THROWS_AS(cvk::var_voting(two, scores, cvk::view(buffer.data(), {-1, 4})),
+                  cvk::shape_error);
+  // empty input: an empty result
+  const std::vector<std::array<double, 4>> none;
+  CHECK(cvk::var_voting(none, std::vector<double>{}, none).indices.size() == 0);
+  // a NaN coordinate: that box is voted alone and votes for nobody (docs/nms.md NaN policy)
+  std::vector<std::array<double, 4>> with_nan = two;
+  with_nan[1][0] = std::numeric_limits<double>::quiet_NaN();
+  const std::vector<std::array<double, 4>> ones(2, std::array<double, 4>{1, 1, 1, 1});
+  const auto r = cvk::var_voting(with_nan, scores, ones);
+  REQUIRE(r.indices.size() == 2);
+  CHECK(r.boxes(0, 2) == 10.0);
 }

@@ -277,6 +277,9 @@ template <tensor_of_rank<2> Boxes>
                   detail::number_string(min_size));
   }
   const auto m = static_cast<R>(min_size);
+  // the kept indices may be as many as the boxes: a broadcast view of 2^40 rows is an error
+  // up front, not a loop that ends in std::bad_alloc
+  detail::check_allocation_size(in.extent(0), sizeof(index_t), "remove_small_boxes", "boxes", in);
   std::vector<index_t> keep;
   for (index_t i = 0; i < in.extent(0); ++i) {
     const R w = static_cast<R>(in(i, 2)) - static_cast<R>(in(i, 0));

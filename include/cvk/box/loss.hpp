@@ -442,9 +442,19 @@ auto checked_box_pair(const P& pred, const T& target, const char* function) {
   return std::pair{p, t};
 }
 
+/// eps guards denominators: a NaN eps makes every loss NaN and a negative one can cancel a
+/// union, so both are rejected, as distance_box_iou / complete_box_iou do.
+inline void check_loss_eps(double eps, const char* function) {
+  if (!(eps >= 0.0)) {
+    CVK_THROW(invalid_argument,
+              std::string(function) + ": eps must be a number >= 0, got " + number_string(eps));
+  }
+}
+
 /// Checks the options of an IoU-family loss: a format outside the enum would be read as xyxy.
 inline void check_box_loss_options(const box_loss_options& options, const char* function) {
   check_format(options.format, function, "options.format");
+  check_loss_eps(options.eps, function);
 }
 
 /// Sums are accumulated in double (or wider) and rounded once.
@@ -632,7 +642,8 @@ auto box_loss_single_backward(const P& pred, const T& target, const box_loss_opt
 // intersection mask passes no gradient where it is false, and CIoU's α is a constant.
 // Errors: cvk::shape_error when pred or target is not N×4 (4 for single boxes), they disagree in
 // N, or grad_loss / an output has the wrong shape; cvk::invalid_argument for reduction none
-// without an output, or an options.format outside the enum (which would be read as xyxy).
+// without an output, an options.format outside the enum (which would be read as xyxy), or an
+// options.eps that is NaN or negative.
 #define CVK_DEFINE_BOX_LOSS(name, kind)                                                           \
   template <tensor_of_rank<2> P, tensor_of_rank<2> T>                                             \
   [[nodiscard]] auto name(const P& pred, const T& target, const box_loss_options& options = {}) { \

@@ -138,7 +138,8 @@ std::array<R, 2 * Dim> load_nd_box(const View& v, index_t i) noexcept {
 ///   → tensor<R, 1> of N losses; R float for float input, else double
 /// options.eps and options.order_pred_corners apply; options.format is ignored (N-D boxes have
 /// one layout). Dim = 2 is the torchvision-exact 2-D generalized_box_iou_loss. O(N·Dim).
-/// Throws cvk::shape_error for other shapes or different numbers of boxes.
+/// Throws cvk::shape_error for other shapes or different numbers of boxes, cvk::invalid_argument
+/// for an eps that is NaN or negative.
 template <std::size_t Dim, tensor_of_rank<2> P, tensor_of_rank<2> T>
 [[nodiscard]] auto generalized_box_iou_loss(const P& pred, const T& target,
                                             const box_loss_options& options = {}) {
@@ -147,6 +148,7 @@ template <std::size_t Dim, tensor_of_rank<2> P, tensor_of_rank<2> T>
   } else {
     const auto [p, t] =
         detail::checked_nd_loss_inputs<Dim>(pred, target, "generalized_box_iou_loss");
+    detail::check_loss_eps(options.eps, "generalized_box_iou_loss");
     using R = detail::loss_real_t<P, T>;
     tensor<R, 1> losses(p.extent(0));
     for (index_t i = 0; i < p.extent(0); ++i) {
@@ -192,6 +194,7 @@ template <std::size_t Dim, tensor_of_rank<2> P, tensor_of_rank<2> T>
   } else {
     const auto [p, t] =
         detail::checked_nd_loss_inputs<Dim>(pred, target, "generalized_box_iou_loss_backward");
+    detail::check_loss_eps(options.eps, "generalized_box_iou_loss_backward");
     using R = detail::loss_real_t<P, T>;
     const index_t n = p.extent(0);
     const R g = reduction == loss_reduction::mean && n > 0 ? R(1) / static_cast<R>(n) : R(1);

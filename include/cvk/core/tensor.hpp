@@ -9,6 +9,8 @@
 #include <concepts>
 #include <cstddef>
 #include <limits>
+#include <new>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -37,9 +39,10 @@ class tensor {
   tensor() : values_(Rank == 0 ? 1 : 0) {}
 
   /// A tensor of the given extents filled with `fill`. Throws cvk::shape_error on a negative
-  /// extent and cvk::out_of_range when the element count overflows.
+  /// extent and cvk::out_of_range when the element count overflows, the bytes exceed
+  /// detail::max_allocation_bytes (1 TiB) or the allocation fails.
   explicit tensor(const extents_type& extents, const T& fill = T{})
-      : extents_(extents), values_(checked_size(extents), fill) {}
+      : extents_(extents), values_(allocate(extents, fill)) {}
 
   /// `cvk::tensor<float, 2> t(rows, cols);`
   template <std::integral... Extents>
@@ -82,6 +85,28 @@ class tensor {
   }
 
  private:
+  /// The values, or cvk::out_of_range instead of std::bad_alloc: a value-returning operator's
+  /// result sized by a broadcast input (2^40 rows of stride 0) must end in a cvk error.
+  static std::vector<T> allocate(const extents_type& extents, const T& fill) {
+    const std::size_t count = checked_size(extents);
+#if CVK_HAS_EXCEPTIONS
+    try {
+      return std::vector<T>(count, fill);
+    } catch (const std::bad_alloc&) {
+      throw_too_large(extents);
+    } catch (const std::length_error&) {
+      throw_too_large(extents);
+    }
+#else
+    return std::vector<T>(count, fill);
+#endif
+  }
+
+  [[noreturn]] static void throw_too_large(const extents_type& extents) {
+    CVK_THROW(out_of_range,
+              "tensor: " + detail::shape_string(extents, Rank) + " elements do not fit in memory");
+  }
+
   static std::size_t checked_size(const extents_type& extents) {
     std::size_t count = 1;
     for (std::size_t i = 0; i < Rank; ++i) {
@@ -91,11 +116,11 @@ class tensor {
       }
       const auto e = static_cast<std::size_t>(extents[i]);
       if (e != 0 && count > std::numeric_limits<std::size_t>::max() / sizeof(T) / e) {
-        CVK_THROW(out_of_range, "tensor: " + detail::shape_string(extents, Rank) +
-                                    " elements do not fit in memory");
+        throw_too_large(extents);
       }
       count *= e;
     }
+    if (count > detail::max_allocation_bytes / sizeof(T)) throw_too_large(extents);
     return count;
   }
 

@@ -125,10 +125,7 @@ index_t checked_mul(index_t a, index_t b, const char* function, const char* argu
   return a * b;
 }
 
-/// Largest buffer cvk allocates at once, in bytes (1 TiB, also AddressSanitizer's limit): a
-/// larger size derived from an input's extents is reported as an error naming that input
-/// instead of ending in std::bad_alloc (or an abort under a sanitizer).
-inline constexpr std::size_t max_allocation_bytes = std::size_t{1} << 40;
+// max_allocation_bytes (1 TiB) is defined in core/errors.hpp, shared with cvk::tensor.
 
 /// Throws cvk::out_of_range "function: argument (shape) needs <count> elements of <size> bytes,
 /// more than can be allocated".

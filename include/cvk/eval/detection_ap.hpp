@@ -706,7 +706,8 @@ template <tensor_of_rank<2> DetBoxes, tensor_of_rank<1> DetScores, tensor_of_ran
   const auto crowd_view = detail::checked_view<1>(gt_iscrowd, fn, "gt_iscrowd");
   using K = typename decltype(crowd_view)::value_type;
   static_assert(std::is_integral_v<K>, "cvk: detection_ap gt_iscrowd must be bool or integer");
-  std::vector<unsigned char> crowd(static_cast<std::size_t>(crowd_view.extent(0)));
+  auto crowd =
+      detail::checked_vector<unsigned char>(crowd_view.extent(0), fn, "gt_iscrowd", crowd_view);
   for (index_t i = 0; i < crowd_view.extent(0); ++i) {
     crowd[static_cast<std::size_t>(i)] = crowd_view(i) != K{0} ? 1 : 0;
   }

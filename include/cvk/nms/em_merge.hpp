@@ -924,7 +924,8 @@ auto em_merge_impl(const BoxView& b, const ScoreView& s, const SoftView* soft,
   check_em_merge_options(options, fn);
 
   std::vector<em_detection<R>> dets;
-  dets.reserve(static_cast<std::size_t>(n));
+  checked_allocation<em_detection<R>>(n, fn, "boxes", b,
+                                      [&] { dets.reserve(static_cast<std::size_t>(n)); });
   for (index_t i = 0; i < n; ++i) {
     const double score = static_cast<double>(s(i));
     if (!(score > options.score_threshold) || !(score > 0) || !std::isfinite(score)) continue;
