@@ -165,7 +165,7 @@ std::vector<index_t> reference_rotated_order(const std::vector<S>& scores,
   return order;
 }
 
-cvk::rotated_options geometry(const cvk::nms_rotated_options& options) {
+inline cvk::rotated_options geometry(const cvk::nms_rotated_options& options) {
   cvk::rotated_options g;
   g.unit = options.unit;
   g.direction = options.direction;
