@@ -441,3 +441,66 @@ TEST_CASE("errors table: the IoU family, every form (docs/errors.md)", "[box][io
 
 // Found by tests/fuzz/fuzz_iou.cpp: box_ioa gave 0, not NaN, when boxes1 has area <= 0 (the
 // |A| <= 0 rule) and boxes2 a NaN coordinate; the NaN policy wins in every member and form.
+TEST_CASE("box_ioa: a NaN coordinate gives NaN even against a zero-area box",
+          "[box][iou][fuzz-finding]") {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const std::vector<std::array<double, 4>> a = {{0, 0, 0, 0}, {3, 3, 1, 1}, {0, 0, 2, 2}};
+  const std::vector<std::array<double, 4>> b = {{0, 0, 1, nan}, {nan, 0, 1, 1}, {0, 0, 1, 1}};
+  const auto pairwise = cvk::box_ioa(a, b);
+  const auto aligned = cvk::box_ioa_aligned(a, b);
+  for (cvk::index_t i = 0; i < 2; ++i) {
+    CHECK(std::isnan(aligned(i)));
+    CHECK(std::isnan(cvk::box_ioa(a[static_cast<std::size_t>(i)], b[static_cast<std::size_t>(i)])));
+    for (cvk::index_t j = 0; j < 2; ++j) CHECK(std::isnan(pairwise(i, j)));
+    CHECK(std::isnan(pairwise(2, i)));
+  }
+  // without NaN the degenerate rule stands: |A| <= 0 gives 0
+  CHECK(pairwise(0, 2) == 0.0);
+  CHECK(pairwise(1, 2) == 0.0);
+  CHECK(pairwise(2, 2) == 0.25);
+}
+
+// docs/boxes.md: an infinite (not NaN) coordinate goes through torchvision's arithmetic, as
+// torchvision 0.14's box_iou / generalized_box_iou / distance_box_iou compute it: a finite
+// intersection over an infinite union is 0; inf − inf and 0·inf are NaN (both corners at the same
+// infinity, a zero side times an infinite one), and so is every GIoU/DIoU/CIoU penalty whose
+// enclosing box is infinite (inf / inf).
+TEST_CASE("the IoU family: infinite coordinates follow torchvision's arithmetic",
+          "[box][iou]") {
+  const double inf = std::numeric_limits<double>::infinity();
+  const std::array<double, 4> unit{0, 0, 1, 1};
+  // union = inf: IoU = 1 / inf = 0; IoA of the infinite box 0, of the unit box 1
+  const std::array<double, 4> wide{0, 0, inf, 1};
+  CHECK(cvk::box_iou(wide, unit) == 0.0);
+  CHECK(cvk::box_ioa(wide, unit) == 0.0);
+  CHECK(cvk::box_ioa(unit, wide) == 1.0);
+  CHECK(cvk::box_iou(std::array<double, 4>{-inf, -inf, inf, inf}, unit) == 0.0);
+  // enclosing area inf: the penalty (inf − inf) / inf is NaN
+  CHECK(std::isnan(cvk::generalized_box_iou(wide, unit)));
+  CHECK(std::isnan(cvk::distance_box_iou(wide, unit)));
+  CHECK(std::isnan(cvk::complete_box_iou(wide, unit)));
+  // inf − inf in a side, and 0 · inf in an area: NaN in every member
+  const std::array<double, 4> both{inf, 0, inf, 1};
+  const std::array<double, 4> flat{0, 0, inf, 0};
+  for (const auto& box : {both, flat}) {
+    CHECK(std::isnan(cvk::box_iou(box, unit)));
+    CHECK(std::isnan(cvk::box_ioa(box, unit)));
+    CHECK(std::isnan(cvk::generalized_box_iou(box, unit)));
+  }
+  // an inverted infinite box: area −inf, union ≤ 0 → IoU 0 (the degenerate rule; torchvision
+  // −0), enclosing box finite: GIoU = 0 − (1 + inf) / 1 = −inf, DIoU −inf (centre at −inf)
+  const std::array<double, 4> inverted{0, 0, -inf, 1};
+  CHECK(cvk::box_iou(inverted, unit) == 0.0);
+  CHECK(cvk::generalized_box_iou(inverted, unit) == -inf);
+  CHECK(cvk::distance_box_iou(inverted, unit) == -inf);
+  // every form agrees
+  const std::vector<std::array<double, 4>> a = {wide, both, inverted};
+  const std::vector<std::array<double, 4>> b(3, unit);
+  const auto pairwise = cvk::box_iou(a, b);
+  const auto aligned = cvk::box_iou_aligned(a, b);
+  for (cvk::index_t i = 0; i < 3; ++i) {
+    const double single = cvk::box_iou(a[static_cast<std::size_t>(i)], unit);
+    CHECK((std::isnan(single) ? std::isnan(aligned(i)) && std::isnan(pairwise(i, i))
+                              : aligned(i) == single && pairwise(i, i) == single));
+  }
+}

@@ -920,28 +920,73 @@ TEST_CASE("rotated_box_iou: error messages", "[box][rotated][errors]") {
   CHECK(untouched == std::vector<float>(3, 42.0F));
 }
 
-// Found by tests/fuzz/fuzz_iou.cpp. Finite boxes whose corner products overflow double give NaN
-// (docs/boxes.md: NaN only for NaN or infinite values), and for quads the pairwise form (0)
-// disagrees with the aligned and single forms (NaN). [!mayfail] until fixed; then remove the
-// "huge" guards in fuzz_iou.cpp's fuzz_rotated and fuzz_quad.
-TEST_CASE("rotated_box_iou: finite boxes near the largest double", "[fuzz-finding][!mayfail]") {
+// Found by tests/fuzz/fuzz_iou.cpp: finite boxes whose corner products overflow double gave NaN
+// in some forms and 0 in others (the pairwise rejection test saw an infinity and skipped the pair).
+// Policy (docs/boxes.md): a w or h beyond 2^500 (a quad vertex beyond 2^500 from the vertex mean)
+// is out of range and gives NaN in every form, bit for bit; up to 2^500 nothing overflows and the
+// result is a number. Centres may be any finite number.
+TEST_CASE("rotated_box_iou: finite boxes near the largest double", "[box][rotated][fuzz-finding]") {
   constexpr double big = std::numeric_limits<double>::max();
-  const std::array<double, 5> box{big, 34, 34, big, 0};
-  const double iou = cvk::rotated_box_iou(box, box);
-  CHECK_FALSE(std::isnan(iou));
-  CHECK(iou == 1.0);
+  const std::vector<std::array<double, 5>> huge = {{big, 34, 34, big, 0}};
+  const std::vector<std::array<double, 5>> normal = {{0, 0, 2, 2, 0}};
+  for (const auto& other : {huge, normal}) {
+    const auto pairwise = cvk::rotated_box_iou(huge, other);
+    const auto aligned = cvk::rotated_box_iou_aligned(huge, other);
+    const auto giou = cvk::rotated_generalized_box_iou(huge, other);
+    const auto giou_aligned = cvk::rotated_generalized_box_iou_aligned(huge, other);
+    CHECK(std::isnan(pairwise(0, 0)));
+    CHECK(std::isnan(aligned(0)));
+    CHECK(std::isnan(cvk::rotated_box_iou(huge[0], other[0])));
+    CHECK(std::isnan(cvk::rotated_box_iou(other, huge)(0, 0)));
+    CHECK(std::isnan(giou(0, 0)));
+    CHECK(std::isnan(giou_aligned(0)));
+  }
+  // at the limit: a number, and identical boxes give exactly 1
+  constexpr double limit = 0x1p500;
+  const std::array<double, 5> edge{limit, -limit, limit, limit, 30};
+  CHECK(cvk::rotated_box_iou(edge, edge) == 1.0);
+  CHECK(cvk::rotated_generalized_box_iou(edge, edge) == 1.0);
+  const std::array<double, 5> far{-limit, limit, limit, limit / 2, -60};
+  const double apart = cvk::rotated_box_iou(edge, far);
+  CHECK(apart == 0.0);
+  CHECK(std::isfinite(cvk::rotated_generalized_box_iou(edge, far)));
+  const std::array<double, 5> beyond{0, 0, std::nextafter(limit, big), 1, 0};
+  CHECK(std::isnan(cvk::rotated_box_iou(beyond, edge)));
+  // centres may be any finite number: pairs are computed relative to a centre
+  const std::array<double, 5> high{1e308, 0, 10, 10, 0};
+  const std::array<double, 5> shifted{1e308, 3, 10, 10, 0};
+  CHECK(cvk::rotated_box_iou(high, shifted) == 70.0 / 130.0);
+  CHECK(cvk::rotated_box_iou(high, std::array<double, 5>{-1e308, 0, 10, 10, 0}) == 0.0);
 }
 
-TEST_CASE("quad_iou: a finite quad whose shoelace products overflow", "[fuzz-finding][!mayfail]") {
+TEST_CASE("quad_iou: a finite quad whose shoelace products overflow", "[box][rotated][fuzz-finding]") {
   constexpr double big = std::numeric_limits<double>::max();
   const std::vector<std::array<double, 8>> a = {{big, big, 0, 0, 0, 0, 0, 0}};
   const std::vector<std::array<double, 8>> b = {{0, 0, 0, 0, 0, 0, 0, 0}};
   const auto pairwise = cvk::quad_iou(a, b);
   const auto aligned = cvk::quad_iou_aligned(a, b);
   const double single = cvk::quad_iou(a[0], b[0]);
-  CHECK_FALSE(std::isnan(single));
-  CHECK_FALSE(std::isnan(aligned(0)));
-  CHECK(pairwise(0, 0) == single);
+  // out of range: NaN in every form (the pairwise form returned 0)
+  CHECK(std::isnan(single));
+  CHECK(std::isnan(aligned(0)));
+  CHECK(std::isnan(pairwise(0, 0)));
+  CHECK(std::isnan(cvk::quad_iou(b, a)(0, 0)));
+  // at the limit: the products stay finite, the forms agree on a number
+  constexpr double limit = 0x1p500;
+  const std::vector<std::array<double, 8>> c = {{limit, limit, -limit, limit, -limit, -limit, limit, -limit}};
+  const std::vector<std::array<double, 8>> d = {{0, 0, limit, 0, limit, limit, 0, limit}};
+  const double quarter = cvk::quad_iou(c[0], d[0]);
+  CHECK(quarter == 0.25);
+  CHECK(cvk::quad_iou(c, d)(0, 0) == quarter);
+  CHECK(cvk::quad_iou_aligned(c, d)(0) == quarter);
+  // far from the origin, extent below 2^500: in range
+  const double at = 1e160;
+  const double side = 1e150;
+  const std::array<double, 8> far{at, at, at + side, at, at + side, at + side, at, at + side};
+  CHECK(cvk::quad_iou(far, far) == 1.0);
+  // all four vertices near the largest double: the vertex sums overflow, the mean does not
+  const std::array<double, 8> top{big, big, big / 2, big, big / 2, big / 2, big, big / 2};
+  CHECK(std::isnan(cvk::quad_iou(top, top)));  // sides of big / 2: beyond 2^500
 }
 
 TEST_CASE("errors table: rotated and quad IoU, every form (docs/errors.md)",

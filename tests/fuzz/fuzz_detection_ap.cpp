@@ -104,10 +104,6 @@ void fuzz_ap(byte_reader& in, bool perfect) {
   for (const auto& b : gt) valid = valid && !std::isnan(b[0]) && !std::isnan(b[1]) && !std::isnan(b[2]) && !std::isnan(b[3]);
   for (const T s : det_scores) valid = valid && !std::isnan(s);
 
-  // KNOWN FINDING (issue 9 defect 8, tests/eval/test_detection_ap.cpp "detection_ap: a
-  // box_format outside the enum with no boxes", [fuzz-finding]): the format is not checked when
-  // there are no boxes. Left out until fixed.
-  if (format >= 4 && det.empty() && gt.empty()) return;
   cvk::detection_ap_result one, two;
   const bool threw = cvk_fuzz::throws_cvk_error([&] {
     o.threads = 1;

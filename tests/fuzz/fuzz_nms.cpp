@@ -301,10 +301,31 @@ void fuzz_matrix_nms(byte_reader& in, bool batched) {
     CVK_FUZZ_CHECK(got.size() <= static_cast<std::size_t>(*o.keep_top_k), op, ": ", got.size(),
                    " results, keep_top_k ", *o.keep_top_k);
   }
+  // Paddle's JaccardOverlap on an inverted box that touches another multiplies two negative
+  // sides (the "apart" test is strict): IoU > 1 and a decay outside [0, 1], bit for bit as
+  // Paddle (docs/nms.md). The decay range is checked where every box of the class is
+  // without an infinite coordinate and with ordered corners (a NaN box is regular here: its
+  // IoU never wins a maximum or a minimum).
+  const auto irregular = [&](std::size_t i) {
+    const auto c = cvk::box_convert(s.boxes[i], o.format, cvk::box_format::xyxy);
+    return std::any_of(c.begin(), c.end(), [](T v) { return std::isinf(v); }) || c[0] > c[2] ||
+           c[1] > c[3];
+  };
+  std::vector<int> irregular_classes;
+  bool any_irregular = false;
+  for (std::size_t i = 0; i < s.boxes.size(); ++i) {
+    if (!irregular(i)) continue;
+    any_irregular = true;
+    if (batched) irregular_classes.push_back(s.classes[i]);
+  }
   for (std::size_t k = 0; k < got.size(); ++k) {
     const auto i = static_cast<std::size_t>(got[k]);
     const auto input = static_cast<double>(s.scores[i]);
     const auto out = static_cast<double>(decayed[k]);
+    const bool paddle_only =
+        batched ? std::find(irregular_classes.begin(), irregular_classes.end(), s.classes[i]) !=
+                      irregular_classes.end()
+                : any_irregular;
     CVK_FUZZ_CHECK(!o.score_threshold || input > *o.score_threshold, op, ": box ", i,
                    " below score_threshold");
     CVK_FUZZ_CHECK(!o.post_threshold || out > *o.post_threshold, op, ": box ", i,
@@ -312,7 +333,7 @@ void fuzz_matrix_nms(byte_reader& in, bool batched) {
     if (batched && o.background_label) {
       CVK_FUZZ_CHECK(s.classes[i] != *o.background_label, op, ": background box ", i, " kept");
     }
-    if (!std::isfinite(input)) continue;
+    if (!std::isfinite(input) || paddle_only) continue;
     CVK_FUZZ_CHECK(!is_nan(out), op, ": box ", i, " score ", input, " decayed to NaN");
     // decay in [0, 1], rounded in T
     const double slack = 4 * static_cast<double>(std::numeric_limits<T>::epsilon()) * std::fabs(input);
@@ -541,8 +562,8 @@ void fuzz_box_voting(byte_reader& in) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// var_voting: indices unique; scores only decay; voted corners inside the hull of the input
-// corners for finite boxes and non-negative variances.
+// var_voting: NaN and negative (σ², σ) variances throw; indices unique; scores only decay; voted
+// corners inside the hull of the input corners for finite boxes.
 
 template <class T>
 void fuzz_var_voting(byte_reader& in) {
@@ -560,12 +581,22 @@ void fuzz_var_voting(byte_reader& in) {
     for (auto& x : v) x = cvk_fuzz::value<T>(in);
   }
 
+  // docs/nms.md: a NaN variance (any input) and a negative σ² or σ are invalid input; a
+  // log-variance may be any other number (−inf is σ² = 0, +inf an infinite variance)
+  bool variances_valid = true;
+  for (const auto& row : variances) {
+    for (const T v : row) {
+      variances_valid = variances_valid && !std::isnan(v) &&
+                        (o.input == cvk::var_voting_input::log_variance || !(v < T(0)));
+    }
+  }
   const bool valid = o.sigma_t > 0 && o.soft_sigma > 0 && o.vote_threshold < 1 &&
-                     !is_nan(o.iou_threshold) && !is_nan(o.score_threshold);
+                     !is_nan(o.iou_threshold) && !is_nan(o.score_threshold) && variances_valid;
   cvk::var_voting_result<T, T> r;
   const bool threw =
       cvk_fuzz::throws_cvk_error([&] { r = cvk::var_voting(s.boxes, s.scores, variances, o); });
-  CVK_FUZZ_CHECK(threw == !valid, "var_voting: valid options ", valid, " but threw ", threw);
+  CVK_FUZZ_CHECK(threw == !valid, "var_voting: valid options and variances ", valid,
+                 " but threw ", threw);
   if (threw) return;
   const std::vector<index_t> got = to_vector(r.indices);
   check_indices(got, s.boxes.size(), "var_voting");
@@ -573,21 +604,7 @@ void fuzz_var_voting(byte_reader& in) {
                      r.scores.size() == static_cast<index_t>(got.size()),
                  "var_voting: result shapes");
   bool all_finite = true;
-  bool variances_ok = o.input != cvk::var_voting_input::stddev;  // σ < 0 squares to σ² > 0
-  for (std::size_t i = 0; i < s.boxes.size(); ++i) {
-    all_finite = all_finite && cvk_fuzz::finite(s.boxes[i]);
-    for (const T v : variances[i]) {
-      if (std::isnan(v) || (o.input == cvk::var_voting_input::variance && v < 0)) {
-        variances_ok = false;
-      }
-    }
-  }
-  if (o.input == cvk::var_voting_input::stddev) {
-    variances_ok = true;
-    for (const auto& row : variances) {
-      for (const T v : row) variances_ok = variances_ok && !std::isnan(v);
-    }
-  }
+  for (const auto& box : s.boxes) all_finite = all_finite && cvk_fuzz::finite(box);
   for (std::size_t k = 0; k < got.size(); ++k) {
     const auto i = static_cast<std::size_t>(got[k]);
     const auto input = static_cast<double>(s.scores[i]);
@@ -598,7 +615,7 @@ void fuzz_var_voting(byte_reader& in) {
       CVK_FUZZ_CHECK(decayed, "var_voting: box ", i, " score ", input, " -> ", out,
                      " is not a decay");
     }
-    if (!all_finite || !variances_ok) continue;
+    if (!all_finite) continue;
     for (std::size_t c = 0; c < 4; ++c) {
       T lo = std::numeric_limits<T>::infinity(), hi = -lo;
       for (const auto& b : s.boxes) {

@@ -110,13 +110,29 @@ std::array<G, 2> sincos_degrees(G degrees) noexcept {
   }
 }
 
+/// Largest extent of a shape the convex kernels take (2^500 ≈ 3.3e150): a rotated box's w and
+/// h, a quad's vertex offsets from its vertex mean. Below it nothing a pair computes from the
+/// offsets can overflow double (offsets stay below 2^503, their products below 2^1006), so
+/// w·h and every shoelace term are numbers. A finite shape beyond it would overflow in its own
+/// area or offsets and give NaN in some forms and 0 in others, so it is out of range: the quad
+/// is NaN, and every result for it is NaN in every form (docs/boxes.md). Centres may be any
+/// finite number: pairs are computed relative to a centre, and boxes whose centres lie too far
+/// apart to subtract are apart.
+inline constexpr double max_convex_extent = 0x1p500;
+
+/// True for a number of magnitude <= max_convex_extent (false for NaN and ±inf).
+template <class G>
+bool in_convex_range(G v) noexcept {
+  return std::fabs(static_cast<double>(v)) <= max_convex_extent;
+}
+
 /// A rotated box (cx, cy, w, h, angle) as a convex quad. Counter-clockwise (detectron2's
 /// get_rotated_vertices): width axis u = (cos a, -sin a) w/2, height axis v = (sin a, cos a) h/2;
 /// clockwise flips the sign of sin a. Vertices u+v, -u+v, -u-v, u-v (positive signed area).
 template <class G>
 convex_quad<G> rotated_quad(G cx, G cy, G w, G h, G angle,
                             const rotated_options& options) noexcept {
-  if (!(std::isfinite(cx) && std::isfinite(cy) && std::isfinite(w) && std::isfinite(h) &&
+  if (!(std::isfinite(cx) && std::isfinite(cy) && in_convex_range(w) && in_convex_range(h) &&
         std::isfinite(angle))) {
     return nan_quad<G>();
   }
@@ -156,9 +172,15 @@ convex_quad<G> quad_from_points(const std::array<G, 8>& p) noexcept {
   convex_quad<G> q;
   q.cx = ((p[0] + p[2]) + (p[4] + p[6])) / G(4);
   q.cy = ((p[1] + p[3]) + (p[5] + p[7])) / G(4);
+  if (!std::isfinite(q.cx) || !std::isfinite(q.cy)) {
+    // the sums overflowed: quarters first (exact scalings, then no sum can overflow)
+    q.cx = (p[0] / G(4) + p[2] / G(4)) + (p[4] / G(4) + p[6] / G(4));
+    q.cy = (p[1] / G(4) + p[3] / G(4)) + (p[5] / G(4) + p[7] / G(4));
+  }
   for (std::size_t k = 0; k < 4; ++k) {
     q.x[k] = p[2 * k] - q.cx;
     q.y[k] = p[2 * k + 1] - q.cy;
+    if (!in_convex_range(q.x[k]) || !in_convex_range(q.y[k])) return nan_quad<G>();
   }
   G area = shoelace_area(q.x.data(), q.y.data(), 4);
   if (area < G(0)) {
@@ -460,17 +482,20 @@ inline rotated_options quad_as_rotated(const quad_options& options) noexcept {
 
 /// IoU of rotated boxes (cx, cy, w, h, angle): |A∩B| / |A∪B| of the two rectangles.
 /// boxes1: N×5, boxes2: M×5. 0 when w·h < 1e-14 for either box (zero, tiny or negative sides);
-/// NaN when any of the ten values is NaN or infinite.
+/// NaN when any of the ten values is NaN or infinite, or when w or h is beyond 2^500 in
+/// magnitude (out of range: w·h would overflow), in every form.
 CVK_DEFINE_CONVEX_FAMILY(rotated_box_iou, detail::convex_input::rotated, detail::convex_metric::iou,
                          rotated_options, CVK_CONVEX_SAME_OPTIONS)
 /// GIoU of rotated boxes: IoU - (|C| - |A∪B|) / |C|, C the convex hull of the 8 corners.
 /// An empty box (w·h < 1e-14) counts with area 0 in the union and its corners in C; IoU when
-/// |C| = 0; NaN for non-finite input. In [-1, 1].
+/// |C| = 0; NaN for non-finite or out-of-range input (as rotated_box_iou). In [-1, 1].
 CVK_DEFINE_CONVEX_FAMILY(rotated_generalized_box_iou, detail::convex_input::rotated,
                          detail::convex_metric::giou, rotated_options, CVK_CONVEX_SAME_OPTIONS)
 /// IoU of convex quadrilaterals (x1, y1, x2, y2, x3, y3, x4, y4), vertices in order around the
 /// quad, either orientation. boxes1: N×8, boxes2: M×8. 0 when either shoelace area is below
-/// 1e-14; NaN for non-finite input; unspecified (but in [0, 1]) for non-convex quads.
+/// 1e-14; NaN when a value is NaN or infinite or a vertex lies beyond 2^500 from the vertex
+/// mean, in every form;
+/// unspecified (but in [0, 1]) for non-convex quads.
 CVK_DEFINE_CONVEX_FAMILY(quad_iou, detail::convex_input::quad, detail::convex_metric::iou,
                          quad_options, detail::quad_as_rotated)
 

@@ -115,7 +115,10 @@ constexpr R pair_metric(const prepared_box<R, Dim>& a, const prepared_box<R, Dim
     return iou;
   } else if constexpr (Kind == iou_kind::ioa) {
     (void)eps;
-    return ratio_or_zero(inter, a.volume);
+    // |A| <= 0 gives 0, but not when the intersection is NaN (a NaN coordinate in b): the NaN
+    // policy of the family wins over the degenerate-box rule, as in IoU where the union is NaN.
+    const R ioa = ratio_or_zero(inter, a.volume);
+    return inter != inter ? inter : ioa;
   } else if constexpr (Kind == iou_kind::giou) {
     (void)eps;
     R hull{};
