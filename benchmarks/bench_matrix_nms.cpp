@@ -329,6 +329,21 @@ void register_type() {
 const bool registered = [] {
   register_type<float>();
   register_type<double>();
+  // Issue 9's scenes at 20k boxes (common.hpp, adversarial_scene): uniform, far outlier, one
+  // NaN box.
+  cvk_bench::add_adversarial("matrix_nms_adversarial", 20'000, {0, 3, 5},
+                             [](const auto& boxes, const std::vector<float>& scores) {
+                               return cvk::matrix_nms(boxes, scores);
+                             });
+  cvk_bench::add_adversarial("fast_nms_adversarial", 20'000, {0, 3, 5},
+                             [](const auto& boxes, const std::vector<float>& scores) {
+                               return cvk::fast_nms(boxes, scores, iou_threshold);
+                             });
+  cvk_bench::add_adversarial("cluster_nms_adversarial", 20'000, {0, 3, 5},
+                             [](const auto& boxes, const std::vector<float>& scores) {
+                               return cvk::cluster_nms(boxes, scores, iou_threshold,
+                                                       cluster_options);
+                             });
   return true;
 }();
 

@@ -256,31 +256,11 @@ void register_type() {
 
 // Issue 9's adversarial scenes at 100k boxes (common.hpp, adversarial_scene): the padding, NaN,
 // far-outlier and thin-strip scenes must cost about what the uniform scene costs.
-void run_adversarial(benchmark::State& state, std::size_t scene, std::size_t n) {
-  static std::map<std::size_t, std::pair<std::vector<std::array<float, 4>>, std::vector<float>>>
-      cache;
-  auto [it, inserted] = cache.try_emplace(scene);
-  if (inserted) {
-    cvk::rng gen(2019, n);
-    it->second.first = cvk_bench::adversarial_scene<float>(gen, scene, n);
-    it->second.second.resize(n);
-    for (auto& v : it->second.second) v = gen.uniform<float>(0.0F, 1.0F);
-  }
-  const auto& [boxes, scores] = it->second;
-  for (auto _ : state) {
-    auto kept = cvk::nms(boxes, scores, iou_threshold);
-    benchmark::DoNotOptimize(kept.data());
-  }
-  cvk_bench::set_items(state, n);
-}
-
 const bool registered_adversarial = [] {
-  constexpr std::size_t n = 100'000;
-  for (const std::size_t scene : std::array<std::size_t, 6>{0, 1, 2, 3, 4, 5}) {
-    cvk_bench::add(
-        cvk_bench::name("nms_adversarial", "cvk", "float", {{"N", n}, {"scene", scene}}),
-        [scene](benchmark::State& s) { run_adversarial(s, scene, n); });
-  }
+  cvk_bench::add_adversarial("nms_adversarial", 100'000, {0, 1, 2, 3, 4, 5},
+                             [](const auto& boxes, const std::vector<float>& scores) {
+                               return cvk::nms(boxes, scores, iou_threshold);
+                             });
   return true;
 }();
 

@@ -197,37 +197,21 @@ void register_type() {
 
 // Issue 9's scenes at 20k boxes (common.hpp, adversarial_scene) as rotated boxes, every other
 // one turned (the strips stay level): the uniform scene, one far outlier, one NaN box.
-void run_adversarial(benchmark::State& state, std::size_t scene, std::size_t n) {
-  static std::map<std::size_t, std::pair<std::vector<std::array<float, 5>>, std::vector<float>>>
-      cache;
-  auto [it, inserted] = cache.try_emplace(scene);
-  if (inserted) {
-    cvk::rng gen(2019, n);
-    const auto boxes = cvk_bench::adversarial_scene<float>(gen, scene, n);
-    it->second.first.resize(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      const auto& b = boxes[i];
-      const float angle = i % 2 == 0 ? static_cast<float>((i * 37) % 180) - 90.0F : 0.0F;
-      it->second.first[i] = {(b[0] + b[2]) / 2, (b[1] + b[3]) / 2, b[2] - b[0], b[3] - b[1], angle};
-    }
-    it->second.second.resize(n);
-    for (auto& v : it->second.second) v = gen.uniform<float>(0.0F, 1.0F);
+std::vector<std::array<float, 5>> turned(const std::vector<std::array<float, 4>>& boxes) {
+  std::vector<std::array<float, 5>> out(boxes.size());
+  for (std::size_t i = 0; i < boxes.size(); ++i) {
+    const auto& b = boxes[i];
+    const float angle = i % 2 == 0 ? static_cast<float>((i * 37) % 180) - 90.0F : 0.0F;
+    out[i] = {(b[0] + b[2]) / 2, (b[1] + b[3]) / 2, b[2] - b[0], b[3] - b[1], angle};
   }
-  const auto& [boxes, scores] = it->second;
-  for (auto _ : state) {
-    auto kept = cvk::nms_rotated(boxes, scores, iou_threshold);
-    benchmark::DoNotOptimize(kept.data());
-  }
-  cvk_bench::set_items(state, n);
+  return out;
 }
 
 const bool registered_adversarial = [] {
-  constexpr std::size_t n = 20'000;
-  for (const std::size_t scene : std::array<std::size_t, 3>{0, 3, 5}) {
-    cvk_bench::add(
-        cvk_bench::name("nms_rotated_adversarial", "cvk", "float", {{"N", n}, {"scene", scene}}),
-        [scene](benchmark::State& s) { run_adversarial(s, scene, n); });
-  }
+  cvk_bench::add_adversarial("nms_rotated_adversarial", 20'000, {0, 3, 5}, turned,
+                             [](const auto& boxes, const std::vector<float>& scores) {
+                               return cvk::nms_rotated(boxes, scores, iou_threshold);
+                             });
   return true;
 }();
 

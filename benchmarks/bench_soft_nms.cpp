@@ -212,6 +212,13 @@ const bool registered = [] {
 #endif
     }
   }
+  // Issue 9's scenes at 20k boxes (common.hpp, adversarial_scene): uniform, far outlier, one
+  // NaN box; gaussian, mmcv's convention.
+  cvk_bench::add_adversarial("soft_nms_adversarial", 20'000, {0, 3, 5},
+                             [](const auto& boxes, const std::vector<float>& scores) {
+                               return cvk::soft_nms(boxes, scores, iou_threshold,
+                                                    {.method = cvk::soft_nms_method::gaussian});
+                             });
   return true;
 }();
 

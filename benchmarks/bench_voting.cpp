@@ -282,9 +282,30 @@ void register_type() {
   }
 }
 
+// Issue 9's scenes at 20k boxes (common.hpp, adversarial_scene): uniform, far outlier, one
+// NaN box. box_voting: every box is a kept box and a voter; var_voting: unit variances.
+struct boxes_and_variances {
+  std::vector<std::array<float, 4>> boxes;
+  std::vector<std::array<float, 4>> variances;
+};
+
 const bool registered = [] {
   register_type<float>();
   register_type<double>();
+  cvk_bench::add_adversarial("box_voting_adversarial", 20'000, {0, 3, 5},
+                             [](const auto& boxes, const std::vector<float>& scores) {
+                               return cvk::box_voting(boxes, scores, boxes, scores,
+                                                      {.threshold = vote_threshold});
+                             });
+  cvk_bench::add_adversarial(
+      "var_voting_adversarial", 20'000, {0, 3, 5},
+      [](const std::vector<std::array<float, 4>>& boxes) {
+        return boxes_and_variances{
+            boxes, std::vector<std::array<float, 4>>(boxes.size(), {1.0F, 1.0F, 1.0F, 1.0F})};
+      },
+      [](const boxes_and_variances& input, const std::vector<float>& scores) {
+        return cvk::var_voting(input.boxes, scores, input.variances);
+      });
   return true;
 }();
 

@@ -9,8 +9,11 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <limits>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -158,6 +161,53 @@ void add(const std::string& bench_name, Body body) {
   benchmark::RegisterBenchmark(bench_name.c_str(), std::move(body))
       ->Unit(benchmark::kMicrosecond)
       ->UseRealTime();
+}
+
+/// Adversarial scene `scene` of n boxes (float, xyxy) and its scores (uniform in [0, 1), drawn
+/// after the boxes from the same stream), made once per process and (scene, n).
+inline const std::pair<std::vector<std::array<float, 4>>, std::vector<float>>& adversarial_input(
+    std::size_t scene, std::size_t n) {
+  static std::map<std::pair<std::size_t, std::size_t>,
+                  std::pair<std::vector<std::array<float, 4>>, std::vector<float>>>
+      cache;
+  auto [it, inserted] = cache.try_emplace({scene, n});
+  if (inserted) {
+    cvk::rng gen(2019, n);
+    it->second.first = adversarial_scene<float>(gen, scene, n);
+    it->second.second.resize(n);
+    for (auto& v : it->second.second) v = gen.uniform<float>(0.0F, 1.0F);
+  }
+  return it->second;
+}
+
+/// Registers `<op>/cvk/float/N:<n>/scene:<k>` for each of `scenes` (adversarial_scene), timing
+/// `run(input, scores)`, where input = prepare(boxes) is made once, outside the timed loop (e.g.
+/// the boxes as rotated boxes). Issue 9: every scene must cost about what the uniform one costs.
+template <class Prepare, class Run>
+void add_adversarial(const std::string& op, std::size_t n, std::initializer_list<std::size_t> scenes,
+                     Prepare prepare, Run run) {
+  using input_type = std::decay_t<decltype(prepare(std::declval<const std::vector<std::array<float, 4>>&>()))>;
+  for (const std::size_t scene : scenes) {
+    auto input = std::make_shared<std::optional<input_type>>();
+    add(name(op, "cvk", "float", {{"N", n}, {"scene", scene}}),
+        [=](benchmark::State& state) {
+          const auto& [boxes, scores] = adversarial_input(scene, n);
+          if (!input->has_value()) *input = prepare(boxes);
+          for (auto _ : state) {
+            auto out = run(**input, scores);
+            benchmark::DoNotOptimize(out);
+          }
+          set_items(state, n);
+        });
+  }
+}
+
+/// add_adversarial on the xyxy boxes themselves.
+template <class Run>
+void add_adversarial(const std::string& op, std::size_t n, std::initializer_list<std::size_t> scenes,
+                     Run run) {
+  add_adversarial(
+      op, n, scenes, [](const std::vector<std::array<float, 4>>& boxes) { return boxes; }, run);
 }
 
 }  // namespace cvk_bench

@@ -13,6 +13,10 @@
 #include "cvk/core/config.hpp"
 #include "cvk/core/parallel.hpp"
 
+#if defined(__GLIBC__)
+#  include <malloc.h>
+#endif
+
 #if defined(CVK_BENCH_HAS_OPENCV)
 #  include <opencv2/core/version.hpp>
 #endif
@@ -93,6 +97,16 @@ std::string peers() {
 }  // namespace
 
 int main(int argc, char** argv) {
+#if defined(__GLIBC__)
+  // Freed memory stays in the process, as in a long-running caller's warm heap. By default
+  // glibc returns the top of the heap to the OS once more than twice the last freed mmap-sized
+  // block is free, so whether a kernel's per-call buffers (an 800 KB index vector at 100k
+  // boxes) come back as fresh pages depends on the process's allocation history, and a page
+  // fault costs microseconds on a VM: nms_adversarial scene 1 (100k zero boxes) measured 8.5–14
+  // ms here against 1.6–2.1 ms with the heap kept, the fault handler more than half the time.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's maximum (64-bit)
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
   // Short repetitions by default, so the whole suite takes a few minutes on 2 cores; a
   // --benchmark_min_time given on the command line comes later and wins.
   std::vector<char*> args(argv, argv + argc);
