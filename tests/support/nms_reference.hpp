@@ -33,9 +33,9 @@ using rboxes_t = std::vector<std::array<T, 5>>;
 CVK_KERNEL_BEGIN
 /// The candidates of nms_options in rank order: score > score_threshold, score descending (NaN
 /// last, equal scores by index), the first top_k.
-template <class S>
-std::vector<index_t> reference_nms_order(const std::vector<S>& scores,
-                                         const cvk::nms_options& options = {}) {
+/// Options: any options struct with score_threshold and top_k (nms_options, nms_rotated_options).
+template <class S, class Options = cvk::nms_options>
+std::vector<index_t> reference_nms_order(const std::vector<S>& scores, const Options& options = {}) {
   std::vector<index_t> order;
   for (std::size_t i = 0; i < scores.size(); ++i) {
     const bool passes =
@@ -143,26 +143,11 @@ std::vector<index_t> reference_batched_nms(const boxes_t<T>& boxes, const std::v
 // cvk::rotated_box_iou, with score_threshold / top_k / max_output added the obvious way and
 // the threshold compared in double.
 
+/// The rotated candidates' order: the same ranking as reference_nms_order.
 template <class S>
 std::vector<index_t> reference_rotated_order(const std::vector<S>& scores,
-                                     const cvk::nms_rotated_options& options) {
-  std::vector<index_t> order;
-  for (std::size_t i = 0; i < scores.size(); ++i) {
-    const bool passes =
-        !options.score_threshold || static_cast<double>(scores[i]) > *options.score_threshold;
-    if (passes) order.push_back(static_cast<index_t>(i));
-  }
-  // descending, NaN last, stable (equal scores keep index order)
-  std::stable_sort(order.begin(), order.end(), [&](index_t a, index_t b) {
-    const S sa = scores[static_cast<std::size_t>(a)];
-    const S sb = scores[static_cast<std::size_t>(b)];
-    if (std::isnan(static_cast<double>(sb))) return !std::isnan(static_cast<double>(sa));
-    return sa > sb;
-  });
-  if (options.top_k && static_cast<std::size_t>(*options.top_k) < order.size()) {
-    order.resize(static_cast<std::size_t>(*options.top_k));
-  }
-  return order;
+                                             const cvk::nms_rotated_options& options) {
+  return reference_nms_order(scores, options);
 }
 
 inline cvk::rotated_options geometry(const cvk::nms_rotated_options& options) {
