@@ -63,11 +63,13 @@ class out_of_range : public std::out_of_range, public error {
 
 namespace detail {
 
-/// Largest buffer cvk allocates at once, in bytes (1 TiB, also AddressSanitizer's limit): a
-/// larger size derived from an input's extents is reported as a cvk::out_of_range naming that
-/// input instead of ending in std::bad_alloc (or an abort under a sanitizer). Used by
-/// cvk::tensor and by detail::checked_allocation (detail/checks.hpp).
-inline constexpr std::size_t max_allocation_bytes = std::size_t{1} << 40;
+/// Largest buffer cvk allocates at once, in bytes (just under 1 TiB, AddressSanitizer's limit,
+/// which it applies after adding its red zones): a size of 1 TiB or more derived from an input's
+/// extents is reported as a cvk::out_of_range naming that input instead of ending in
+/// std::bad_alloc (or an abort under a sanitizer). Used by cvk::tensor and by
+/// detail::checked_allocation (detail/checks.hpp).
+inline constexpr std::size_t max_allocation_bytes =
+    (std::size_t{1} << 40) - (std::size_t{1} << 20);
 
 /// Throws `Error(message)`, or, without exceptions, prints it and aborts.
 template <class Error>

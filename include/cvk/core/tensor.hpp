@@ -40,7 +40,7 @@ class tensor {
 
   /// A tensor of the given extents filled with `fill`. Throws cvk::shape_error on a negative
   /// extent and cvk::out_of_range when the element count overflows, the bytes exceed
-  /// detail::max_allocation_bytes (1 TiB) or the allocation fails.
+  /// detail::max_allocation_bytes (just under 1 TiB) or the allocation fails.
   explicit tensor(const extents_type& extents, const T& fill = T{})
       : extents_(extents), values_(allocate(extents, fill)) {}
 

@@ -125,7 +125,7 @@ index_t checked_mul(index_t a, index_t b, const char* function, const char* argu
   return a * b;
 }
 
-// max_allocation_bytes (1 TiB) is defined in core/errors.hpp, shared with cvk::tensor.
+// max_allocation_bytes (just under 1 TiB) is defined in core/errors.hpp, shared with cvk::tensor.
 
 /// Throws cvk::out_of_range "function: argument (shape) needs <count> elements of <size> bytes,
 /// more than can be allocated".
