@@ -171,7 +171,9 @@ python_with() {
 # ---------------------------------------------------------------------------------------------
 step "configure (cmake --preset release)"
 mkdir -p "$root/build"
-cmake --preset release >"$root/build/.configure-release.log" 2>&1 || {
+# Explicitly on: scripts/test.sh configures the same build directory with the benchmarks off.
+cmake --preset release -DCVK_BUILD_EXAMPLES=ON -DCVK_BUILD_BENCHMARKS=ON \
+  >"$root/build/.configure-release.log" 2>&1 || {
   cat "$root/build/.configure-release.log" >&2
   exit 1
 }
