@@ -88,7 +88,7 @@ struct row_target {
 template <class T, activation Act>
 void finish_row(const conv2d_geometry& g, const T* row, const T* bias, const row_target<T>& t,
                 const epilogue<T>& e, bool channels_inner) {
-  const auto apply = [&e](T v) {
+  const auto apply = [&](T v) {  // [&]: e is used by the clamp only
     if constexpr (Act == activation::relu) {
       return v < T(0) ? T(0) : v;
     } else if constexpr (Act == activation::clamp) {
