@@ -38,8 +38,8 @@ struct conv_shape {
 
   [[nodiscard]] index_t out_size() const { return (size + 2 * (kernel / 2) - kernel) / stride + 1; }
   [[nodiscard]] double flops() const {
-    return 2.0 * static_cast<double>(out_size() * out_size() * out_channels *
-                                     (channels / groups) * kernel * kernel);
+    return 2.0 * static_cast<double>(out_size() * out_size() * out_channels * (channels / groups) *
+                                     kernel * kernel);
   }
 };
 
@@ -171,21 +171,20 @@ void bench_onednn(benchmark::State& state, const conv_shape& s, int threads) {
   }
   set_flops(state, s);
   // Same inputs as cvk: the outputs must agree (float sums in different orders).
-  const bool agrees =
-      cvk_bench::checked_once(bench_name("onednn", 0, threads) + s.name, [&] {
-        const cvk::conv2d_plan<float> plan(
-            cvk::strided_view<const float, 4>(
-                d.weight.data(), {s.out_channels, s.channels / s.groups, s.kernel, s.kernel}),
-            d.bias, params_for(s, threads));
-        const auto y = plan(
-            cvk::strided_view<const float, 4>(d.input.data(), {1, s.size, s.size, s.channels}));
-        for (std::size_t i = 0; i < output.size(); ++i) {
-          if (std::fabs(y.data()[i] - output[i]) > 1e-3f * (1.0f + std::fabs(output[i]))) {
-            return false;
-          }
-        }
-        return true;
-      });
+  const bool agrees = cvk_bench::checked_once(bench_name("onednn", 0, threads) + s.name, [&] {
+    const cvk::conv2d_plan<float> plan(
+        cvk::strided_view<const float, 4>(
+            d.weight.data(), {s.out_channels, s.channels / s.groups, s.kernel, s.kernel}),
+        d.bias, params_for(s, threads));
+    const auto y =
+        plan(cvk::strided_view<const float, 4>(d.input.data(), {1, s.size, s.size, s.channels}));
+    for (std::size_t i = 0; i < output.size(); ++i) {
+      if (std::fabs(y.data()[i] - output[i]) > 1e-3f * (1.0f + std::fabs(output[i]))) {
+        return false;
+      }
+    }
+    return true;
+  });
   if (!agrees) state.SkipWithError("oneDNN and cvk disagree");
 #  if defined(_OPENMP)
   omp_set_num_threads(previous);

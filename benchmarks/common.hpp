@@ -184,28 +184,28 @@ inline const std::pair<std::vector<std::array<float, 4>>, std::vector<float>>& a
 /// `run(input, scores)`, where input = prepare(boxes) is made once, outside the timed loop (e.g.
 /// the boxes as rotated boxes). Issue 9: every scene must cost about what the uniform one costs.
 template <class Prepare, class Run>
-void add_adversarial(const std::string& op, std::size_t n, std::initializer_list<std::size_t> scenes,
-                     Prepare prepare, Run run) {
-  using input_type = std::decay_t<decltype(prepare(std::declval<const std::vector<std::array<float, 4>>&>()))>;
+void add_adversarial(const std::string& op, std::size_t n,
+                     std::initializer_list<std::size_t> scenes, Prepare prepare, Run run) {
+  using input_type =
+      std::decay_t<decltype(prepare(std::declval<const std::vector<std::array<float, 4>>&>()))>;
   for (const std::size_t scene : scenes) {
     auto input = std::make_shared<std::optional<input_type>>();
-    add(name(op, "cvk", "float", {{"N", n}, {"scene", scene}}),
-        [=](benchmark::State& state) {
-          const auto& [boxes, scores] = adversarial_input(scene, n);
-          if (!input->has_value()) *input = prepare(boxes);
-          for (auto _ : state) {
-            auto out = run(**input, scores);
-            benchmark::DoNotOptimize(out);
-          }
-          set_items(state, n);
-        });
+    add(name(op, "cvk", "float", {{"N", n}, {"scene", scene}}), [=](benchmark::State& state) {
+      const auto& [boxes, scores] = adversarial_input(scene, n);
+      if (!input->has_value()) *input = prepare(boxes);
+      for (auto _ : state) {
+        auto out = run(**input, scores);
+        benchmark::DoNotOptimize(out);
+      }
+      set_items(state, n);
+    });
   }
 }
 
 /// add_adversarial on the xyxy boxes themselves.
 template <class Run>
-void add_adversarial(const std::string& op, std::size_t n, std::initializer_list<std::size_t> scenes,
-                     Run run) {
+void add_adversarial(const std::string& op, std::size_t n,
+                     std::initializer_list<std::size_t> scenes, Run run) {
   add_adversarial(
       op, n, scenes, [](const std::vector<std::array<float, 4>>& boxes) { return boxes; }, run);
 }

@@ -465,8 +465,7 @@ TEST_CASE("box_ioa: a NaN coordinate gives NaN even against a zero-area box",
 // intersection over an infinite union is 0; inf − inf and 0·inf are NaN (both corners at the same
 // infinity, a zero side times an infinite one), and so is every GIoU/DIoU/CIoU penalty whose
 // enclosing box is infinite (inf / inf).
-TEST_CASE("the IoU family: infinite coordinates follow torchvision's arithmetic",
-          "[box][iou]") {
+TEST_CASE("the IoU family: infinite coordinates follow torchvision's arithmetic", "[box][iou]") {
   const double inf = std::numeric_limits<double>::infinity();
   const std::array<double, 4> unit{0, 0, 1, 1};
   // union = inf: IoU = 1 / inf = 0; IoA of the infinite box 0, of the unit box 1

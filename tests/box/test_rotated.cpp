@@ -959,7 +959,8 @@ TEST_CASE("rotated_box_iou: finite boxes near the largest double", "[box][rotate
   CHECK(cvk::rotated_box_iou(high, std::array<double, 5>{-1e308, 0, 10, 10, 0}) == 0.0);
 }
 
-TEST_CASE("quad_iou: a finite quad whose shoelace products overflow", "[box][rotated][fuzz-finding]") {
+TEST_CASE("quad_iou: a finite quad whose shoelace products overflow",
+          "[box][rotated][fuzz-finding]") {
   constexpr double big = std::numeric_limits<double>::max();
   const std::vector<std::array<double, 8>> a = {{big, big, 0, 0, 0, 0, 0, 0}};
   const std::vector<std::array<double, 8>> b = {{0, 0, 0, 0, 0, 0, 0, 0}};
@@ -973,7 +974,8 @@ TEST_CASE("quad_iou: a finite quad whose shoelace products overflow", "[box][rot
   CHECK(std::isnan(cvk::quad_iou(b, a)(0, 0)));
   // at the limit: the products stay finite, the forms agree on a number
   constexpr double limit = 0x1p500;
-  const std::vector<std::array<double, 8>> c = {{limit, limit, -limit, limit, -limit, -limit, limit, -limit}};
+  const std::vector<std::array<double, 8>> c = {
+      {limit, limit, -limit, limit, -limit, -limit, limit, -limit}};
   const std::vector<std::array<double, 8>> d = {{0, 0, limit, 0, limit, limit, 0, limit}};
   const double quarter = cvk::quad_iou(c[0], d[0]);
   CHECK(quarter == 0.25);

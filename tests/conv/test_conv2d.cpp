@@ -39,7 +39,7 @@ using cvk_test::conv_problem;
 
 constexpr std::array<cvk::layout, 2> both_layouts{cvk::layout::nchw, cvk::layout::nhwc};
 constexpr std::array<cvk::weight_layout, 2> both_weight_layouts{cvk::weight_layout::oihw,
-                                                                 cvk::weight_layout::hwio};
+                                                                cvk::weight_layout::hwio};
 
 /// How an activation tensor is stored.
 enum class storage { contiguous, padded_inner, reversed_inner, transposed };
@@ -108,16 +108,17 @@ stored_tensor<T> store(const std::vector<T>& x, const std::array<index_t, 4>& e,
 template <class T>
 std::vector<std::remove_const_t<T>> to_nchw(cvk::strided_view<T, 4> v, cvk::layout l) {
   if (l == cvk::layout::nchw) return cvk_test::flatten(v);
-  return cvk_test::flatten(cvk::strided_view<T, 4>(
-      v.data(), {v.extent(0), v.extent(3), v.extent(1), v.extent(2)},
-      {v.stride(0), v.stride(3), v.stride(1), v.stride(2)}));
+  return cvk_test::flatten(
+      cvk::strided_view<T, 4>(v.data(), {v.extent(0), v.extent(3), v.extent(1), v.extent(2)},
+                              {v.stride(0), v.stride(3), v.stride(1), v.stride(2)}));
 }
 
 template <class T>
 std::vector<T> small_integers(cvk::rng& gen, std::size_t count, int range) {
   std::vector<T> v(count);
   for (auto& x : v) {
-    x = static_cast<T>(static_cast<int>(gen.below(static_cast<std::uint64_t>(2 * range + 1))) - range);
+    x = static_cast<T>(static_cast<int>(gen.below(static_cast<std::uint64_t>(2 * range + 1))) -
+                       range);
   }
   return v;
 }
@@ -198,9 +199,10 @@ cvk::tensor<T, 4> weight_tensor(const conv_data<T>& d, cvk::weight_layout wl) {
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("conv2d: random shapes equal the reference loop (layouts, weight layouts, "
-                   "strides)",
-                   "[conv][conv2d]", float, double) {
+TEMPLATE_TEST_CASE(
+    "conv2d: random shapes equal the reference loop (layouts, weight layouts, "
+    "strides)",
+    "[conv][conv2d]", float, double) {
   using T = TestType;
   cvk::rng gen(2019, 10);
   int depthwise_runs = 0;
@@ -280,9 +282,10 @@ TEMPLATE_TEST_CASE("conv2d: edge shapes (1×1 image, kernel = padded input, huge
   }
 }
 
-TEMPLATE_TEST_CASE("conv2d: the depthwise path (multiplier, channel tails, wide rows) equals the "
-                   "reference",
-                   "[conv][conv2d][depthwise]", float, double) {
+TEMPLATE_TEST_CASE(
+    "conv2d: the depthwise path (multiplier, channel tails, wide rows) equals the "
+    "reference",
+    "[conv][conv2d][depthwise]", float, double) {
   using T = TestType;
   cvk::rng gen(31);
   for (const index_t channels : {1, 5, 16, 17, 37}) {
@@ -323,9 +326,9 @@ TEMPLATE_TEST_CASE("conv2d: a grouped conv equals the per-group dense convs conc
     conv_problem p = random_problem(gen);
     if (trial % 3 == 0) p.o = p.groups * (trial % 2 == 1 ? 8 : 4);  // the unrolled O/g sizes
     const auto d = integer_data<T>(gen, p);
-    const auto grouped = cvk::conv2d(
-        cvk::strided_view<const T, 4>(d.x.data(), p.input_nchw()),
-        cvk::strided_view<const T, 4>(d.w.data(), p.weight_oihw()), d.b, params_of(p));
+    const auto grouped =
+        cvk::conv2d(cvk::strided_view<const T, 4>(d.x.data(), p.input_nchw()),
+                    cvk::strided_view<const T, 4>(d.w.data(), p.weight_oihw()), d.b, params_of(p));
     const index_t ig = p.c / p.groups, og = p.o / p.groups;
     INFO(p.describe());
     for (index_t g = 0; g < p.groups; ++g) {
@@ -343,8 +346,7 @@ TEMPLATE_TEST_CASE("conv2d: a grouped conv equals the per-group dense convs conc
       const auto y = cvk::conv2d(x_group, w_group, b_group, params_of(dense));
       const auto oh = p.out_h(), ow = p.out_w();
       const cvk::strided_view<const T, 4> slice(grouped.data() + g * og * oh * ow,
-                                                {p.n, og, oh, ow},
-                                                {p.o * oh * ow, oh * ow, ow, 1});
+                                                {p.n, og, oh, ow}, {p.o * oh * ow, oh * ow, ow, 1});
       REQUIRE(cvk_test::flatten(slice) == cvk_test::flatten(y.view()));
     }
   }
@@ -447,10 +449,9 @@ TEMPLATE_TEST_CASE("conv2d: fused epilogue — bias, residual, relu, relu6, clam
         cvk::activation act;
         double lo, hi;
       };
-      for (const act_case a : {act_case{cvk::activation::none, 0, 0},
-                               act_case{cvk::activation::relu, 0, 0},
-                               act_case{cvk::activation::relu6, 0, 0},
-                               act_case{cvk::activation::clamp, -2.5, 3.5}}) {
+      for (const act_case a :
+           {act_case{cvk::activation::none, 0, 0}, act_case{cvk::activation::relu, 0, 0},
+            act_case{cvk::activation::relu6, 0, 0}, act_case{cvk::activation::clamp, -2.5, 3.5}}) {
         auto params = params_of(p, l);
         params.act = a.act;
         params.clamp_min = a.lo;
@@ -475,8 +476,7 @@ TEMPLATE_TEST_CASE("conv2d: fused epilogue — bias, residual, relu, relu6, clam
         }
         INFO("groups " << groups << " activation " << static_cast<int>(a.act));
         REQUIRE(to_nchw(cvk::conv2d(in, weight, d.b, params).view(), l) == without);
-        REQUIRE(to_nchw(cvk::conv2d(in, weight, d.b, res_view, params).view(), l) ==
-                with_residual);
+        REQUIRE(to_nchw(cvk::conv2d(in, weight, d.b, res_view, params).view(), l) == with_residual);
         // In place: the residual tensor receives the result.
         auto inplace = store(residual, p.output_nchw(), l, storage::contiguous);
         cvk::conv2d(in, weight, d.b, cvk::strided_view<const T, 4>(inplace.view), params,
@@ -508,8 +508,8 @@ TEST_CASE("conv2d: ONNX auto_pad follows the ONNX Conv formulas", "[conv][conv2d
   for (int trial = 0; trial < 40; ++trial) {
     conv_problem p = random_problem(gen);
     p.pad = {0, 0, 0, 0};
-    for (const auto mode : {cvk::auto_pad::same_upper, cvk::auto_pad::same_lower,
-                            cvk::auto_pad::valid}) {
+    for (const auto mode :
+         {cvk::auto_pad::same_upper, cvk::auto_pad::same_lower, cvk::auto_pad::valid}) {
       // The spec, written out independently of the library.
       conv_problem q = p;
       bool empty = false;
@@ -541,18 +541,19 @@ TEST_CASE("conv2d: ONNX auto_pad follows the ONNX Conv formulas", "[conv][conv2d
         CHECK(q.out_w() == (p.w + p.stride[1] - 1) / p.stride[1]);
       }
       const auto d = integer_data<double>(gen, q);
-      const auto y = cvk::conv2d(cvk::strided_view<const double, 4>(d.x.data(), q.input_nchw()),
-                                 cvk::strided_view<const double, 4>(d.w.data(), q.weight_oihw()),
-                                 d.b, params);
+      const auto y =
+          cvk::conv2d(cvk::strided_view<const double, 4>(d.x.data(), q.input_nchw()),
+                      cvk::strided_view<const double, 4>(d.w.data(), q.weight_oihw()), d.b, params);
       REQUIRE(y.extents() == q.output_nchw());
       REQUIRE(cvk_test::flatten(y.view()) == cvk_test::reference_conv2d(q, d.x, d.w, d.b));
     }
   }
 }
 
-TEMPLATE_TEST_CASE("conv2d: PyTorch 1.13 golden fixtures (groups, stride, dilation, asymmetric "
-                   "padding, multiplier, ONNX auto_pad)",
-                   "[conv][conv2d][fixtures]", float, double) {
+TEMPLATE_TEST_CASE(
+    "conv2d: PyTorch 1.13 golden fixtures (groups, stride, dilation, asymmetric "
+    "padding, multiplier, ONNX auto_pad)",
+    "[conv][conv2d][fixtures]", float, double) {
   using T = TestType;
   const std::string dtype = std::is_same_v<T, float> ? "float32" : "float64";
   const cvk_test::fixture_file file(cvk_test::test_data_path("conv2d_torch.txt"));
@@ -601,7 +602,8 @@ TEMPLATE_TEST_CASE("conv2d: PyTorch 1.13 golden fixtures (groups, stride, dilati
         const index_t taps = p.c / p.groups * p.kh * p.kw;
         const long double eps = std::numeric_limits<T>::epsilon();
         long double magnitude = 0;
-        for (const T value : x) magnitude = std::max(magnitude, std::fabs(static_cast<long double>(value)));
+        for (const T value : x)
+          magnitude = std::max(magnitude, std::fabs(static_cast<long double>(value)));
         long double wmax = 0;
         for (const T value : w) wmax = std::max(wmax, std::fabs(static_cast<long double>(value)));
         const long double bound = 2 * static_cast<long double>(taps + 2) * eps *
@@ -649,7 +651,8 @@ TEST_CASE("conv2d: Eigen, xtensor and DLPack tensors", "[conv][conv2d][adapt]") 
       for (index_t c = 0; c < p.c; ++c)
         for (index_t yy = 0; yy < p.h; ++yy)
           for (index_t xx = 0; xx < p.w; ++xx)
-            col(n, c, yy, xx) = d.x[static_cast<std::size_t>(((n * p.c + c) * p.h + yy) * p.w + xx)];
+            col(n, c, yy, xx) =
+                d.x[static_cast<std::size_t>(((n * p.c + c) * p.h + yy) * p.w + xx)];
     REQUIRE(cvk_test::flatten(cvk::conv2d(col, w, b, params).view()) == expected);
   }
 #  endif
@@ -677,17 +680,17 @@ TEST_CASE("conv2d: Eigen, xtensor and DLPack tensors", "[conv][conv2d][adapt]") 
     t.dtype = {kDLFloat, 32, 1};
     t.shape = shape.data();
     t.strides = nullptr;
-    const auto y = cvk::conv2d(cvk::from_dlpack<const float>(t),
-                               cvk::strided_view<const float, 4>(d.w.data(), p.weight_oihw()),
-                               d.b, params);
+    const auto y =
+        cvk::conv2d(cvk::from_dlpack<const float>(t),
+                    cvk::strided_view<const float, 4>(d.w.data(), p.weight_oihw()), d.b, params);
     REQUIRE(cvk_test::flatten(y.view()) == expected);
     std::array<std::int64_t, 3> wrong_shape{p.n, p.c, p.h};
     t.ndim = 3;
     t.shape = wrong_shape.data();
-    CHECK_THROWS_AS(cvk::conv2d(cvk::from_dlpack<const float>(t),
-                                cvk::strided_view<const float, 4>(d.w.data(), p.weight_oihw()),
-                                params),
-                    cvk::shape_error);
+    CHECK_THROWS_AS(
+        cvk::conv2d(cvk::from_dlpack<const float>(t),
+                    cvk::strided_view<const float, 4>(d.w.data(), p.weight_oihw()), params),
+        cvk::shape_error);
   }
 #  endif
 }
@@ -759,15 +762,15 @@ TEST_CASE("conv2d: bad input raises cvk errors naming the function, the argument
     CHECK_THROWS_WITH(cvk::conv2d(broadcast, weight, b, ok),
                       Contains("conv2d: the output") && Contains("overflows"));
     // 2^36 pixels fit in index_t, but the output's 2^38 floats exceed what cvk allocates.
-    const cvk::strided_view<const float, 4> large(x.data(), {1, 4, index_t{1} << 18, index_t{1} << 18},
-                                                  {0, 1, 0, 0});
+    const cvk::strided_view<const float, 4> large(
+        x.data(), {1, 4, index_t{1} << 18, index_t{1} << 18}, {0, 1, 0, 0});
     const std::vector<float> w1(6 * 2, 1.0f);
     const cvk::strided_view<const float, 4> pointwise(w1.data(), {6, 2, 1, 1});
     CHECK_THROWS_WITH(cvk::conv2d(large, pointwise, b, ok),
                       Contains("conv2d: the output") && Contains("more than can be allocated"));
-    CHECK_THROWS_AS(cvk::conv2d_output_shape({1, 4, 5, 5}, {6, 2, 3, 3},
-                                             {.padding = {std::numeric_limits<index_t>::max(), 0, 1, 0},
-                                              .groups = 2}),
+    CHECK_THROWS_AS(cvk::conv2d_output_shape(
+                        {1, 4, 5, 5}, {6, 2, 3, 3},
+                        {.padding = {std::numeric_limits<index_t>::max(), 0, 1, 0}, .groups = 2}),
                     cvk::out_of_range);
   }
   SECTION("conv2d_plan names itself") {

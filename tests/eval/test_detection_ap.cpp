@@ -1121,8 +1121,7 @@ TEST_CASE("detection_ap: a box_format outside the enum with no boxes",
   const std::vector<int> no_ids;
   cvk::detection_ap_options options;
   options.format = static_cast<cvk::box_format>(4);
-  CHECK_THROWS_AS(cvk::detection_ap(none, no_scores, no_ids, no_ids, none, no_ids, no_ids,
-                                    options),
+  CHECK_THROWS_AS(cvk::detection_ap(none, no_scores, no_ids, no_ids, none, no_ids, no_ids, options),
                   cvk::invalid_argument);
 }
 
@@ -1137,7 +1136,8 @@ TEST_CASE("errors table: detection_ap (docs/errors.md)", "[detection_ap][errors]
       cvk::detection_ap(rank3, scores, ids, ids, one, ids, ids), cvk::shape_error,
       Catch::Message("detection_ap: det_boxes must have rank 2, got rank 3 (2×2×2)"));
   CHECK_THROWS_MATCHES(
-      cvk::detection_ap(one, scores, ids, ids, one, ids, ids, cvk_test::rank3_view(flags)), cvk::shape_error,
+      cvk::detection_ap(one, scores, ids, ids, one, ids, ids, cvk_test::rank3_view(flags)),
+      cvk::shape_error,
       Catch::Message("detection_ap: gt_iscrowd must have rank 1, got rank 3 (2×2×2)"));
   // an infinite coordinate is not NaN: accepted, and that box matches nothing (IoU NaN or 0)
   boxes_t<double> far = one;

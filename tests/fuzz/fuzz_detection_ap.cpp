@@ -100,8 +100,12 @@ void fuzz_ap(byte_reader& in, bool perfect) {
     }
   }
   std::vector<T> det_scores = cvk_fuzz::scores<T>(in, det.size());
-  for (const auto& b : det) valid = valid && !std::isnan(b[0]) && !std::isnan(b[1]) && !std::isnan(b[2]) && !std::isnan(b[3]);
-  for (const auto& b : gt) valid = valid && !std::isnan(b[0]) && !std::isnan(b[1]) && !std::isnan(b[2]) && !std::isnan(b[3]);
+  for (const auto& b : det)
+    valid =
+        valid && !std::isnan(b[0]) && !std::isnan(b[1]) && !std::isnan(b[2]) && !std::isnan(b[3]);
+  for (const auto& b : gt)
+    valid =
+        valid && !std::isnan(b[0]) && !std::isnan(b[1]) && !std::isnan(b[2]) && !std::isnan(b[3]);
   for (const T s : det_scores) valid = valid && !std::isnan(s);
 
   cvk::detection_ap_result one, two;

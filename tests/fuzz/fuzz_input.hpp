@@ -82,8 +82,10 @@ T value(byte_reader& in) {
   if (tag < 220) return std::numeric_limits<T>::lowest();
   if (tag < 224) return std::numeric_limits<T>::denorm_min();
   if (tag < 240) {
-    if constexpr (sizeof(T) == 4) return std::bit_cast<T>(in.u32());
-    else return std::bit_cast<T>(in.u64());
+    if constexpr (sizeof(T) == 4)
+      return std::bit_cast<T>(in.u32());
+    else
+      return std::bit_cast<T>(in.u64());
   }
   return -static_cast<T>(in.u8() % 64);
 }
@@ -143,10 +145,22 @@ std::vector<T> scores(byte_reader& in, std::size_t n) {
 /// a multiple of 7: k/32); 240–255 from {NaN, -inf, +inf, -1, 0, 1, 2, 0.5, -0, 1e-300,
 /// -1e-300, 0.3, 0.7, 1 - 2^-24, 1e300, 0.25}.
 inline double threshold(byte_reader& in) {
-  static constexpr std::array<double, 16> special = {
-      std::numeric_limits<double>::quiet_NaN(), -std::numeric_limits<double>::infinity(),
-      std::numeric_limits<double>::infinity(), -1.0, 0.0, 1.0, 2.0, 0.5, -0.0, 1e-300, -1e-300,
-      0.3, 0.7, 1.0 - 0x1p-24, 1e300, 0.25};
+  static constexpr std::array<double, 16> special = {std::numeric_limits<double>::quiet_NaN(),
+                                                     -std::numeric_limits<double>::infinity(),
+                                                     std::numeric_limits<double>::infinity(),
+                                                     -1.0,
+                                                     0.0,
+                                                     1.0,
+                                                     2.0,
+                                                     0.5,
+                                                     -0.0,
+                                                     1e-300,
+                                                     -1e-300,
+                                                     0.3,
+                                                     0.7,
+                                                     1.0 - 0x1p-24,
+                                                     1e300,
+                                                     0.25};
   const unsigned tag = in.u8();
   if (tag < 240) return (static_cast<double>(tag) - 8.0) / 224.0;
   return special[tag - 240];
@@ -222,10 +236,10 @@ std::string describe(const Args&... args) {
 
 /// A checked invariant: on failure, prints the condition, the place and the message (streamed
 /// arguments), then aborts, which libFuzzer reports with the input that caused it.
-#define CVK_FUZZ_CHECK(condition, ...)                                                      \
-  do {                                                                                      \
-    if (!(condition)) {                                                                     \
-      ::cvk_fuzz::fail(::cvk_fuzz::describe(__FILE__, ":", __LINE__, ": ", #condition, ": ", \
-                                            __VA_ARGS__));                                  \
-    }                                                                                       \
+#define CVK_FUZZ_CHECK(condition, ...)                                                         \
+  do {                                                                                         \
+    if (!(condition)) {                                                                        \
+      ::cvk_fuzz::fail(                                                                        \
+          ::cvk_fuzz::describe(__FILE__, ":", __LINE__, ": ", #condition, ": ", __VA_ARGS__)); \
+    }                                                                                          \
   } while (false)

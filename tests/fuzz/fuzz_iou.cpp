@@ -55,28 +55,39 @@ constexpr std::array<metric, 5> metrics = {{
     {"box_ioa", cvk_test::reference::iou_metric::ioa, 0, 1, false},
     {"generalized_box_iou", cvk_test::reference::iou_metric::giou, -1, 1, false},
     {"distance_box_iou", cvk_test::reference::iou_metric::diou, -1, 1, true},
-    {"complete_box_iou", cvk_test::reference::iou_metric::ciou, -std::numeric_limits<double>::infinity(), 1, true},
+    {"complete_box_iou", cvk_test::reference::iou_metric::ciou,
+     -std::numeric_limits<double>::infinity(), 1, true},
 }};
 
 /// Calls the pairwise, aligned or single form of metric m.
 template <class... Args>
 auto pairwise(std::size_t m, const Args&... args) {
   switch (m) {
-    case 0: return cvk::box_iou(args...);
-    case 1: return cvk::box_ioa(args...);
-    case 2: return cvk::generalized_box_iou(args...);
-    case 3: return cvk::distance_box_iou(args...);
-    default: return cvk::complete_box_iou(args...);
+    case 0:
+      return cvk::box_iou(args...);
+    case 1:
+      return cvk::box_ioa(args...);
+    case 2:
+      return cvk::generalized_box_iou(args...);
+    case 3:
+      return cvk::distance_box_iou(args...);
+    default:
+      return cvk::complete_box_iou(args...);
   }
 }
 template <class... Args>
 auto aligned(std::size_t m, const Args&... args) {
   switch (m) {
-    case 0: return cvk::box_iou_aligned(args...);
-    case 1: return cvk::box_ioa_aligned(args...);
-    case 2: return cvk::generalized_box_iou_aligned(args...);
-    case 3: return cvk::distance_box_iou_aligned(args...);
-    default: return cvk::complete_box_iou_aligned(args...);
+    case 0:
+      return cvk::box_iou_aligned(args...);
+    case 1:
+      return cvk::box_ioa_aligned(args...);
+    case 2:
+      return cvk::generalized_box_iou_aligned(args...);
+    case 3:
+      return cvk::distance_box_iou_aligned(args...);
+    default:
+      return cvk::complete_box_iou_aligned(args...);
   }
 }
 
@@ -129,20 +140,26 @@ void fuzz_iou_family(byte_reader& in) {
         if (i == j) {
           const T single = [&] {
             switch (k) {
-              case 0: return cvk::box_iou(a[i], b[j], o);
-              case 1: return cvk::box_ioa(a[i], b[j], o);
-              case 2: return cvk::generalized_box_iou(a[i], b[j], o);
-              case 3: return cvk::distance_box_iou(a[i], b[j], o);
-              default: return cvk::complete_box_iou(a[i], b[j], o);
+              case 0:
+                return cvk::box_iou(a[i], b[j], o);
+              case 1:
+                return cvk::box_ioa(a[i], b[j], o);
+              case 2:
+                return cvk::generalized_box_iou(a[i], b[j], o);
+              case 3:
+                return cvk::distance_box_iou(a[i], b[j], o);
+              default:
+                return cvk::complete_box_iou(a[i], b[j], o);
             }
           }();
-          CVK_FUZZ_CHECK(same_bits(v, al(static_cast<index_t>(i))) && same_bits(v, single),
-                         mt.name, ": forms differ at pair ", i, ": pairwise ", v, ", aligned ",
+          CVK_FUZZ_CHECK(same_bits(v, al(static_cast<index_t>(i))) && same_bits(v, single), mt.name,
+                         ": forms differ at pair ", i, ": pairwise ", v, ", aligned ",
                          al(static_cast<index_t>(i)), ", single ", single);
         }
         // a NaN coordinate gives NaN in every member (docs/boxes.md)
-        const bool has_nan = std::any_of(ca.begin(), ca.end(), [](auto x) { return std::isnan(x); }) ||
-                             std::any_of(cb.begin(), cb.end(), [](auto x) { return std::isnan(x); });
+        const bool has_nan =
+            std::any_of(ca.begin(), ca.end(), [](auto x) { return std::isnan(x); }) ||
+            std::any_of(cb.begin(), cb.end(), [](auto x) { return std::isnan(x); });
         CVK_FUZZ_CHECK(!has_nan || std::isnan(v), mt.name, ": pair (", i, ", ", j,
                        ") with a NaN coordinate gave ", v, ", not NaN");
         if (!finite) {
@@ -154,8 +171,8 @@ void fuzz_iou_family(byte_reader& in) {
                            ") with an infinite coordinate gave ", v, ", not 0 or NaN");
           }
           if (!has_nan && k == 1) {
-            CVK_FUZZ_CHECK(std::isnan(v) || (v >= T(0) && v <= T(1)), mt.name, ": pair (", i,
-                           ", ", j, ") with an infinite coordinate gave ", v);
+            CVK_FUZZ_CHECK(std::isnan(v) || (v >= T(0) && v <= T(1)), mt.name, ": pair (", i, ", ",
+                           j, ") with an infinite coordinate gave ", v);
           }
           continue;
         }
@@ -170,12 +187,12 @@ void fuzz_iou_family(byte_reader& in) {
         CVK_FUZZ_CHECK(!std::isnan(v), mt.name, ": finite pair (", i, ", ", j, ") gave NaN");
         // GIoU, DIoU and CIoU are bounded for ordered corners only (an inverted box has a
         // negative area and a centre outside the enclosing box); IoU and IoA always
-        const bool ordered =
-            ca[0] <= ca[2] && ca[1] <= ca[3] && cb[0] <= cb[2] && cb[1] <= cb[3];
+        const bool ordered = ca[0] <= ca[2] && ca[1] <= ca[3] && cb[0] <= cb[2] && cb[1] <= cb[3];
         const double slack = sizeof(T) == 4 ? 1e-6 : 1e-14;
-        CVK_FUZZ_CHECK((!ordered && k >= 2) || static_cast<double>(v) >= mt.lo - slack && static_cast<double>(v) <= mt.hi + slack,
-                       mt.name, ": pair (", i, ", ", j, ") = ", v, " outside [", mt.lo, ", ",
-                       mt.hi, "]");
+        CVK_FUZZ_CHECK((!ordered && k >= 2) || static_cast<double>(v) >= mt.lo - slack &&
+                                                   static_cast<double>(v) <= mt.hi + slack,
+                       mt.name, ": pair (", i, ", ", j, ") = ", v, " outside [", mt.lo, ", ", mt.hi,
+                       "]");
         bool representable = o.format == cvk::box_format::xyxy;
         for (std::size_t c = 0; c < 4; ++c) {
           representable = representable && exact(ca[c]) && exact(cb[c]);
@@ -199,24 +216,31 @@ void fuzz_iou_family(byte_reader& in) {
 template <class... Args>
 auto loss(std::size_t k, const Args&... args) {
   switch (k) {
-    case 0: return cvk::iou_loss(args...);
-    case 1: return cvk::generalized_box_iou_loss(args...);
-    case 2: return cvk::distance_box_iou_loss(args...);
-    default: return cvk::complete_box_iou_loss(args...);
+    case 0:
+      return cvk::iou_loss(args...);
+    case 1:
+      return cvk::generalized_box_iou_loss(args...);
+    case 2:
+      return cvk::distance_box_iou_loss(args...);
+    default:
+      return cvk::complete_box_iou_loss(args...);
   }
 }
 template <class... Args>
 auto loss_backward(std::size_t k, const Args&... args) {
   switch (k) {
-    case 0: return cvk::iou_loss_backward(args...);
-    case 1: return cvk::generalized_box_iou_loss_backward(args...);
-    case 2: return cvk::distance_box_iou_loss_backward(args...);
-    default: return cvk::complete_box_iou_loss_backward(args...);
+    case 0:
+      return cvk::iou_loss_backward(args...);
+    case 1:
+      return cvk::generalized_box_iou_loss_backward(args...);
+    case 2:
+      return cvk::distance_box_iou_loss_backward(args...);
+    default:
+      return cvk::complete_box_iou_loss_backward(args...);
   }
 }
-constexpr std::array<const char*, 4> loss_names = {"iou_loss", "generalized_box_iou_loss",
-                                                   "distance_box_iou_loss",
-                                                   "complete_box_iou_loss"};
+constexpr std::array<const char*, 4> loss_names = {
+    "iou_loss", "generalized_box_iou_loss", "distance_box_iou_loss", "complete_box_iou_loss"};
 constexpr std::array<double, 4> loss_max = {1, 2, 2, 3};
 
 /// An upper bound of Σ |term| over the chain-rule terms summed into one column of loss k's
@@ -242,8 +266,8 @@ double gradient_term_bound(std::size_t k, const std::array<T, 4>& pred,
   const double ch = std::max(0.0, std::max(d(p[3]), d(t[3])) - std::min(d(p[1]), d(t[1])));
   const double dx = (d(p[0]) + d(p[2]) - d(t[0]) - d(t[2])) / 2;
   const double dy = (d(p[1]) + d(p[3]) - d(t[1]) - d(t[3])) / 2;
-  const double side = std::max({std::fabs(wp), std::fabs(hp), std::fabs(wt), std::fabs(ht), cw,
-                                ch, std::fabs(dx), std::fabs(dy)});
+  const double side = std::max({std::fabs(wp), std::fabs(hp), std::fabs(wt), std::fabs(ht), cw, ch,
+                                std::fabs(dx), std::fabs(dy)});
   const double inter = wi * hi;
   const double uni = std::fabs(wp * hp + wt * ht - inter);
   double bound = 4 * side * (1 / uni + inter / (uni * uni));
@@ -255,7 +279,8 @@ double gradient_term_bound(std::size_t k, const std::array<T, 4>& pred,
     const double centre2 = dx * dx + dy * dy;
     bound += 4 * (side / diag2 + centre2 * side / (diag2 * diag2));
     if (k == 3) {
-      bound += 4 / std::max(std::fabs(wp), std::fabs(hp)) + 4 / std::max(std::fabs(wt), std::fabs(ht));
+      bound +=
+          4 / std::max(std::fabs(wp), std::fabs(hp)) + 4 / std::max(std::fabs(wt), std::fabs(ht));
     }
   }
   return 2 * bound;
@@ -308,8 +333,8 @@ void fuzz_losses(byte_reader& in) {
         CVK_FUZZ_CHECK(same_bits(g, grad_sum(static_cast<index_t>(i), static_cast<index_t>(c))),
                        name, "_backward: sum reduction differs from unit upstream gradients");
         const double want = static_cast<double>(grad_loss[i]) * static_cast<double>(g);
-        const double got = static_cast<double>(
-            grad_weighted(static_cast<index_t>(i), static_cast<index_t>(c)));
+        const double got =
+            static_cast<double>(grad_weighted(static_cast<index_t>(i), static_cast<index_t>(c)));
         // The gradient is a sum of chain-rule terms: both forms round each term, so they agree
         // to a few ulps of the terms, not of the sum, which cancels to ~1e-17 on some boxes.
         const double terms = gradient_term_bound(k, pred[i], target[i], o);
@@ -320,10 +345,10 @@ void fuzz_losses(byte_reader& in) {
         const double upstream = std::fabs(static_cast<double>(grad_loss[i]));
         if (std::isfinite(want) && std::isfinite(terms) &&
             upstream * std::max(1.0, terms) <= headroom) {
-          const double tol = 32 * static_cast<double>(std::numeric_limits<T>::epsilon()) *
-                                 (std::fabs(want) +
-                                  std::fabs(static_cast<double>(grad_loss[i])) * terms) +
-                             static_cast<double>(std::numeric_limits<T>::min());
+          const double tol =
+              32 * static_cast<double>(std::numeric_limits<T>::epsilon()) *
+                  (std::fabs(want) + std::fabs(static_cast<double>(grad_loss[i])) * terms) +
+              static_cast<double>(std::numeric_limits<T>::min());
           CVK_FUZZ_CHECK(std::fabs(got - want) <= tol, name, "_backward: box ", i, " column ", c,
                          " weighted ", got, ", upstream × unit ", want, " (terms up to ", terms,
                          ")");
@@ -339,8 +364,9 @@ void fuzz_losses(byte_reader& in) {
       regular = regular && p[2] > p[0] && p[3] > p[1] && t[2] > t[0] && t[3] > t[1];
       if (!regular) continue;
       const double slack = sizeof(T) == 4 ? 1e-5 : 1e-12;
-      CVK_FUZZ_CHECK(static_cast<double>(v) >= -slack && static_cast<double>(v) <= loss_max[k] + slack,
-                     name, ": box ", i, " loss ", v, " outside [0, ", loss_max[k], "]");
+      CVK_FUZZ_CHECK(
+          static_cast<double>(v) >= -slack && static_cast<double>(v) <= loss_max[k] + slack, name,
+          ": box ", i, " loss ", v, " outside [0, ", loss_max[k], "]");
       for (std::size_t c = 0; c < 4; ++c) {
         CVK_FUZZ_CHECK(std::isfinite(single_grad[c]), name, "_backward: box ", i,
                        " gradient not finite");
@@ -349,13 +375,13 @@ void fuzz_losses(byte_reader& in) {
         if (k == 3) continue;  // CIoU's α is a constant in the gradient (torchvision)
         // away from the kinks of min/max and of the intersection mask, the analytic gradient
         // is the derivative: central differences
-        const double scale = std::max({1.0, std::fabs(p[0]), std::fabs(p[2]), std::fabs(p[1]),
-                                       std::fabs(p[3])});
+        const double scale =
+            std::max({1.0, std::fabs(p[0]), std::fabs(p[2]), std::fabs(p[1]), std::fabs(p[3])});
         const double h = 1e-6 * scale;
         const double xi = std::min(p[2], t[2]) - std::max(p[0], t[0]);
         const double yi = std::min(p[3], t[3]) - std::max(p[1], t[1]);
         const std::array<double, 6> gaps = {p[0] - t[0], p[1] - t[1], p[2] - t[2],
-                                            p[3] - t[3], xi, yi};
+                                            p[3] - t[3], xi,          yi};
         bool smooth = true;
         for (const double gap : gaps) smooth = smooth && std::fabs(gap) > 100 * h;
         if (!smooth) continue;
@@ -363,23 +389,23 @@ void fuzz_losses(byte_reader& in) {
           std::array<T, 4> up = p, down = p;
           up[c] += h;
           down[c] -= h;
-          const double fd = (static_cast<double>(loss(k, up, t, o)) -
-                             static_cast<double>(loss(k, down, t, o))) /
-                            (2 * h);
-          CVK_FUZZ_CHECK(std::fabs(fd - single_grad[c]) <= 1e-5 * (1 + std::fabs(fd)),
-                         name, "_backward: box ", i, " column ", c, " analytic ", single_grad[c],
+          const double fd =
+              (static_cast<double>(loss(k, up, t, o)) - static_cast<double>(loss(k, down, t, o))) /
+              (2 * h);
+          CVK_FUZZ_CHECK(std::fabs(fd - single_grad[c]) <= 1e-5 * (1 + std::fabs(fd)), name,
+                         "_backward: box ", i, " column ", c, " analytic ", single_grad[c],
                          ", central difference ", fd);
         }
       }
     }
     if (all_finite) {
-      const double tol = 8 * static_cast<double>(std::numeric_limits<T>::epsilon()) *
-                         (std::fabs(total) + 1);
+      const double tol =
+          8 * static_cast<double>(std::numeric_limits<T>::epsilon()) * (std::fabs(total) + 1);
       CVK_FUZZ_CHECK(std::fabs(static_cast<double>(sum) - total) <= tol, name, ": sum ", sum,
                      ", the sum of the losses ", total);
       const double want_mean = n == 0 ? 0.0 : total / static_cast<double>(n);
-      CVK_FUZZ_CHECK(std::fabs(static_cast<double>(mean) - want_mean) <= tol, name, ": mean ",
-                     mean, ", want ", want_mean);
+      CVK_FUZZ_CHECK(std::fabs(static_cast<double>(mean) - want_mean) <= tol, name, ": mean ", mean,
+                     ", want ", want_mean);
     }
   }
 }
@@ -436,17 +462,17 @@ void fuzz_rotated(byte_reader& in) {
       const bool finite = in_range(a[i]) && in_range(b[j]);
       CVK_FUZZ_CHECK(finite == !std::isnan(v), "rotated_box_iou: pair (", i, ", ", j, ") = ", v,
                      " (NaN exactly for input out of range): (", a[i][0], ", ", a[i][1], ", ",
-                     a[i][2], ", ", a[i][3], ", ", a[i][4], ") and (", b[j][0], ", ", b[j][1],
-                     ", ", b[j][2], ", ", b[j][3], ", ", b[j][4], ")");
+                     a[i][2], ", ", a[i][3], ", ", a[i][4], ") and (", b[j][0], ", ", b[j][1], ", ",
+                     b[j][2], ", ", b[j][3], ", ", b[j][4], ")");
       const bool near = centred(a[i]) && centred(b[j]);
       CVK_FUZZ_CHECK(finite ? (!near || !std::isnan(g)) : std::isnan(g),
                      "rotated_generalized_box_iou: pair (", i, ", ", j, ") = ", g,
                      " (NaN exactly for input out of range)");
       if (i == j) {
-        CVK_FUZZ_CHECK(same_bits(v, iou_aligned(ii)) && same_bits(v, cvk::rotated_box_iou(a[i], b[j], o)),
-                       "rotated_box_iou: forms differ at pair ", i, ": pairwise ", v,
-                       ", aligned ", iou_aligned(ii), ", single ",
-                       cvk::rotated_box_iou(a[i], b[j], o));
+        CVK_FUZZ_CHECK(
+            same_bits(v, iou_aligned(ii)) && same_bits(v, cvk::rotated_box_iou(a[i], b[j], o)),
+            "rotated_box_iou: forms differ at pair ", i, ": pairwise ", v, ", aligned ",
+            iou_aligned(ii), ", single ", cvk::rotated_box_iou(a[i], b[j], o));
         CVK_FUZZ_CHECK(same_bits(g, giou_aligned(ii)) &&
                            same_bits(g, cvk::rotated_generalized_box_iou(a[i], b[j], o)),
                        "rotated_generalized_box_iou: forms differ at pair ", i);
@@ -463,8 +489,8 @@ void fuzz_rotated(byte_reader& in) {
         CVK_FUZZ_CHECK(v == T(1), "rotated_box_iou: identical boxes ", i, " give ", v, ", not 1");
       }
       if (empty_rotated(a[i]) || empty_rotated(b[j])) {
-        CVK_FUZZ_CHECK(v == T(0), "rotated_box_iou: an empty box in pair (", i, ", ", j,
-                       ") gives ", v);
+        CVK_FUZZ_CHECK(v == T(0), "rotated_box_iou: an empty box in pair (", i, ", ", j, ") gives ",
+                       v);
       }
     }
   }
@@ -481,7 +507,8 @@ void fuzz_quad(byte_reader& in) {
       if (in.flag()) {
         // a rectangle's corners, starting anywhere, in either orientation: convex
         const auto r = cvk_fuzz::box<T>(in, {});
-        std::array<std::array<T, 2>, 4> v = {{{r[0], r[1]}, {r[2], r[1]}, {r[2], r[3]}, {r[0], r[3]}}};
+        std::array<std::array<T, 2>, 4> v = {
+            {{r[0], r[1]}, {r[2], r[1]}, {r[2], r[3]}, {r[0], r[3]}}};
         const std::size_t start = in.below(4);
         const bool reverse = in.flag();
         for (std::size_t k = 0; k < 4; ++k) {
@@ -521,8 +548,8 @@ void fuzz_quad(byte_reader& in) {
       const range rb = classify(b[j]);
       const bool finite = ra == range::in && rb == range::in;
       const bool out = ra == range::out || rb == range::out;
-      CVK_FUZZ_CHECK(!(finite || out) || finite == !std::isnan(v), "quad_iou: pair (", i, ", ",
-                     j, ") = ", v, " (NaN exactly for input out of range)");
+      CVK_FUZZ_CHECK(!(finite || out) || finite == !std::isnan(v), "quad_iou: pair (", i, ", ", j,
+                     ") = ", v, " (NaN exactly for input out of range)");
       if (i == j) {
         CVK_FUZZ_CHECK(same_bits(v, iou_aligned(static_cast<index_t>(i))) &&
                            same_bits(v, cvk::quad_iou(a[i], b[j], o)),
@@ -531,7 +558,8 @@ void fuzz_quad(byte_reader& in) {
                        cvk::quad_iou(a[i], b[j], o));
       }
       // any quad, convex or not, gives a value in [0, 1] (docs/boxes.md)
-      if (!std::isnan(v)) CVK_FUZZ_CHECK(v >= T(0) && v <= T(1), "quad_iou: pair (", i, ", ", j, ") = ", v);
+      if (!std::isnan(v))
+        CVK_FUZZ_CHECK(v >= T(0) && v <= T(1), "quad_iou: pair (", i, ", ", j, ") = ", v);
     }
   }
 }
@@ -543,10 +571,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::uint8_t head = in.u8();
   const bool dbl = (head & 16U) != 0;
   switch (head & 3U) {
-    case 0: dbl ? fuzz_iou_family<double>(in) : fuzz_iou_family<float>(in); break;
-    case 1: dbl ? fuzz_losses<double>(in) : fuzz_losses<float>(in); break;
-    case 2: dbl ? fuzz_rotated<double>(in) : fuzz_rotated<float>(in); break;
-    default: dbl ? fuzz_quad<double>(in) : fuzz_quad<float>(in); break;
+    case 0:
+      dbl ? fuzz_iou_family<double>(in) : fuzz_iou_family<float>(in);
+      break;
+    case 1:
+      dbl ? fuzz_losses<double>(in) : fuzz_losses<float>(in);
+      break;
+    case 2:
+      dbl ? fuzz_rotated<double>(in) : fuzz_rotated<float>(in);
+      break;
+    default:
+      dbl ? fuzz_quad<double>(in) : fuzz_quad<float>(in);
+      break;
   }
   return 0;
 }

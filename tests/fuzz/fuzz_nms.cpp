@@ -154,10 +154,10 @@ void fuzz_nms(byte_reader& in, bool batched) {
   const scene<T> s = read_scene<T>(in, batched);
   const char* op = batched ? "batched_nms" : "nms";
 
-  const bool valid = !is_nan(t) && !nan(o.score_threshold) && !negative(o.max_output) &&
-                     !negative(o.top_k) && format_ok &&
-                     (!extras || (o.eta > 0 && o.eta <= 1 && o.diou_beta > 0 &&
-                                  std::isfinite(o.diou_beta)));
+  const bool valid =
+      !is_nan(t) && !nan(o.score_threshold) && !negative(o.max_output) && !negative(o.top_k) &&
+      format_ok &&
+      (!extras || (o.eta > 0 && o.eta <= 1 && o.diou_beta > 0 && std::isfinite(o.diou_beta)));
   std::vector<index_t> got;
   const bool threw = cvk_fuzz::throws_cvk_error([&] {
     got = batched ? to_vector(cvk::batched_nms(s.boxes, s.scores, s.classes, t, o))
@@ -214,8 +214,8 @@ void fuzz_soft_nms(byte_reader& in) {
   o.format = format_of(in.u8(), format_ok);
   const scene<T> s = read_scene<T>(in, false);
 
-  bool valid = !is_nan(t) && !is_nan(o.sigma) && !is_nan(o.min_score) &&
-               !negative(o.max_output) && format_ok &&
+  bool valid = !is_nan(t) && !is_nan(o.sigma) && !is_nan(o.min_score) && !negative(o.max_output) &&
+               format_ok &&
                !(o.convention == cvk::soft_nms_convention::opencv &&
                  o.method == cvk::soft_nms_method::naive) &&
                !(o.convention == cvk::soft_nms_convention::tensorflow &&
@@ -229,8 +229,8 @@ void fuzz_soft_nms(byte_reader& in) {
   cvk::soft_nms_result<T> r;
   const bool threw =
       cvk_fuzz::throws_cvk_error([&] { r = cvk::soft_nms(s.boxes, s.scores, t, o); });
-  CVK_FUZZ_CHECK(threw == !valid, "soft_nms: valid options ", valid, " but threw ",
-                 threw, " (method ", static_cast<int>(o.method), ", convention ",
+  CVK_FUZZ_CHECK(threw == !valid, "soft_nms: valid options ", valid, " but threw ", threw,
+                 " (method ", static_cast<int>(o.method), ", convention ",
                  static_cast<int>(o.convention), ", sigma ", o.sigma, ")");
   if (threw) return;
   const std::vector<index_t> got = to_vector(r.indices);
@@ -238,8 +238,8 @@ void fuzz_soft_nms(byte_reader& in) {
   CVK_FUZZ_CHECK(r.scores.size() == r.indices.size(), "soft_nms: ", r.scores.size(), " scores for ",
                  r.indices.size(), " indices");
   if (o.max_output) {
-    CVK_FUZZ_CHECK(got.size() <= static_cast<std::size_t>(*o.max_output), "soft_nms: ",
-                   got.size(), " results, max_output ", *o.max_output);
+    CVK_FUZZ_CHECK(got.size() <= static_cast<std::size_t>(*o.max_output), "soft_nms: ", got.size(),
+                   " results, max_output ", *o.max_output);
   }
   for (std::size_t k = 0; k < got.size(); ++k) {
     const auto input = static_cast<double>(s.scores[static_cast<std::size_t>(got[k])]);
@@ -279,11 +279,10 @@ void fuzz_matrix_nms(byte_reader& in, bool batched) {
   const scene<T> s = read_scene<T>(in, batched);
   const char* op = batched ? "batched_matrix_nms" : "matrix_nms";
 
-  const bool valid =
-      !nan(o.score_threshold) && !nan(o.post_threshold) && !negative(o.nms_top_k) &&
-      !negative(o.keep_top_k) && format_ok &&
-      (o.decay == cvk::matrix_nms_decay::linear ||
-       (o.gaussian_sigma > 0 && std::isfinite(o.gaussian_sigma)));
+  const bool valid = !nan(o.score_threshold) && !nan(o.post_threshold) && !negative(o.nms_top_k) &&
+                     !negative(o.keep_top_k) && format_ok &&
+                     (o.decay == cvk::matrix_nms_decay::linear ||
+                      (o.gaussian_sigma > 0 && std::isfinite(o.gaussian_sigma)));
   cvk::scored_indices<T> r;
   const bool threw = cvk_fuzz::throws_cvk_error([&] {
     r = batched ? cvk::batched_matrix_nms(s.boxes, s.scores, s.classes, o)
@@ -294,8 +293,8 @@ void fuzz_matrix_nms(byte_reader& in, bool batched) {
   const std::vector<index_t> got = to_vector(r.indices);
   check_indices(got, s.boxes.size(), op);
   const std::vector<T> decayed(r.scores.begin(), r.scores.end());
-  CVK_FUZZ_CHECK(decayed.size() == got.size(), op, ": ", decayed.size(), " scores for ",
-                 got.size(), " indices");
+  CVK_FUZZ_CHECK(decayed.size() == got.size(), op, ": ", decayed.size(), " scores for ", got.size(),
+                 " indices");
   check_descending(decayed, op);
   if (o.keep_top_k) {
     CVK_FUZZ_CHECK(got.size() <= static_cast<std::size_t>(*o.keep_top_k), op, ": ", got.size(),
@@ -322,21 +321,21 @@ void fuzz_matrix_nms(byte_reader& in, bool batched) {
     const auto i = static_cast<std::size_t>(got[k]);
     const auto input = static_cast<double>(s.scores[i]);
     const auto out = static_cast<double>(decayed[k]);
-    const bool paddle_only =
-        batched ? std::find(irregular_classes.begin(), irregular_classes.end(), s.classes[i]) !=
-                      irregular_classes.end()
-                : any_irregular;
+    const bool paddle_only = batched ? std::find(irregular_classes.begin(), irregular_classes.end(),
+                                                 s.classes[i]) != irregular_classes.end()
+                                     : any_irregular;
     CVK_FUZZ_CHECK(!o.score_threshold || input > *o.score_threshold, op, ": box ", i,
                    " below score_threshold");
-    CVK_FUZZ_CHECK(!o.post_threshold || out > *o.post_threshold, op, ": box ", i,
-                   " decayed score ", out, " not above post_threshold ", *o.post_threshold);
+    CVK_FUZZ_CHECK(!o.post_threshold || out > *o.post_threshold, op, ": box ", i, " decayed score ",
+                   out, " not above post_threshold ", *o.post_threshold);
     if (batched && o.background_label) {
       CVK_FUZZ_CHECK(s.classes[i] != *o.background_label, op, ": background box ", i, " kept");
     }
     if (!std::isfinite(input) || paddle_only) continue;
     CVK_FUZZ_CHECK(!is_nan(out), op, ": box ", i, " score ", input, " decayed to NaN");
     // decay in [0, 1], rounded in T
-    const double slack = 4 * static_cast<double>(std::numeric_limits<T>::epsilon()) * std::fabs(input);
+    const double slack =
+        4 * static_cast<double>(std::numeric_limits<T>::epsilon()) * std::fabs(input);
     const bool ok = input >= 0 ? (out >= -slack && out <= input + slack)
                                : (out <= slack && out >= input - slack);
     CVK_FUZZ_CHECK(ok, op, ": box ", i, " score ", input, " -> ", out, " is not a decay");
@@ -363,8 +362,8 @@ void fuzz_fast_nms(byte_reader& in) {
   const bool valid = !is_nan(t) && !nan(o.score_threshold) && !negative(o.top_k) &&
                      !negative(o.max_output) && format_ok;
   std::vector<index_t> got;
-  const bool threw = cvk_fuzz::throws_cvk_error(
-      [&] { got = to_vector(cvk::fast_nms(s.boxes, s.scores, t, o)); });
+  const bool threw =
+      cvk_fuzz::throws_cvk_error([&] { got = to_vector(cvk::fast_nms(s.boxes, s.scores, t, o)); });
   CVK_FUZZ_CHECK(threw == !valid, "fast_nms: valid options ", valid, " but threw ", threw);
   if (threw) return;
   check_indices(got, s.boxes.size(), "fast_nms");
@@ -380,9 +379,9 @@ void fuzz_fast_nms(byte_reader& in) {
   for (std::size_t j = 0; j < order.size(); ++j) {
     bool suppressed = false;
     for (std::size_t i = 0; i < j && !suppressed; ++i) {
-      const auto iou = static_cast<double>(
-          cvk_test::reference_iou(corners[static_cast<std::size_t>(order[i])],
-                                  corners[static_cast<std::size_t>(order[j])]));
+      const auto iou =
+          static_cast<double>(cvk_test::reference_iou(corners[static_cast<std::size_t>(order[i])],
+                                                      corners[static_cast<std::size_t>(order[j])]));
       suppressed = o.inclusive ? iou >= t : iou > t;
     }
     if (!suppressed) want.push_back(order[j]);
@@ -429,7 +428,8 @@ void fuzz_cluster_nms(byte_reader& in) {
   const bool has_penalty = o.penalty != cvk::cluster_penalty::none;
   bool valid = !is_nan(t) && !nan(o.score_threshold) && !negative(o.top_k) &&
                !negative(o.max_output) && format_ok;
-  if (o.criterion == cvk::cluster_criterion::diou && !finite_nonnegative(o.diou_beta)) valid = false;
+  if (o.criterion == cvk::cluster_criterion::diou && !finite_nonnegative(o.diou_beta))
+    valid = false;
   if (has_penalty) {
     if (o.criterion == cvk::cluster_criterion::diou) valid = false;
     if (!(o.penalty_sigma > 0 && std::isfinite(o.penalty_sigma))) valid = false;
@@ -518,8 +518,8 @@ void fuzz_box_voting(byte_reader& in) {
 
   const bool needs_nonzero_beta = o.scoring == cvk::box_voting_scoring::temp_avg ||
                                   o.scoring == cvk::box_voting_scoring::generalized_avg;
-  const bool valid = std::isfinite(o.threshold) && std::isfinite(o.beta) &&
-                     !(needs_nonzero_beta && o.beta == 0);
+  const bool valid =
+      std::isfinite(o.threshold) && std::isfinite(o.beta) && !(needs_nonzero_beta && o.beta == 0);
   cvk::box_voting_result<T, T> r;
   const bool threw = cvk_fuzz::throws_cvk_error(
       [&] { r = cvk::box_voting(kept, kept_scores, s.boxes, s.scores, o); });
@@ -595,8 +595,8 @@ void fuzz_var_voting(byte_reader& in) {
   cvk::var_voting_result<T, T> r;
   const bool threw =
       cvk_fuzz::throws_cvk_error([&] { r = cvk::var_voting(s.boxes, s.scores, variances, o); });
-  CVK_FUZZ_CHECK(threw == !valid, "var_voting: valid options and variances ", valid,
-                 " but threw ", threw);
+  CVK_FUZZ_CHECK(threw == !valid, "var_voting: valid options and variances ", valid, " but threw ",
+                 threw);
   if (threw) return;
   const std::vector<index_t> got = to_vector(r.indices);
   check_indices(got, s.boxes.size(), "var_voting");
@@ -625,8 +625,8 @@ void fuzz_var_voting(byte_reader& in) {
       const T v = r.boxes(static_cast<index_t>(k), static_cast<index_t>(c));
       const T slack =
           T(8) * std::numeric_limits<T>::epsilon() * std::max(std::fabs(lo), std::fabs(hi));
-      CVK_FUZZ_CHECK(v >= lo - slack && v <= hi + slack, "var_voting: voted box of ", i,
-                     " column ", c, " = ", v, " outside the input boxes [", lo, ", ", hi, "]");
+      CVK_FUZZ_CHECK(v >= lo - slack && v <= hi + slack, "var_voting: voted box of ", i, " column ",
+                     c, " = ", v, " outside the input boxes [", lo, ", ", hi, "]");
     }
   }
 }
@@ -683,9 +683,9 @@ void fuzz_em_merge(byte_reader& in) {
   // the final step is greedy nms: the chosen boxes survive it among themselves
   const std::vector<index_t> survivors =
       cvk_test::reference_nms(chosen, final_scores, o.nms_threshold);
-  CVK_FUZZ_CHECK(survivors.size() == chosen.size(), "em_merge: ",
-                 chosen.size() - survivors.size(), " of ", chosen.size(),
-                 " chosen boxes suppress each other at nms_threshold ", o.nms_threshold);
+  CVK_FUZZ_CHECK(survivors.size() == chosen.size(), "em_merge: ", chosen.size() - survivors.size(),
+                 " of ", chosen.size(), " chosen boxes suppress each other at nms_threshold ",
+                 o.nms_threshold);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -733,18 +733,42 @@ void fuzz_nms_rotated(byte_reader& in, bool batched) {
 template <class T>
 void fuzz_one(byte_reader& in, unsigned op) {
   switch (op) {
-    case 0: fuzz_nms<T>(in, false); break;
-    case 1: fuzz_nms<T>(in, true); break;
-    case 2: fuzz_soft_nms<T>(in); break;
-    case 3: fuzz_matrix_nms<T>(in, false); break;
-    case 4: fuzz_matrix_nms<T>(in, true); break;
-    case 5: fuzz_fast_nms<T>(in); break;
-    case 6: fuzz_cluster_nms<T>(in); break;
-    case 7: fuzz_box_voting<T>(in); break;
-    case 8: fuzz_var_voting<T>(in); break;
-    case 9: fuzz_em_merge<T>(in); break;
-    case 10: fuzz_nms_rotated<T>(in, false); break;
-    default: fuzz_nms_rotated<T>(in, true); break;
+    case 0:
+      fuzz_nms<T>(in, false);
+      break;
+    case 1:
+      fuzz_nms<T>(in, true);
+      break;
+    case 2:
+      fuzz_soft_nms<T>(in);
+      break;
+    case 3:
+      fuzz_matrix_nms<T>(in, false);
+      break;
+    case 4:
+      fuzz_matrix_nms<T>(in, true);
+      break;
+    case 5:
+      fuzz_fast_nms<T>(in);
+      break;
+    case 6:
+      fuzz_cluster_nms<T>(in);
+      break;
+    case 7:
+      fuzz_box_voting<T>(in);
+      break;
+    case 8:
+      fuzz_var_voting<T>(in);
+      break;
+    case 9:
+      fuzz_em_merge<T>(in);
+      break;
+    case 10:
+      fuzz_nms_rotated<T>(in, false);
+      break;
+    default:
+      fuzz_nms_rotated<T>(in, true);
+      break;
   }
 }
 

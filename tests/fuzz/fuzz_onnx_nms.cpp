@@ -47,7 +47,8 @@ void fuzz_onnx(byte_reader& in) {
     const auto rows = cvk_fuzz::boxes<T>(in, n);
     for (std::size_t i = 0; i < n; ++i) {
       for (std::size_t c = 0; c < 4; ++c) {
-        boxes(static_cast<index_t>(b), static_cast<index_t>(i), static_cast<index_t>(c)) = rows[i][c];
+        boxes(static_cast<index_t>(b), static_cast<index_t>(i), static_cast<index_t>(c)) =
+            rows[i][c];
       }
     }
   }
@@ -78,11 +79,10 @@ void fuzz_onnx(byte_reader& in) {
   std::int64_t last_group = -1;
   for (index_t k = 0; k < selected.extent(0); ++k) {
     const std::int64_t b = selected(k, 0), c = selected(k, 1), i = selected(k, 2);
-    CVK_FUZZ_CHECK(b >= 0 && static_cast<std::size_t>(b) < batches && c >= 0 &&
-                       static_cast<std::size_t>(c) < classes && i >= 0 &&
-                       static_cast<std::size_t>(i) < n,
-                   "onnx::non_max_suppression: row ", k, " = (", b, ", ", c, ", ", i,
-                   ") out of range");
+    CVK_FUZZ_CHECK(
+        b >= 0 && static_cast<std::size_t>(b) < batches && c >= 0 &&
+            static_cast<std::size_t>(c) < classes && i >= 0 && static_cast<std::size_t>(i) < n,
+        "onnx::non_max_suppression: row ", k, " = (", b, ", ", c, ", ", i, ") out of range");
     const std::int64_t group = b * static_cast<std::int64_t>(classes) + c;
     CVK_FUZZ_CHECK(group >= last_group, "onnx::non_max_suppression: row ", k,
                    " breaks the (batch, class) order");
@@ -101,13 +101,17 @@ void fuzz_onnx(byte_reader& in) {
   // the reference: each (batch, class) is greedy nms on the ordered corners, thresholds rounded
   // to the operator's types first
   cvk::nms_options options;
-  if (score_threshold) options.score_threshold = static_cast<double>(static_cast<T>(*score_threshold));
-  options.max_output = static_cast<index_t>(std::max<std::int64_t>(0, std::min<std::int64_t>(max_output, 1 << 20)));
+  if (score_threshold)
+    options.score_threshold = static_cast<double>(static_cast<T>(*score_threshold));
+  options.max_output =
+      static_cast<index_t>(std::max<std::int64_t>(0, std::min<std::int64_t>(max_output, 1 << 20)));
   const double t = static_cast<double>(static_cast<T>(iou_threshold));
   for (std::size_t b = 0; b < batches; ++b) {
     std::vector<std::array<T, 4>> corners(n);
     for (std::size_t i = 0; i < n; ++i) {
-      const auto at = [&](index_t c) { return boxes(static_cast<index_t>(b), static_cast<index_t>(i), c); };
+      const auto at = [&](index_t c) {
+        return boxes(static_cast<index_t>(b), static_cast<index_t>(i), c);
+      };
       // [y1, x1, y2, x2] with any diagonal corners: each axis ordered (ORT's MaxMin)
       corners[i] = {std::min(at(1), at(3)), std::min(at(0), at(2)), std::max(at(1), at(3)),
                     std::max(at(0), at(2))};

@@ -110,8 +110,8 @@ std::vector<int> reported(const box_grid& grid, const std::vector<grid_bounds>& 
 
 TEST_CASE("box_grid: every stored box whose extent meets a query's is reported once", "[nms]") {
   cvk::rng gen(912, 1);
-  const std::array<layout, 6> layouts = {layout::spread,   layout::mixed_sizes, layout::far_outliers,
-                                         layout::strips,   layout::points,      layout::one_spot};
+  const std::array<layout, 6> layouts = {layout::spread, layout::mixed_sizes, layout::far_outliers,
+                                         layout::strips, layout::points,      layout::one_spot};
   for (const layout l : layouts) {
     for (const std::size_t n : std::array<std::size_t, 6>{1, 2, 7, 64, 300, 1500}) {
       const std::vector<grid_bounds> boxes = random_bounds(gen, l, n);
@@ -153,8 +153,8 @@ TEST_CASE("box_grid: no box taking part builds nothing", "[nms]") {
 TEST_CASE("box_grid: outliers, strips and tiny boxes get levels of their own", "[nms]") {
   cvk::rng gen(912, 2);
   std::vector<grid_bounds> boxes = random_bounds(gen, layout::spread, 4000);
-  boxes[0] = {1e9, 1e9, 1e9 + 128, 1e9 + 128};              // far outlier
-  for (std::size_t i = 1; i < 2001; ++i) {                   // 2000 stacked strips
+  boxes[0] = {1e9, 1e9, 1e9 + 128, 1e9 + 128};  // far outlier
+  for (std::size_t i = 1; i < 2001; ++i) {      // 2000 stacked strips
     const double y = 1000.0 + 0.01 * static_cast<double>(i);
     boxes[i] = {0.0, y, 1000.0, y + 0.005};
   }
@@ -304,14 +304,14 @@ TEST_CASE("cost guard: soft_nms", "[nms][cost]") {
   using cvk::soft_nms_convention;
   using cvk::soft_nms_method;
   for (const auto& o :
-       {cvk::soft_nms_options{},
-        cvk::soft_nms_options{.method = soft_nms_method::gaussian},
+       {cvk::soft_nms_options{}, cvk::soft_nms_options{.method = soft_nms_method::gaussian},
         cvk::soft_nms_options{.method = soft_nms_method::gaussian,
-                              .convention = soft_nms_convention::opencv},
+        .convention = soft_nms_convention::opencv},
         cvk::soft_nms_options{.method = soft_nms_method::gaussian,
-                              .convention = soft_nms_convention::tensorflow}}) {
-    require_bounded_cost("soft_nms", cost_n, cost_factor,
-                         [&](const scene_data& d) { (void)cvk::soft_nms(d.boxes, d.scores, 0.3, o); });
+        .convention = soft_nms_convention::tensorflow}}) {
+    require_bounded_cost("soft_nms", cost_n, cost_factor, [&](const scene_data& d) {
+      (void)cvk::soft_nms(d.boxes, d.scores, 0.3, o);
+    });
   }
 }
 
@@ -364,11 +364,11 @@ TEST_CASE("NaN policy: soft_nms, every convention", "[nms][nan]") {
        {cvk::soft_nms_options{}, cvk::soft_nms_options{.method = soft_nms_method::gaussian},
         cvk::soft_nms_options{.method = soft_nms_method::naive},
         cvk::soft_nms_options{.method = soft_nms_method::gaussian,
-                              .convention = soft_nms_convention::opencv},
+        .convention = soft_nms_convention::opencv},
         cvk::soft_nms_options{.method = soft_nms_method::linear,
-                              .convention = soft_nms_convention::opencv},
+        .convention = soft_nms_convention::opencv},
         cvk::soft_nms_options{.method = soft_nms_method::gaussian,
-                              .convention = soft_nms_convention::tensorflow}}) {
+        .convention = soft_nms_convention::tensorflow}}) {
     INFO(cvk::to_string(o.convention) << "/" << cvk::to_string(o.method));
     const auto plain = cvk::soft_nms(normal.boxes, normal.scores, 0.3, o);
     const auto got = cvk::soft_nms(w.scene.boxes, w.scene.scores, 0.3, o);
@@ -412,10 +412,10 @@ TEST_CASE("NaN policy: box_voting and var_voting", "[nms][nan]") {
   const scene_data normal = make_scene(cost_scene::normal, 1500);
   const with_nan_boxes w = insert_nan_boxes(normal, 89);
   // box_voting: NaN boxes never vote; the kept boxes' results are unchanged.
-  const auto plain = cvk::box_voting(normal.boxes, normal.scores, normal.boxes, normal.scores,
-                                     {.threshold = 0.5});
-  const auto got =
-      cvk::box_voting(normal.boxes, normal.scores, w.scene.boxes, w.scene.scores, {.threshold = 0.5});
+  const auto plain =
+      cvk::box_voting(normal.boxes, normal.scores, normal.boxes, normal.scores, {.threshold = 0.5});
+  const auto got = cvk::box_voting(normal.boxes, normal.scores, w.scene.boxes, w.scene.scores,
+                                   {.threshold = 0.5});
   REQUIRE(std::equal(got.boxes.begin(), got.boxes.end(), plain.boxes.begin(), plain.boxes.end()));
   // var_voting: NaN boxes neither vote nor decay; the others come out as without them.
   const std::vector<std::array<float, 4>> v0(normal.boxes.size(), {1.0F, 1.0F, 1.0F, 1.0F});
@@ -443,7 +443,8 @@ TEST_CASE("NaN policy: nms, fast_nms, cluster_nms, matrix_nms", "[nms][nan]") {
   const auto same_kept = [&](const auto& plain, const auto& got) {
     REQUIRE(without_nan(got, w) == std::vector<index_t>(plain.begin(), plain.end()));
   };
-  same_kept(cvk::nms(normal.boxes, normal.scores, 0.5), cvk::nms(w.scene.boxes, w.scene.scores, 0.5));
+  same_kept(cvk::nms(normal.boxes, normal.scores, 0.5),
+            cvk::nms(w.scene.boxes, w.scene.scores, 0.5));
   same_kept(cvk::fast_nms(normal.boxes, normal.scores, 0.5),
             cvk::fast_nms(w.scene.boxes, w.scene.scores, 0.5));
   same_kept(cvk::cluster_nms(normal.boxes, normal.scores, 0.5).indices,
@@ -518,7 +519,8 @@ TEST_CASE("NaN policy: nms_rotated, batched_nms_rotated", "[nms][nan]") {
   REQUIRE(without_nan(kept_with_nan, w) == std::vector<index_t>(kept.begin(), kept.end()));
   // Every NaN box is kept (it suppresses nobody and nobody suppresses it).
   std::size_t nan_kept = 0;
-  for (const index_t k : kept_with_nan) if (w.index[static_cast<std::size_t>(k)] < 0) ++nan_kept;
+  for (const index_t k : kept_with_nan)
+    if (w.index[static_cast<std::size_t>(k)] < 0) ++nan_kept;
   std::size_t nan_count = 0;
   for (const index_t i : w.index) nan_count += i < 0 ? std::size_t{1} : std::size_t{0};
   CHECK(nan_kept == nan_count);

@@ -75,7 +75,8 @@ std::vector<T> reference_conv2d(const conv_problem& p, const std::vector<T>& x,
                 if (iy < 0 || iy >= p.h || ix < 0 || ix >= p.w) continue;
                 const long double term =
                     static_cast<long double>(w[at(((o * ig + i) * p.kh + ky) * p.kw + kx)]) *
-                    static_cast<long double>(x[at(((n * p.c + grp * ig + i) * p.h + iy) * p.w + ix)]);
+                    static_cast<long double>(
+                        x[at(((n * p.c + grp * ig + i) * p.h + iy) * p.w + ix)]);
                 sum += term;
                 mag += std::fabs(term);
               }

@@ -35,7 +35,8 @@ CVK_KERNEL_BEGIN
 /// last, equal scores by index), the first top_k.
 /// Options: any options struct with score_threshold and top_k (nms_options, nms_rotated_options).
 template <class S, class Options = cvk::nms_options>
-std::vector<index_t> reference_nms_order(const std::vector<S>& scores, const Options& options = {}) {
+std::vector<index_t> reference_nms_order(const std::vector<S>& scores,
+                                         const Options& options = {}) {
   std::vector<index_t> order;
   for (std::size_t i = 0; i < scores.size(); ++i) {
     const bool passes =
@@ -182,9 +183,10 @@ std::vector<index_t> reference_nms_rotated(const rboxes_t<T>& boxes, const std::
 /// batched_nms_rotated by definition: top_k over all boxes, reference NMS per class, merge by
 /// rank, then max_output.
 template <class T, class S, class C>
-std::vector<index_t> reference_batched_nms_rotated(const rboxes_t<T>& boxes, const std::vector<S>& scores,
-                                       const std::vector<C>& classes, double threshold,
-                                       const cvk::nms_rotated_options& options = {}) {
+std::vector<index_t> reference_batched_nms_rotated(const rboxes_t<T>& boxes,
+                                                   const std::vector<S>& scores,
+                                                   const std::vector<C>& classes, double threshold,
+                                                   const cvk::nms_rotated_options& options = {}) {
   const std::vector<index_t> candidates = reference_rotated_order(scores, options);
   std::map<C, std::vector<std::size_t>> groups;
   for (const index_t i : candidates) {

@@ -27,7 +27,8 @@ CVK_BEGIN_NAMESPACE
 //
 //   y[n, o, oy, ox] = act( bias[o] + residual[n, o, oy, ox]
 //                          + Σ_{i < I/g, ky < KH, kx < KW} w[o, i, ky, kx]
-//                              · x[n, (o / (O/g))·(I/g) + i, oy·sh − pt + ky·dh, ox·sw − pl + kx·dw] )
+//                              · x[n, (o / (O/g))·(I/g) + i, oy·sh − pt + ky·dh, ox·sw − pl +
+//                              kx·dw] )
 //   with x = 0 outside the image (zero padding), g = params.groups.
 //
 // Shapes (N batch, I input channels, O output channels, g groups):
@@ -101,8 +102,7 @@ constexpr void assert_conv_types() {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
                 "cvk: conv2d runs on float or double tensors");
   static_assert(((std::is_void_v<typename conv_value<std::remove_cvref_t<Tensors>>::type> ||
-                  std::is_same_v<typename conv_value<std::remove_cvref_t<Tensors>>::type, T>) &&
-                 ...),
+                  std::is_same_v<typename conv_value<std::remove_cvref_t<Tensors>>::type, T>)&&...),
                 "cvk: conv2d needs the same element type in input, weight, bias, residual and "
                 "output (all float or all double); convert one of them");
 }
@@ -160,7 +160,8 @@ class conv2d_plan {
   }
 
   /// Output extents for an input of `input_shape` (both in params().data_layout).
-  [[nodiscard]] std::array<index_t, 4> output_shape(const std::array<index_t, 4>& input_shape) const {
+  [[nodiscard]] std::array<index_t, 4> output_shape(
+      const std::array<index_t, 4>& input_shape) const {
     const auto g = geometry(input_shape, detail::shape_string(input_shape, 4));
     return detail::from_nchw({g.batch, g.out_channels, g.out_height, g.out_width},
                              params_.data_layout);
@@ -210,8 +211,8 @@ class conv2d_plan {
     }
     const auto desc = [&] { return weight_text(); };
     const index_t count = detail::checked_mul(
-        detail::checked_mul(detail::checked_mul(oihw_[0], oihw_[1], function_, "weight", desc), oihw_[2],
-                    function_, "weight", desc),
+        detail::checked_mul(detail::checked_mul(oihw_[0], oihw_[1], function_, "weight", desc),
+                            oihw_[2], function_, "weight", desc),
         oihw_[3], function_, "weight", desc);
     // Packing reads only the channel and kernel fields of a geometry.
     detail::conv2d_geometry g;
@@ -252,8 +253,8 @@ class conv2d_plan {
                                                  const std::string& input_text) const {
     return detail::resolve_conv2d(
         detail::nchw_extents(input_extents, params_.data_layout), oihw_, params_, function_,
-        detail::conv_shapes(input_text, detail::shape_string(
-                                            detail::from_oihw(oihw_, params_.weights), 4),
+        detail::conv_shapes(input_text,
+                            detail::shape_string(detail::from_oihw(oihw_, params_.weights), 4),
                             params_));
   }
 
@@ -347,8 +348,8 @@ template <tensor_of_rank<4> Input, tensor_of_rank<4> Weight, conv_bias Bias,
 
 /// Writes act(conv2d(input, weight) + bias) into `out`.
 template <tensor_of_rank<4> Input, tensor_of_rank<4> Weight, conv_bias Bias, tensor_of_rank<4> Out>
-void conv2d(const Input& input, const Weight& weight, const Bias& bias,
-            const conv2d_params& params, Out&& out) {
+void conv2d(const Input& input, const Weight& weight, const Bias& bias, const conv2d_params& params,
+            Out&& out) {
   using T = detail::conv_scalar_t<Input>;
   detail::assert_conv_types<T, Weight, Bias, Out>();
   conv2d_plan<T>(detail::caller{"conv2d"}, weight, bias, params)(input, std::forward<Out>(out));
@@ -361,7 +362,8 @@ void conv2d(const Input& input, const Weight& weight, const Bias& bias, const Re
             const conv2d_params& params, Out&& out) {
   using T = detail::conv_scalar_t<Input>;
   detail::assert_conv_types<T, Weight, Bias, Residual, Out>();
-  conv2d_plan<T>(detail::caller{"conv2d"}, weight, bias, params)(input, residual, std::forward<Out>(out));
+  conv2d_plan<T>(detail::caller{"conv2d"}, weight, bias, params)(input, residual,
+                                                                 std::forward<Out>(out));
 }
 
 CVK_END_NAMESPACE

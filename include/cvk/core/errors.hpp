@@ -68,8 +68,7 @@ namespace detail {
 /// extents is reported as a cvk::out_of_range naming that input instead of ending in
 /// std::bad_alloc (or an abort under a sanitizer). Used by cvk::tensor and by
 /// detail::checked_allocation (detail/checks.hpp).
-inline constexpr std::size_t max_allocation_bytes =
-    (std::size_t{1} << 40) - (std::size_t{1} << 20);
+inline constexpr std::size_t max_allocation_bytes = (std::size_t{1} << 40) - (std::size_t{1} << 20);
 
 /// Throws `Error(message)`, or, without exceptions, prints it and aborts.
 template <class Error>

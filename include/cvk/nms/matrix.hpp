@@ -291,12 +291,12 @@ class neighbour_grid {
   /// shared cell. Returns whether body stopped.
   template <class Body>
   bool scan_earlier(std::size_t k, const box_columns<R>& boxes, Body&& body) const {
-    return grid_.for_each_query_cell(
-        bounds(boxes, k), [&](std::size_t c, const grid_span&, index_t, index_t) {
-          const block b = earlier_in(c, k);
-          count_pair_tests(b.count);
-          return b.count != 0 && body(b);
-        });
+    return grid_.for_each_query_cell(bounds(boxes, k),
+                                     [&](std::size_t c, const grid_span&, index_t, index_t) {
+                                       const block b = earlier_in(c, k);
+                                       count_pair_tests(b.count);
+                                       return b.count != 0 && body(b);
+                                     });
   }
 
   /// Calls pair(i) exactly once for each member i < k (k a member) whose closed extent meets
@@ -307,17 +307,17 @@ class neighbour_grid {
     const R ky1 = boxes.y1[k];
     const R kx2 = boxes.x2[k];
     const R ky2 = boxes.y2[k];
-    grid_.for_each_query_cell(bounds(boxes, k), [&](std::size_t c, const grid_span& qs, index_t x,
-                                                    index_t y) {
-      const block b = earlier_in(c, k);
-      count_pair_tests(b.count);
-      for (std::size_t s = 0; s < b.count; ++s) {
-        if (b.x1[s] > kx2 || b.x2[s] < kx1 || b.y1[s] > ky2 || b.y2[s] < ky1) continue;
-        const auto i = static_cast<std::size_t>(b.position[s]);
-        if (box_grid::first_shared(grid_.span(i), qs, x, y)) pair(i);
-      }
-      return false;
-    });
+    grid_.for_each_query_cell(
+        bounds(boxes, k), [&](std::size_t c, const grid_span& qs, index_t x, index_t y) {
+          const block b = earlier_in(c, k);
+          count_pair_tests(b.count);
+          for (std::size_t s = 0; s < b.count; ++s) {
+            if (b.x1[s] > kx2 || b.x2[s] < kx1 || b.y1[s] > ky2 || b.y2[s] < ky1) continue;
+            const auto i = static_cast<std::size_t>(b.position[s]);
+            if (box_grid::first_shared(grid_.span(i), qs, x, y)) pair(i);
+          }
+          return false;
+        });
   }
 
   /// Slots readable past the end of any block (zero boxes with aux 0).
@@ -334,8 +334,14 @@ class neighbour_grid {
     const index_t* begin = position_.data() + first;
     const index_t* end = std::lower_bound(begin, position_.data() + grid_.cell_start()[c + 1],
                                           static_cast<index_t>(k));
-    return {x1_.data() + first,   y1_.data() + first,  x2_.data() + first, y2_.data() + first,
-            area_.data() + first, aux_.data() + first, begin,              static_cast<std::size_t>(end - begin)};
+    return {x1_.data() + first,
+            y1_.data() + first,
+            x2_.data() + first,
+            y2_.data() + first,
+            area_.data() + first,
+            aux_.data() + first,
+            begin,
+            static_cast<std::size_t>(end - begin)};
   }
 
   box_grid grid_;
@@ -533,8 +539,8 @@ void matrix_decays(const box_columns<R>& c, const matrix_nms_options& options, i
   std::vector<unsigned char>& member = *member_storage;
   // A box with a NaN coordinate has IoU NaN (or 0, when apart) with every box, which changes no
   // maximum and no decay (the comparisons are written so that NaN never wins): it stays out of
-  // the grid, its row keeps iou_max 0 and decay 1; so does a flat box when normalized. Other irregular boxes (inverted, infinite):
-  // the dense pass.
+  // the grid, its row keeps iou_max 0 and decay 1; so does a flat box when normalized. Other
+  // irregular boxes (inverted, infinite): the dense pass.
   member.assign(n, 1);
   bool regular = n >= matrix_grid_min_boxes;
   for (std::size_t i = 0; i < n && regular; ++i) {
@@ -542,8 +548,8 @@ void matrix_decays(const box_columns<R>& c, const matrix_nms_options& options, i
     const bool finite = finite_if_zero == R(0) && c.x1[i] <= c.x2[i] && c.y1[i] <= c.y2[i] &&
                         std::isfinite(c.x1[i]) && std::isfinite(c.y1[i]) &&
                         std::isfinite(c.x2[i]) && std::isfinite(c.y2[i]);
-    const bool nan = std::isnan(c.x1[i]) || std::isnan(c.y1[i]) || std::isnan(c.x2[i]) ||
-                     std::isnan(c.y2[i]);
+    const bool nan =
+        std::isnan(c.x1[i]) || std::isnan(c.y1[i]) || std::isnan(c.x2[i]) || std::isnan(c.y2[i]);
     // (normalized: a box of zero width or height has IoU 0 or 0/0 with every box, as a NaN box)
     const bool flat = norm == R(0) && !(c.x2[i] > c.x1[i] && c.y2[i] > c.y1[i]);
     member[i] = finite && !flat ? 1 : 0;

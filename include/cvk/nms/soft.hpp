@@ -160,8 +160,8 @@ struct soft_factor {
 template <soft_nms_convention C, soft_nms_method M, class R>
 struct soft_rule {
   R threshold{};
-  R sigma{};  // mmcv, OpenCV: the divisor of -o²
-  R scale{};  // TensorFlow: -0.5 / sigma, the factor of o·o
+  R sigma{};                   // mmcv, OpenCV: the divisor of -o²
+  R scale{};                   // TensorFlow: -0.5 / sigma, the factor of o·o
   bool propagate_nan = false;  // soft_nms_options::propagate_nan
 
   soft_factor<R> operator()(R ovr) const noexcept {
@@ -356,7 +356,8 @@ class soft_grid {
     }
     const std::vector<std::size_t>& fill = grid_.cell_start();
     std::size_t longest = 0;
-    for (std::size_t c = 0; c + 1 < fill.size(); ++c) longest = std::max(longest, fill[c + 1] - fill[c]);
+    for (std::size_t c = 0; c + 1 < fill.size(); ++c)
+      longest = std::max(longest, fill[c + 1] - fill[c]);
     const std::size_t total = grid_.slots();
     x1_.resize(total);
     y1_.resize(total);

@@ -251,15 +251,15 @@ class voting_grid {
   template <class Visit>
   bool near(const voting_box<R>& q, Visit&& visit) const {
     if (!usable_ || !voting_takes_part(q, one_)) return true;
-    grid_.for_each_query_cell(bounds(q), [&](std::size_t c, const grid_span& qs, index_t x,
-                                             index_t y) {
-      count_pair_tests(end_[c] - start_[c]);
-      for (std::size_t k = start_[c]; k < end_[c]; ++k) {
-        const index_t j = entries_[k];
-        if (box_grid::first_shared(grid_.span(static_cast<std::size_t>(j)), qs, x, y)) visit(j);
-      }
-      return false;
-    });
+    grid_.for_each_query_cell(
+        bounds(q), [&](std::size_t c, const grid_span& qs, index_t x, index_t y) {
+          count_pair_tests(end_[c] - start_[c]);
+          for (std::size_t k = start_[c]; k < end_[c]; ++k) {
+            const index_t j = entries_[k];
+            if (box_grid::first_shared(grid_.span(static_cast<std::size_t>(j)), qs, x, y)) visit(j);
+          }
+          return false;
+        });
     return true;
   }
 
@@ -268,21 +268,21 @@ class voting_grid {
   template <class Alive, class Visit>
   bool near_pruning(const voting_box<R>& q, Alive&& alive, Visit&& visit) {
     if (!usable_ || !voting_takes_part(q, one_)) return true;
-    grid_.for_each_query_cell(bounds(q), [&](std::size_t c, const grid_span& qs, index_t x,
-                                             index_t y) {
-      count_pair_tests(end_[c] - start_[c]);
-      std::size_t k = start_[c];
-      while (k < end_[c]) {
-        const index_t j = entries_[k];
-        if (!alive(j)) {
-          entries_[k] = entries_[--end_[c]];
-          continue;
-        }
-        if (box_grid::first_shared(grid_.span(static_cast<std::size_t>(j)), qs, x, y)) visit(j);
-        ++k;
-      }
-      return false;
-    });
+    grid_.for_each_query_cell(
+        bounds(q), [&](std::size_t c, const grid_span& qs, index_t x, index_t y) {
+          count_pair_tests(end_[c] - start_[c]);
+          std::size_t k = start_[c];
+          while (k < end_[c]) {
+            const index_t j = entries_[k];
+            if (!alive(j)) {
+              entries_[k] = entries_[--end_[c]];
+              continue;
+            }
+            if (box_grid::first_shared(grid_.span(static_cast<std::size_t>(j)), qs, x, y)) visit(j);
+            ++k;
+          }
+          return false;
+        });
     return true;
   }
 

@@ -24,7 +24,8 @@ namespace detail {
 
 /// The same elements with the axes reordered: result axis k is v's axis axes[k].
 template <class T>
-strided_view<T, 4> permute_axes(const strided_view<T, 4>& v, const std::array<std::size_t, 4>& axes) {
+strided_view<T, 4> permute_axes(const strided_view<T, 4>& v,
+                                const std::array<std::size_t, 4>& axes) {
   return {v.data(),
           {v.extent(axes[0]), v.extent(axes[1]), v.extent(axes[2]), v.extent(axes[3])},
           {v.stride(axes[0]), v.stride(axes[1]), v.stride(axes[2]), v.stride(axes[3])}};
@@ -157,8 +158,9 @@ void conv2d_execute(const conv2d_geometry& g, const conv2d_call<T>& call,
   if (!images_are_nhwc(input)) {
     const index_t image_size = g.in_height * g.in_width * g.in_channels;
     const index_t count = g.batch * image_size;  // checked in resolve_conv2d
-    copy = checked_allocation<T>(count, fn, "the NHWC copy of input", input,
-                                 [count] { return std::unique_ptr<T[]>(new T[static_cast<std::size_t>(count)]); });
+    copy = checked_allocation<T>(count, fn, "the NHWC copy of input", input, [count] {
+      return std::unique_ptr<T[]>(new T[static_cast<std::size_t>(count)]);
+    });
     T* dst = copy.get();
     parallel_for(
         0, g.batch * g.in_height, 16,
@@ -181,7 +183,8 @@ void conv2d_execute(const conv2d_geometry& g, const conv2d_call<T>& call,
 
   const epilogue<T> act = make_epilogue<T>(params);
   const index_t row_size = g.out_width * g.out_channels;
-  const index_t row_macs = std::max<index_t>(1, row_size * g.in_per_group * g.kernel_h * g.kernel_w);
+  const index_t row_macs =
+      std::max<index_t>(1, row_size * g.in_per_group * g.kernel_h * g.kernel_w);
   const index_t grain = std::max<index_t>(1, (index_t{1} << 18) / row_macs);
   const bool channels_inner = std::abs(out.stride(1)) <= std::abs(out.stride(3));
   parallel_for(
@@ -194,11 +197,14 @@ void conv2d_execute(const conv2d_geometry& g, const conv2d_call<T>& call,
           const index_t n = r / g.out_height, oy = r % g.out_height;
           conv2d_row(call.path, g, images + n * image_stride, call.packed, oy, row.get());
           const row_target<T> target{
-              out.data() + n * out.stride(0) + oy * out.stride(2), out.stride(1), out.stride(3),
+              out.data() + n * out.stride(0) + oy * out.stride(2),
+              out.stride(1),
+              out.stride(3),
               residual.data() == nullptr
                   ? nullptr
                   : residual.data() + n * residual.stride(0) + oy * residual.stride(2),
-              residual.stride(1), residual.stride(3)};
+              residual.stride(1),
+              residual.stride(3)};
           switch (act.act) {  // the activation is a template argument: no branch per element
             case activation::none:
               finish_row<T, activation::none>(g, row.get(), call.bias, target, act, channels_inner);

@@ -103,9 +103,10 @@ inline void check_conv2d_params(const conv2d_params& p, const char* fn) {
     fail("params.pad_mode is not an auto_pad value");
   }
   if (p.pad_mode != auto_pad::notset && p.padding != std::array<index_t, 4>{0, 0, 0, 0}) {
-    fail("params.padding must be all zero when params.pad_mode is not auto_pad::notset (ONNX), "
-         "got " +
-         shape_string(p.padding, 4));
+    fail(
+        "params.padding must be all zero when params.pad_mode is not auto_pad::notset (ONNX), "
+        "got " +
+        shape_string(p.padding, 4));
   }
   if (p.data_layout != layout::nchw && p.data_layout != layout::nhwc) {
     fail("params.data_layout is not a layout value");
@@ -157,7 +158,9 @@ inline std::array<std::size_t, 4> oihw_axes(weight_layout l) noexcept {
                                   : std::array<std::size_t, 4>{3, 2, 0, 1};
 }
 
-inline const char* layout_pattern(layout l) noexcept { return l == layout::nchw ? "N×C×H×W" : "N×H×W×C"; }
+inline const char* layout_pattern(layout l) noexcept {
+  return l == layout::nchw ? "N×C×H×W" : "N×H×W×C";
+}
 inline const char* weight_pattern(weight_layout l) noexcept {
   return l == weight_layout::oihw ? "O×I/groups×KH×KW" : "KH×KW×I/groups×O";
 }
@@ -180,19 +183,19 @@ struct axis_geometry {
 };
 
 inline axis_geometry resolve_axis(index_t in, index_t kernel, index_t stride, index_t dilation,
-                                  index_t pad_begin, index_t pad_end, auto_pad mode,
-                                  const char* fn, const char* axis, const std::string& shapes) {
+                                  index_t pad_begin, index_t pad_end, auto_pad mode, const char* fn,
+                                  const char* axis, const std::string& shapes) {
   const index_t span =
-      checked_extent_sum(checked_mul(kernel - 1, dilation, fn, "the dilated kernel", shapes), 1,
-                         fn, "the dilated kernel", shapes);
+      checked_extent_sum(checked_mul(kernel - 1, dilation, fn, "the dilated kernel", shapes), 1, fn,
+                         "the dilated kernel", shapes);
   axis_geometry g{pad_begin, pad_end, 0};
   if (mode == auto_pad::same_upper || mode == auto_pad::same_lower) {
     g.out = in / stride + (in % stride != 0 ? 1 : 0);
     index_t total = 0;
     if (g.out > 0) {
-      const index_t reach = checked_extent_sum(
-          checked_mul(g.out - 1, stride, fn, "the padded input", shapes), span, fn,
-          "the padded input", shapes);
+      const index_t reach =
+          checked_extent_sum(checked_mul(g.out - 1, stride, fn, "the padded input", shapes), span,
+                             fn, "the padded input", shapes);
       total = reach > in ? reach - in : 0;
     }
     g.pad_begin = mode == auto_pad::same_upper ? total / 2 : total - total / 2;
@@ -200,14 +203,13 @@ inline axis_geometry resolve_axis(index_t in, index_t kernel, index_t stride, in
     return g;
   }
   if (mode == auto_pad::valid) g.pad_begin = g.pad_end = 0;
-  const index_t padded = checked_extent_sum(
-      checked_extent_sum(in, g.pad_begin, fn, "the padded input", shapes), g.pad_end, fn,
-      "the padded input", shapes);
+  const index_t padded =
+      checked_extent_sum(checked_extent_sum(in, g.pad_begin, fn, "the padded input", shapes),
+                         g.pad_end, fn, "the padded input", shapes);
   if (padded < span) {
     CVK_THROW(shape_error, std::string(fn) + ": the dilated kernel (" + std::to_string(span) +
                                ") is larger than the padded input (" + std::to_string(padded) +
-                               ") along " + axis + ", the output would be empty; shapes " +
-                               shapes);
+                               ") along " + axis + ", the output would be empty; shapes " + shapes);
   }
   g.out = (padded - span) / stride + 1;
   return g;
@@ -226,8 +228,8 @@ inline conv2d_geometry resolve_conv2d(const std::array<index_t, 4>& in,
     }
   }
   if (w[2] < 1 || w[3] < 1) {
-    CVK_THROW(shape_error, std::string(fn) + ": weight must have a kernel of at least 1×1, got " +
-                               shapes);
+    CVK_THROW(shape_error,
+              std::string(fn) + ": weight must have a kernel of at least 1×1, got " + shapes);
   }
   conv2d_geometry g;
   g.batch = in[0];
@@ -268,16 +270,15 @@ inline conv2d_geometry resolve_conv2d(const std::array<index_t, 4>& in,
   g.pad_right = cols.pad_end;
   g.out_width = cols.out;
   // Every buffer a path may allocate is at most one of these sizes: check the products once.
-  const auto out_pixels = checked_mul(
-      checked_mul(g.batch, g.out_height, fn, "the output", shapes), g.out_width, fn, "the output",
-      shapes);
+  const auto out_pixels = checked_mul(checked_mul(g.batch, g.out_height, fn, "the output", shapes),
+                                      g.out_width, fn, "the output", shapes);
   (void)checked_mul(out_pixels, g.out_channels, fn, "the output", shapes);
   const auto in_pixels = checked_mul(checked_mul(g.batch, g.in_height, fn, "input", shapes),
                                      g.in_width, fn, "input", shapes);
   (void)checked_mul(in_pixels, g.in_channels, fn, "input", shapes);
-  (void)checked_mul(checked_mul(checked_mul(w[0], w[1], fn, "weight", shapes), w[2], fn,
-                                "weight", shapes),
-                    w[3], fn, "weight", shapes);
+  (void)checked_mul(
+      checked_mul(checked_mul(w[0], w[1], fn, "weight", shapes), w[2], fn, "weight", shapes), w[3],
+      fn, "weight", shapes);
   return g;
 }
 

@@ -254,7 +254,8 @@ class box_grid {
   };
 
   /// Monotone (each step rounds monotonically) and clamped: intersecting intervals share a cell.
-  [[nodiscard]] static index_t cell_of(double v, double lo, double inverse, index_t count) noexcept {
+  [[nodiscard]] static index_t cell_of(double v, double lo, double inverse,
+                                       index_t count) noexcept {
     const double c = __builtin_floor((v - lo) * inverse);
     const auto last = static_cast<double>(count - 1);
     return static_cast<index_t>(c >= last ? last : (c > 0.0 ? c : 0.0));
@@ -269,7 +270,8 @@ class box_grid {
   /// Whether a box stays on `lv`: it must lie inside the extents and span at most max_span
   /// cells along each axis (else `out`), and not be smaller than the level's size class (else
   /// `small`: it may still stay where it does not crowd a cell, see place).
-  [[nodiscard]] static fit fits(const level& lv, const grid_bounds& b, const grid_span& s) noexcept {
+  [[nodiscard]] static fit fits(const level& lv, const grid_bounds& b,
+                                const grid_span& s) noexcept {
     if (!lv.sized) return fit::in;
     if (b.xlo < lv.lo_x || b.xhi > lv.hi_x || b.ylo < lv.lo_y || b.yhi > lv.hi_y) return fit::out;
     if (s.c1 - s.c0 >= max_span || s.r1 - s.r0 >= max_span) return fit::out;
@@ -306,7 +308,7 @@ class box_grid {
     const auto cells = static_cast<std::size_t>(lv.cols * lv.rows);
     const scratch_lease<std::size_t> count_storage(scratch_slot_id::nms_grid_cells, 2 * cells);
     std::size_t* const regular = count_storage.get();  // per cell: boxes of the size class
-    std::size_t* const small = regular + cells;         // per cell: smaller boxes
+    std::size_t* const small = regular + cells;        // per cell: smaller boxes
     std::fill(regular, regular + 2 * cells, std::size_t{0});
     const auto for_each_local_cell = [&](const grid_span& s, auto&& f) {
       for (index_t y = s.r0; y <= s.r1; ++y) {
@@ -316,9 +318,8 @@ class box_grid {
     std::size_t most = 0;
     for (const entry& e : rest) {
       const grid_span& s = spans_[e.id];
-      if (s.level == small_mark) for_each_local_cell(s, [&](std::size_t c) {
-        most = max_of(most, ++small[c]);
-      });
+      if (s.level == small_mark)
+        for_each_local_cell(s, [&](std::size_t c) { most = max_of(most, ++small[c]); });
     }
     std::size_t count = 0;
     if (most <= small_crowd) {  // no cell crowded, whatever the others: all stay

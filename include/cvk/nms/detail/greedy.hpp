@@ -348,8 +348,8 @@ void greedy_grid(std::span<const nms_box<R>> boxes, nms_rule<R> rule, std::size_
     const nms_box<R>& candidate = boxes[j];
     const bool active = grid.stored(j);
     const bool suppressed =
-        active && grid.for_each_query_cell(bounds(j), [&](std::size_t c, const grid_span&,
-                                                          index_t, index_t) {
+        active &&
+        grid.for_each_query_cell(bounds(j), [&](std::size_t c, const grid_span&, index_t, index_t) {
           const std::size_t first = start[c];
           if (fill[c] == first) return false;
           count_pair_tests(fill[c] - first);
