@@ -26,14 +26,12 @@
 namespace {
 
 using cvk::index_t;
+using cvk_test::both_layouts;
+using cvk_test::both_weight_layouts;
 using cvk_test::conv_problem;
 using cvk_test::draw;
 using cvk_test::storage;
 using cvk_test::transpose_problem;
-
-constexpr std::array<cvk::layout, 2> both_layouts{cvk::layout::nchw, cvk::layout::nhwc};
-constexpr std::array<cvk::weight_layout, 2> both_weight_layouts{cvk::weight_layout::oihw,
-                                                                cvk::weight_layout::hwio};
 
 const char* name(cvk::layout l) { return l == cvk::layout::nhwc ? "nhwc" : "nchw"; }
 const char* name(cvk::weight_layout l) { return l == cvk::weight_layout::hwio ? "hwio" : "oihw"; }
@@ -47,7 +45,8 @@ conv_problem random_backward_problem(cvk::rng& gen) {
     p.n = draw(gen, 1, 2);
     p.groups = draw(gen, 1, 4);
     const bool depthwise = gen.below(4) == 0;
-    p.c = p.groups * (depthwise ? 1 : draw(gen, 1, 5));
+    // 8 or more input channels per group take the kernels' plain order, fewer the expanded one.
+    p.c = p.groups * (depthwise ? 1 : (gen.below(4) == 0 ? draw(gen, 8, 10) : draw(gen, 1, 5)));
     p.o = p.groups * (depthwise && gen.below(2) == 0 ? 1 : draw(gen, 1, 3));
     p.h = gen.below(6) == 0 ? 1 : draw(gen, 1, 10);
     p.w = gen.below(6) == 0 ? 1 : draw(gen, 1, 10);
@@ -71,7 +70,7 @@ transpose_problem random_transpose_problem(cvk::rng& gen) {
     t.n = draw(gen, 1, 2);
     t.groups = draw(gen, 1, 3);
     t.c = t.groups * (gen.below(3) == 0 ? 1 : draw(gen, 1, 4));
-    t.o = t.groups * draw(gen, 1, 3);
+    t.o = t.groups * (gen.below(4) == 0 ? draw(gen, 8, 9) : draw(gen, 1, 3));
     t.h = draw(gen, 1, 6);
     t.w = draw(gen, 1, 6);
     t.kh = draw(gen, 1, 4);
@@ -88,12 +87,7 @@ transpose_problem random_transpose_problem(cvk::rng& gen) {
 
 cvk::conv2d_params params_of(const conv_problem& p, cvk::layout l = cvk::layout::nchw,
                              cvk::weight_layout wl = cvk::weight_layout::oihw) {
-  return {.stride = p.stride,
-          .padding = p.pad,
-          .dilation = p.dilation,
-          .groups = p.groups,
-          .data_layout = l,
-          .weights = wl};
+  return cvk_test::conv_params(p, l, wl);
 }
 
 cvk::conv_transpose2d_params params_of(const transpose_problem& t,
@@ -152,7 +146,7 @@ TEMPLATE_TEST_CASE(
     "[conv][conv2d_backward]", float, double) {
   using T = TestType;
   cvk::rng gen(2019, 11);
-  int depthwise_runs = 0;
+  int depthwise_runs = 0, plain_runs = 0;
   for (int trial = 0; trial < 40; ++trial) {
     const conv_problem p = random_backward_problem(gen);
     const auto x = cvk_test::small_integers<T>(gen, cvk_test::product(p.input_nchw()), 2);
@@ -162,6 +156,7 @@ TEMPLATE_TEST_CASE(
     const auto dw_ref = cvk_test::reference_conv2d_backward_weight(p, dy, x);
     const auto db_ref = cvk_test::reference_conv2d_backward_bias(dy, p.output_nchw());
     depthwise_runs += p.c == p.groups && p.o == p.groups ? 1 : 0;
+    plain_runs += p.c / p.groups >= 8 ? 1 : 0;
     for (const auto l : both_layouts) {
       for (const auto wl : both_weight_layouts) {
         const auto weight = weight_tensor(w, p.weight_oihw(), wl);
@@ -196,7 +191,8 @@ TEMPLATE_TEST_CASE(
       }
     }
   }
-  CHECK(depthwise_runs > 0);  // the depthwise branches of both kernels ran
+  CHECK(depthwise_runs > 0);  // depthwise (no expansion copy) ran
+  CHECK(plain_runs > 0);      // the plain order (8 or more channels per group) ran
 }
 
 TEMPLATE_TEST_CASE("conv2d backward: edge shapes (1×1 image, kernel = padded input, huge stride)",
@@ -547,17 +543,7 @@ TEMPLATE_TEST_CASE(
     const std::string prefix = "conv" + std::to_string(k) + "/";
     const auto v = file.table(prefix + "params").values<index_t>();
     conv_problem p;
-    p.n = v[0];
-    p.c = v[1];
-    p.h = v[2];
-    p.w = v[3];
-    p.o = v[4];
-    p.kh = v[5];
-    p.kw = v[6];
-    p.groups = v[7];
-    p.stride = {v[8], v[9]};
-    p.dilation = {v[10], v[11]};
-    p.pad = {v[12], v[13], v[14], v[15]};
+    cvk_test::read_conv_fields(p, v);
     const auto table = [&](const char* what) {
       return file.table(prefix + dtype + "/" + what).values<T>();
     };
@@ -591,17 +577,7 @@ TEMPLATE_TEST_CASE(
     const std::string prefix = "transpose" + std::to_string(k) + "/";
     const auto v = file.table(prefix + "params").values<index_t>();
     transpose_problem t;
-    t.n = v[0];
-    t.c = v[1];
-    t.h = v[2];
-    t.w = v[3];
-    t.o = v[4];
-    t.kh = v[5];
-    t.kw = v[6];
-    t.groups = v[7];
-    t.stride = {v[8], v[9]};
-    t.dilation = {v[10], v[11]};
-    t.pad = {v[12], v[13], v[14], v[15]};
+    cvk_test::read_conv_fields(t, v);
     t.output_padding = {v[16], v[17]};
     const bool has_bias = v[18] != 0;
     const auto x = file.table(prefix + dtype + "/input").values<T>();

@@ -335,6 +335,38 @@ std::vector<std::remove_const_t<T>> to_nchw(cvk::strided_view<T, 4> v, cvk::layo
                                          {v.stride(0), v.stride(3), v.stride(1), v.stride(2)}));
 }
 
+/// Reads a fixture's params row "N C H W O KH KW groups sh sw dh dw pt pl pb pr ..." into a
+/// conv_problem or a transpose_problem (the same field names).
+template <class Problem>
+void read_conv_fields(Problem& p, const std::vector<index_t>& v) {
+  p.n = v.at(0);
+  p.c = v.at(1);
+  p.h = v.at(2);
+  p.w = v.at(3);
+  p.o = v.at(4);
+  p.kh = v.at(5);
+  p.kw = v.at(6);
+  p.groups = v.at(7);
+  p.stride = {v.at(8), v.at(9)};
+  p.dilation = {v.at(10), v.at(11)};
+  p.pad = {v.at(12), v.at(13), v.at(14), v.at(15)};
+}
+
+inline constexpr std::array<cvk::layout, 2> both_layouts{cvk::layout::nchw, cvk::layout::nhwc};
+inline constexpr std::array<cvk::weight_layout, 2> both_weight_layouts{cvk::weight_layout::oihw,
+                                                                       cvk::weight_layout::hwio};
+
+/// The conv2d_params of problem p in the given layouts.
+inline cvk::conv2d_params conv_params(const conv_problem& p, cvk::layout l = cvk::layout::nchw,
+                                      cvk::weight_layout wl = cvk::weight_layout::oihw) {
+  return {.stride = p.stride,
+          .padding = p.pad,
+          .dilation = p.dilation,
+          .groups = p.groups,
+          .data_layout = l,
+          .weights = wl};
+}
+
 /// `count` integers in [-range, range] as T: products and sums of a few of them are exact.
 template <class T>
 std::vector<T> small_integers(cvk::rng& gen, std::size_t count, int range) {

@@ -79,19 +79,15 @@ struct conv_transpose2d_params {
   /// Rows added at the bottom and columns at the right, each >= 0 and smaller than the stride
   /// or the dilation of its axis (it picks one of the input sizes a strided conv2d maps to H).
   std::array<index_t, 2> output_padding{0, 0};
-  /// Spacing between kernel taps, >= 1.
-  std::array<index_t, 2> dilation{1, 1};
-  /// Channel groups, >= 1; must divide the input channels.
-  index_t groups = 1;
-  /// Axis order of input and output.
-  layout data_layout = layout::nchw;
-  /// Axis order of the weight: oihw is I×(O/g)×KH×KW (PyTorch), hwio is KH×KW×(O/g)×I.
+  std::array<index_t, 2> dilation{1, 1};  // >= 1, between kernel taps
+  index_t groups = 1;                     // >= 1, divides the input channels
+  layout data_layout = layout::nchw;      // input and output
+  /// oihw: I×(O/g)×KH×KW (PyTorch); hwio: KH×KW×(O/g)×I.
   weight_layout weights = weight_layout::oihw;
-  /// Fused activation after the bias, as in conv2d_params.
-  activation act = activation::none;
+  activation act = activation::none;  // after the bias; clamp bounds as in conv2d_params
   double clamp_min = -std::numeric_limits<double>::infinity();
   double clamp_max = std::numeric_limits<double>::infinity();
-  /// Threads: 0 = max_threads(). Results are bit-identical for every value.
+  /// 0 = max_threads(); the result is the same for every value.
   int threads = 0;
 };
 

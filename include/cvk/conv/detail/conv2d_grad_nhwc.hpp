@@ -47,6 +47,42 @@ inline weight_grad_blocks plan_weight_grad(const conv2d_geometry& g) noexcept {
   return b;
 }
 
+/// Small groups (transpose_expands): grad_weight[(c / (I/g))·(O/g) + ol, c % (I/g), ky, kx] for
+/// the channels c of [c0, c0 + count), accumulated as acc[tap][ol][c − c0] from the expanded
+/// output gradient (expand_grad_output) times the NHWC input: the innermost loop runs over
+/// contiguous channels, across groups. Sums over (n, oy, ox) in increasing order.
+template <class T>
+void weight_grad_channel_block(const conv2d_geometry& g, const layout_images<T>& x,
+                               const layout_images<T>& expanded, index_t c0, index_t count,
+                               T* acc) {
+  const index_t og = g.out_per_group, channels = g.in_channels, span = og * channels;
+  for (index_t ky = 0; ky < g.kernel_h; ++ky) {
+    const index_t y_offset = ky * g.dilation_h - g.pad_top;
+    const auto [oy0, oy1] = tap_outputs(g.out_height, g.in_height, g.stride_h, y_offset);
+    for (index_t kx = 0; kx < g.kernel_w; ++kx) {
+      const index_t x_offset = kx * g.dilation_w - g.pad_left;
+      const auto [ox0, ox1] = tap_outputs(g.out_width, g.in_width, g.stride_w, x_offset);
+      T* acc_tap = acc + (ky * g.kernel_w + kx) * og * count;
+      for (index_t n = 0; n < g.batch; ++n) {
+        for (index_t oy = oy0; oy < oy1; ++oy) {
+          const T* e_row = expanded.data + n * expanded.image_stride + oy * g.out_width * span;
+          const T* x_row =
+              x.data + n * x.image_stride + (oy * g.stride_h + y_offset) * g.in_width * channels;
+          for (index_t ox = ox0; ox < ox1; ++ox) {
+            const T* __restrict xs = x_row + (ox * g.stride_w + x_offset) * channels + c0;
+            const T* e = e_row + ox * span + c0;
+            for (index_t ol = 0; ol < og; ++ol) {
+              T* __restrict a = acc_tap + ol * count;
+              const T* __restrict d = e + ol * channels;
+              for (index_t c = 0; c < count; ++c) a[c] += d[c] * xs[c];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 /// grad_weight[o, i, ky, kx] = Σ_{n, oy, ox} dY[n, o, oy, ox] · x[n, grp·I/g + i, iy, ix] over the
 /// taps inside the image (iy = oy·sh − pt + ky·dh, ix likewise), for the conv2d of geometry g.
 /// Views (n, c, h, w)- and (o, i, ky, kx)-ordered, any strides.
@@ -59,19 +95,48 @@ void conv2d_weight_grad(const conv2d_geometry& g, const strided_view<const T, 4>
   if (g.out_channels == 0 || ig == 0) return;
   const layout_images<T> x = to_image_layout(g, image_layout{g.in_channels, false}, input, fn,
                                              "the NHWC copy of input", threads);
+  const auto task_buffer = [&](index_t size) {
+    return checked_allocation<T>(size, fn, "a block of the weight gradient", grad_weight, [size] {
+      return std::unique_ptr<T[]>(new T[static_cast<std::size_t>(size)]);
+    });
+  };
+  if (transpose_expands(g)) {
+    const layout_images<T> expanded = expand_grad_output(g, grad_out, fn, threads);
+    // About 8 blocks of whole vectors of channels (the blocking changes no value).
+    const index_t block =
+        std::min(g.in_channels, std::max<index_t>(16, (g.in_channels / 8 + 15) / 16 * 16));
+    const index_t blocks = (g.in_channels + block - 1) / block;
+    parallel_for(
+        0, blocks, 1,
+        [&](index_t lo, index_t hi) {
+          auto acc = task_buffer(taps * og * block);  // at most the weight's size: checked
+          for (index_t b = lo; b < hi; ++b) {
+            const index_t c0 = b * block, count = std::min(block, g.in_channels - c0);
+            std::fill(acc.get(), acc.get() + taps * og * count, T(0));
+            weight_grad_channel_block(g, x, expanded, c0, count, acc.get());
+            for (index_t tap = 0; tap < taps; ++tap) {
+              for (index_t ol = 0; ol < og; ++ol) {
+                for (index_t c = c0; c < c0 + count; ++c) {
+                  grad_weight(c / ig * og + ol, c % ig, tap / g.kernel_w, tap % g.kernel_w) =
+                      acc[static_cast<std::size_t>((tap * og + ol) * count + c - c0)];
+                }
+              }
+            }
+          }
+        },
+        threads);
+    return;
+  }
   const conv2d_geometry rows = transposed_rows(g);  // in_* extents: grad_output's
   const layout_images<T> dy = to_image_layout(rows, image_layout{rows.in_channels, false}, grad_out,
                                               fn, "the NHWC copy of grad_output", threads);
   const weight_grad_blocks b = plan_weight_grad(g);
   const index_t tap_block = b.group_block * b.out_block * ig;
   const index_t acc_size = taps * tap_block;  // at most the weight's size: checked
-  const bool depthwise = ig == 1 && og == 1;
   parallel_for(
       0, b.group_blocks * b.out_blocks, 1,
       [&](index_t lo, index_t hi) {
-        auto acc = checked_allocation<T>(
-            acc_size, fn, "a block of the weight gradient", grad_weight,
-            [acc_size] { return std::unique_ptr<T[]>(new T[static_cast<std::size_t>(acc_size)]); });
+        auto acc = task_buffer(acc_size);
         for (index_t task = lo; task < hi; ++task) {
           const index_t g0 = (task / b.out_blocks) * b.group_block;
           const index_t groups = std::min(b.group_block, g.groups - g0);
@@ -94,11 +159,6 @@ void conv2d_weight_grad(const conv2d_geometry& g, const strided_view<const T, 4>
                   for (index_t ox = ox0; ox < ox1; ++ox) {
                     const T* d = dy_row + ox * g.out_channels + g0 * og + o0;
                     const T* xp = x_row + (ox * g.stride_w + x_offset) * g.in_channels + g0 * ig;
-                    if (depthwise) {  // one product per channel, unit stride across groups
-                      T* __restrict a = acc_tap;
-                      for (index_t c = 0; c < groups; ++c) a[c] += d[c] * xp[c];
-                      continue;
-                    }
                     for (index_t gl = 0; gl < groups; ++gl) {
                       const T* __restrict xs = xp + gl * ig;
                       for (index_t ol = 0; ol < outs; ++ol) {

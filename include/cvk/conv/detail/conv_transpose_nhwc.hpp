@@ -8,8 +8,11 @@
 #pragma once
 
 #include <algorithm>
+#include <memory>
 #include <utility>
 #include <vector>
+
+#include "../../core/parallel.hpp"
 
 #include "../../core/config.hpp"
 #include "../../core/strided_view.hpp"
@@ -32,60 +35,6 @@ inline std::pair<index_t, index_t> tap_outputs(index_t out, index_t in, index_t 
   return {first, std::max(first, last)};
 }
 
-/// Packs a conv2d weight (read as w(o, i, ky, kx), O×I/g×KH×KW) in [ky][kx][o][i]: for one tap
-/// the weights of every output channel follow each other, and the I/g values an output channel
-/// feeds back are contiguous — the innermost loop of the gather.
-template <class T, class WeightAt>
-void pack_transpose_weights(const conv2d_geometry& g, WeightAt w, T* packed) {
-  for (index_t ky = 0; ky < g.kernel_h; ++ky) {
-    for (index_t kx = 0; kx < g.kernel_w; ++kx) {
-      for (index_t o = 0; o < g.out_channels; ++o) {
-        for (index_t i = 0; i < g.in_per_group; ++i) *packed++ = w(o, i, ky, kx);
-      }
-    }
-  }
-}
-
-/// row[x·I + c] = dX[y, x, c] (no bias) for row y of the input gradient of the conv2d of
-/// geometry g, from one contiguous Ho×Wo×O image `grad_out`. Each element is summed over
-/// (ky, kx, o) in that order whatever the thread count.
-template <class T>
-void conv_transpose_nhwc_row(const conv2d_geometry& g, const T* grad_out, const T* packed,
-                             index_t y, T* row) {
-  const index_t channels = g.in_channels, outs = g.out_channels;
-  const index_t ig = g.in_per_group, og = g.out_per_group;
-  const index_t tap_size = outs * ig;
-  std::fill(row, row + g.in_width * channels, T(0));
-  for (index_t ky = 0; ky < g.kernel_h; ++ky) {
-    const index_t ty = y + g.pad_top - ky * g.dilation_h;
-    if (ty < 0) break;  // ty falls as ky grows
-    if (ty % g.stride_h != 0 || ty / g.stride_h >= g.out_height) continue;
-    const T* dy_row = grad_out + (ty / g.stride_h) * g.out_width * outs;
-    for (index_t kx = 0; kx < g.kernel_w; ++kx) {
-      // Each x takes exactly one ox per tap: x = ox·sw + kx·dw − pl.
-      const index_t offset = kx * g.dilation_w - g.pad_left;
-      const auto [first, last] = tap_outputs(g.out_width, g.in_width, g.stride_w, offset);
-      const T* w_tap = packed + (ky * g.kernel_w + kx) * tap_size;
-      for (index_t ox = first; ox < last; ++ox) {
-        T* __restrict acc = row + (ox * g.stride_w + offset) * channels;
-        const T* __restrict dy = dy_row + ox * outs;
-        if (ig == 1 && og == 1) {  // depthwise: one product per channel, unit stride
-          for (index_t c = 0; c < channels; ++c) acc[c] += dy[c] * w_tap[c];
-          continue;
-        }
-        for (index_t grp = 0; grp < g.groups; ++grp) {
-          T* __restrict a = acc + grp * ig;
-          for (index_t o = grp * og; o < (grp + 1) * og; ++o) {
-            const T d = dy[o];
-            const T* __restrict w = w_tap + o * ig;
-            for (index_t i = 0; i < ig; ++i) a[i] += d * w[i];
-          }
-        }
-      }
-    }
-  }
-}
-
 /// The extents of a transposed conv read as conv_rows_execute's: dY (g's output) is the image
 /// the rows are made from, dX (g's input) the result; O/g taps per result element and tap.
 inline conv2d_geometry transposed_rows(const conv2d_geometry& g) noexcept {
@@ -105,6 +54,125 @@ inline conv2d_geometry transposed_rows(const conv2d_geometry& g) noexcept {
   return t;
 }
 
+/// Small groups (fewer than 8 input channels per group): the innermost loop of the plain order
+/// would be I/g long, so these run over all channels instead, reading grad_output expanded
+/// (expand_grad_output) — I/g times its size, a layout pass that replaces the NHWC copy.
+inline bool transpose_expands(const conv2d_geometry& g) noexcept { return g.in_per_group < 8; }
+
+/// Packs a conv2d weight (read as w(o, i, ky, kx), O×I/g×KH×KW) per tap: plain,
+/// [ky][kx][o][i] — the I/g values an output channel feeds back are contiguous; expanded,
+/// [ky][kx][o % (O/g)][c] with c = group·I/g + i — for one in-group output index, every channel.
+template <class T, class WeightAt>
+void pack_transpose_weights(const conv2d_geometry& g, bool expanded, WeightAt w, T* packed) {
+  const index_t ig = g.in_per_group, og = g.out_per_group;
+  for (index_t ky = 0; ky < g.kernel_h; ++ky) {
+    for (index_t kx = 0; kx < g.kernel_w; ++kx) {
+      if (expanded) {
+        for (index_t ol = 0; ol < og; ++ol) {
+          for (index_t c = 0; c < g.in_channels; ++c)
+            *packed++ = w(c / ig * og + ol, c % ig, ky, kx);
+        }
+        continue;
+      }
+      for (index_t o = 0; o < g.out_channels; ++o) {
+        for (index_t i = 0; i < ig; ++i) *packed++ = w(o, i, ky, kx);
+      }
+    }
+  }
+}
+
+/// The output gradient expanded for the small-group loops: element [n][oy][ox][ol][c] is
+/// dY[n, (c / (I/g))·(O/g) + ol, oy, ox], the value channel c's group feeds through its ol-th
+/// output channel; from an (n, c, h, w)-ordered view of any strides. Depthwise (I/g = O/g = 1):
+/// plain NHWC, no copy when dY already is.
+template <class T>
+layout_images<T> expand_grad_output(const conv2d_geometry& g, const strided_view<const T, 4>& dy,
+                                    const char* fn, int threads) {
+  const index_t ig = g.in_per_group, og = g.out_per_group, channels = g.in_channels;
+  if (ig == 1 && og == 1) {
+    return to_image_layout(transposed_rows(g), image_layout{g.out_channels, false}, dy, fn,
+                           "the NHWC copy of grad_output", threads);
+  }
+  const char* what = "the expanded copy of grad_output";
+  const index_t span = checked_mul(og, channels, fn, what, dy);
+  const index_t pixels = g.out_height * g.out_width;  // checked in resolve_conv2d
+  const index_t image = checked_mul(pixels, span, fn, what, dy);
+  const index_t count = checked_mul(g.batch, image, fn, what, dy);
+  layout_images<T> result;
+  result.copy = checked_allocation<T>(count, fn, what, dy, [count] {
+    return std::unique_ptr<T[]>(new T[static_cast<std::size_t>(count)]);
+  });
+  std::vector<index_t> source(static_cast<std::size_t>(span));
+  for (index_t ol = 0; ol < og; ++ol) {
+    for (index_t c = 0; c < channels; ++c) {
+      source[static_cast<std::size_t>(ol * channels + c)] = (c / ig * og + ol) * dy.stride(1);
+    }
+  }
+  T* dst = result.copy.get();
+  parallel_for(
+      0, g.batch * g.out_height, 16,
+      [&](index_t lo, index_t hi) {
+        for (index_t r = lo; r < hi; ++r) {
+          const index_t n = r / g.out_height, oy = r % g.out_height;
+          for (index_t ox = 0; ox < g.out_width; ++ox) {
+            T* d = dst + (r * g.out_width + ox) * span;
+            const T* s = dy.data() + n * dy.stride(0) + oy * dy.stride(2) + ox * dy.stride(3);
+            for (index_t k = 0; k < span; ++k) d[k] = s[source[static_cast<std::size_t>(k)]];
+          }
+        }
+      },
+      threads);
+  result.data = dst;
+  result.image_stride = image;
+  return result;
+}
+
+/// row[x·I + c] = dX[y, x, c] (no bias) for row y of the input gradient of the conv2d of
+/// geometry g, from one contiguous image of grad_out: Ho×Wo×O (plain) or Ho×Wo×(O/g)×I
+/// (expanded, expand_grad_output), with the weight packed to match. Each element is summed over
+/// (ky, kx, o) in that order in both forms, whatever the thread count.
+template <class T>
+void conv_transpose_nhwc_row(const conv2d_geometry& g, bool expanded, const T* grad_out,
+                             const T* packed, index_t y, T* row) {
+  const index_t channels = g.in_channels, outs = g.out_channels;
+  const index_t ig = g.in_per_group, og = g.out_per_group;
+  const index_t tap_size = outs * ig;  // = O/g · I: one tap of either packing
+  const index_t pixel = expanded ? og * channels : outs;
+  std::fill(row, row + g.in_width * channels, T(0));
+  for (index_t ky = 0; ky < g.kernel_h; ++ky) {
+    const index_t ty = y + g.pad_top - ky * g.dilation_h;
+    if (ty < 0) break;  // ty falls as ky grows
+    if (ty % g.stride_h != 0 || ty / g.stride_h >= g.out_height) continue;
+    const T* dy_row = grad_out + (ty / g.stride_h) * g.out_width * pixel;
+    for (index_t kx = 0; kx < g.kernel_w; ++kx) {
+      // Each x takes exactly one ox per tap: x = ox·sw + kx·dw − pl.
+      const index_t offset = kx * g.dilation_w - g.pad_left;
+      const auto [first, last] = tap_outputs(g.out_width, g.in_width, g.stride_w, offset);
+      const T* w_tap = packed + (ky * g.kernel_w + kx) * tap_size;
+      for (index_t ox = first; ox < last; ++ox) {
+        T* __restrict acc = row + (ox * g.stride_w + offset) * channels;
+        const T* dy = dy_row + ox * pixel;
+        if (expanded) {  // unit stride over every channel, once per in-group output index
+          for (index_t ol = 0; ol < og; ++ol) {
+            const T* __restrict e = dy + ol * channels;
+            const T* __restrict w = w_tap + ol * channels;
+            for (index_t c = 0; c < channels; ++c) acc[c] += e[c] * w[c];
+          }
+          continue;
+        }
+        for (index_t grp = 0; grp < g.groups; ++grp) {
+          T* __restrict a = acc + grp * ig;
+          for (index_t o = grp * og; o < (grp + 1) * og; ++o) {
+            const T d = dy[o];
+            const T* __restrict w = w_tap + o * ig;
+            for (index_t i = 0; i < ig; ++i) a[i] += d * w[i];
+          }
+        }
+      }
+    }
+  }
+}
+
 /// out = act(dX + bias) where dX is the input gradient of the conv2d of geometry g for the
 /// output gradient `grad_out`, with the conv2d weight `weight`; all views (n, c, h, w)- and
 /// (o, i, ky, kx)-ordered, any strides. `bias` holds g.in_channels values. g.out_height and
@@ -115,16 +183,30 @@ void conv_transpose_execute(const conv2d_geometry& g, const strided_view<const T
                             const strided_view<T, 4>& out, const conv2d_params& params,
                             const char* fn) {
   const index_t count = g.out_channels * g.in_per_group * g.kernel_h * g.kernel_w;  // checked
+  const bool expanded = transpose_expands(g);
   std::vector<T> packed = checked_vector<T>(count, fn, "the packed weight", weight);
   pack_transpose_weights(
-      g, [&](index_t o, index_t i, index_t ky, index_t kx) { return weight(o, i, ky, kx); },
+      g, expanded,
+      [&](index_t o, index_t i, index_t ky, index_t kx) { return weight(o, i, ky, kx); },
       packed.data());
-  const conv2d_geometry rows = transposed_rows(g);
-  conv_rows_execute<T>(rows, image_layout{rows.in_channels, false}, bias, fn, grad_out,
-                       strided_view<const T, 4>{}, out, params,
-                       [&](const T* image, index_t y, T* row) {
-                         conv_transpose_nhwc_row(g, image, packed.data(), y, row);
-                       });
+  conv2d_geometry rows = transposed_rows(g);
+  const auto row_kernel = [&](const T* image, index_t y, T* row) {
+    conv_transpose_nhwc_row(g, expanded, image, packed.data(), y, row);
+  };
+  if (!expanded) {
+    conv_rows_execute<T>(rows, image_layout{rows.in_channels, false}, bias, fn, grad_out,
+                         strided_view<const T, 4>{}, out, params, row_kernel);
+    return;
+  }
+  if (g.batch * g.in_height == 0 || g.in_width == 0 || g.in_channels == 0) return;
+  // The expanded images, shown to the row driver as NHWC images of (O/g)·I channels.
+  const layout_images<T> source = expand_grad_output(g, grad_out, fn, params.threads);
+  rows.in_channels = g.out_per_group * g.in_channels;
+  const strided_view<const T, 4> images(
+      source.data, {g.batch, rows.in_channels, g.out_height, g.out_width},
+      {source.image_stride, 1, g.out_width * rows.in_channels, rows.in_channels});
+  conv_rows_execute<T>(rows, image_layout{rows.in_channels, false}, bias, fn, images,
+                       strided_view<const T, 4>{}, out, params, row_kernel);
 }
 
 }  // namespace detail
