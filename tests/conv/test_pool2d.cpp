@@ -748,6 +748,7 @@ TEMPLATE_TEST_CASE("channel_shuffle: copy, inverse, permutation and zero-copy vi
 // ---------------------------------------------------------------------------------------------
 // Other tensor types.
 
+#if defined(CVK_TEST_HAS_EIGEN) || defined(CVK_TEST_HAS_XTENSOR) || defined(CVK_TEST_HAS_DLPACK)
 TEST_CASE("pooling and channel_shuffle: Eigen, xtensor and DLPack tensors",
           "[conv][pool2d][channel_shuffle][adapt]") {
   cvk::rng gen(508);
@@ -761,8 +762,8 @@ TEST_CASE("pooling and channel_shuffle: Eigen, xtensor and DLPack tensors",
   const auto max_expected = reference_max_pool(p, x).output;
   const auto avg_expected = reference_avg_pool(p, x);
   const auto out = p.output();
-  [[maybe_unused]] const auto params = p.params(cvk::layout::nchw);
-#if defined(CVK_TEST_HAS_EIGEN)
+  const auto params = p.params(cvk::layout::nchw);
+#  if defined(CVK_TEST_HAS_EIGEN)
   SECTION("Eigen Tensor (row-major and column-major)") {
     using tensor4 = Eigen::Tensor<float, 4, Eigen::RowMajor>;
     const Eigen::TensorMap<const tensor4> in(x.data(), p.input[0], p.input[1], p.input[2],
@@ -777,8 +778,8 @@ TEST_CASE("pooling and channel_shuffle: Eigen, xtensor and DLPack tensors",
           col(0, c, yy, xx) = x[flat(p.input, 0, c, yy, xx)];
     REQUIRE(cvk_test::flatten(cvk::avg_pool2d(col, params).view()) == avg_expected);
   }
-#endif
-#if defined(CVK_TEST_HAS_XTENSOR)
+#  endif
+#  if defined(CVK_TEST_HAS_XTENSOR)
   SECTION("xtensor") {
     xt::xtensor<float, 4> in = xt::zeros<float>({p.input[0], p.input[1], p.input[2], p.input[3]});
     std::copy(x.begin(), x.end(), in.begin());
@@ -791,8 +792,8 @@ TEST_CASE("pooling and channel_shuffle: Eigen, xtensor and DLPack tensors",
     REQUIRE(cvk_test::flatten(cvk::channel_shuffle(in, 3).view()) ==
             std::vector<float>(shuffled.begin(), shuffled.end()));
   }
-#endif
-#if defined(CVK_TEST_HAS_DLPACK)
+#  endif
+#  if defined(CVK_TEST_HAS_DLPACK)
   SECTION("DLPack (runtime rank)") {
     std::vector<float> values = x;
     std::array<std::int64_t, 4> shape{p.input[0], p.input[1], p.input[2], p.input[3]};
@@ -811,8 +812,9 @@ TEST_CASE("pooling and channel_shuffle: Eigen, xtensor and DLPack tensors",
     CHECK_THROWS_WITH(cvk::max_pool2d(cvk::from_dlpack<const float>(t), params),
                       Catch::Matchers::Contains("max_pool2d: input must have rank 4"));
   }
-#endif
+#  endif
 }
+#endif
 
 // ---------------------------------------------------------------------------------------------
 // Errors.

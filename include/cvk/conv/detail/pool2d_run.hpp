@@ -59,9 +59,9 @@ auto channel_count(const pool_units& units, index_t channels, index_t c0) noexce
   }
 }
 
-/// Chunk length of a parallel_for over units of `cost` operations each (about 2^16 per chunk).
+/// Chunk length of a parallel_for over units of `cost` operations each (about 2^17 per chunk).
 inline index_t pool_grain(index_t cost) noexcept {
-  return std::max<index_t>(1, (index_t{1} << 16) / std::max<index_t>(1, cost));
+  return std::max<index_t>(1, (index_t{1} << 17) / std::max<index_t>(1, cost));
 }
 
 /// Max reduction: a NaN in the window wins (the last one, as torch's `val > max || isnan(val)`),
@@ -184,6 +184,71 @@ void pool_forward_units(const pool2d_geometry& g, const strided_view<const T, 4>
       threads);
 }
 
+/// The NCHW row kernel for regular column windows and unit column stride: per output row
+/// (n, c, oy), a tile of outputs is reduced tap by tap — for each input row iy of the window and
+/// each kx, over every ox of the tile whose column ox·s − p + kx·d is inside the input — so the
+/// innermost loop runs over consecutive outputs (vectorized; `StrideW` 1 or 2 at compile time,
+/// 0 for any). Each output still sees its taps in row-major order: the results are those of
+/// pool_forward_units.
+template <class T, class Reduction, index_t StrideW>
+void pool_forward_rows(const pool2d_geometry& g, const strided_view<const T, 4>& x,
+                       const strided_view<T, 4>& y, const strided_view<index_t, 4>& indices,
+                       int threads) {
+  constexpr index_t tile = pool_channel_block;
+  const index_t sw = StrideW > 0 ? StrideW : g.stride_w;
+  const index_t width = g.in_width;
+  const index_t kernel_h = g.rows.empty() ? 1 : (g.rows[0].end - g.rows[0].first);
+  parallel_for(
+      0, g.batch * g.channels * g.out_height,
+      pool_grain(g.out_width * g.kernel_w * std::max<index_t>(1, kernel_h)),
+      [&](index_t lo, index_t hi) {
+        T acc[tile];
+        index_t arg[tile];
+        for (index_t r = lo; r < hi; ++r) {
+          const index_t oy = r % g.out_height, plane_index = r / g.out_height;
+          const index_t n = plane_index / g.channels, c = plane_index % g.channels;
+          const T* plane = x.data() + n * x.stride(0) + c * x.stride(1);
+          const pool_window& wr = g.rows[static_cast<std::size_t>(oy)];
+          T* out = y.data() + n * y.stride(0) + c * y.stride(1) + oy * y.stride(2);
+          for (index_t o0 = 0; o0 < g.out_width; o0 += tile) {
+            const index_t o1 = std::min(g.out_width, o0 + tile);
+            for (index_t ox = o0; ox < o1; ++ox) {
+              acc[ox - o0] = Reduction::start();
+              arg[ox - o0] = wr.first * width + g.cols[static_cast<std::size_t>(ox)].first;
+            }
+            for (index_t iy = wr.first; iy < wr.end; iy += wr.step) {
+              const T* row = plane + iy * x.stride(2);
+              for (index_t kx = 0; kx < g.kernel_w; ++kx) {
+                // Column ox·sw + offset must lie in [0, width).
+                const index_t offset = kx * g.dilation_w - g.pad_w;
+                const index_t first = std::max(o0, offset >= 0 ? 0 : (sw - 1 - offset) / sw);
+                const index_t last = offset > width - 1 ? 0 : (width - 1 - offset) / sw + 1;
+                const index_t end = std::min(o1, last);
+                const T* __restrict src = row + offset;
+                const index_t tap_base = iy * width + offset;
+                T* __restrict a = acc;
+                index_t* __restrict ar = arg;
+                for (index_t ox = first; ox < end; ++ox) {
+                  Reduction::tap(src[ox * sw], tap_base + ox * sw, a[ox - o0], ar[ox - o0]);
+                }
+              }
+            }
+            for (index_t ox = o0; ox < o1; ++ox) {
+              const index_t divisor =
+                  std::max<index_t>(1, pool_divisor(g, wr, g.cols[static_cast<std::size_t>(ox)]));
+              out[ox * y.stride(3)] = Reduction::finish(acc[ox - o0], divisor);
+            }
+            if constexpr (Reduction::with_indices) {
+              index_t* where = indices.data() + n * indices.stride(0) + c * indices.stride(1) +
+                               oy * indices.stride(2);
+              for (index_t ox = o0; ox < o1; ++ox) where[ox * indices.stride(3)] = arg[ox - o0];
+            }
+          }
+        }
+      },
+      threads);
+}
+
 /// pool_forward_units with the loop order the input's strides favour.
 template <class T, class Reduction>
 void pool_forward(const pool2d_geometry& g, const strided_view<const T, 4>& x,
@@ -192,14 +257,22 @@ void pool_forward(const pool2d_geometry& g, const strided_view<const T, 4>& x,
   if (g.batch == 0 || g.channels == 0) return;
   if (pool_channels_inner(x)) {
     pool_forward_units<T, Reduction, true>(g, x, y, indices, threads);
+  } else if (g.regular_columns && x.stride(3) == 1) {
+    if (g.stride_w == 1) {
+      pool_forward_rows<T, Reduction, 1>(g, x, y, indices, threads);
+    } else if (g.stride_w == 2) {
+      pool_forward_rows<T, Reduction, 2>(g, x, y, indices, threads);
+    } else {
+      pool_forward_rows<T, Reduction, 0>(g, x, y, indices, threads);
+    }
   } else {
     pool_forward_units<T, Reduction, false>(g, x, y, indices, threads);
   }
 }
 
-/// The skeleton of every backward pass: grad_input is zeroed and then `scatter(n, c0, count, oy,
-/// ox)` is called for every output position in row-major order, per unit of (image, channel
-/// block); each unit owns grad_input[n, c0 : c0 + count, ·, ·].
+/// The skeleton of every backward pass: grad_input is zeroed and then `scatter(n, c0, count, oy)`
+/// is called for every output row in order, per unit of (image, channel block); each unit owns
+/// grad_input[n, c0 : c0 + count, ·, ·]. A scatter adds the row's outputs in increasing ox.
 template <bool ChannelsInner, class T, class Scatter>
 void pool_backward_units(const pool2d_geometry& g, const strided_view<T, 4>& grad_input,
                          index_t taps, int threads, const Scatter& scatter) {
@@ -220,7 +293,7 @@ void pool_backward_units(const pool2d_geometry& g, const strided_view<T, 4>& gra
             }
           }
           for (index_t oy = 0; oy < g.out_height; ++oy) {
-            for (index_t ox = 0; ox < g.out_width; ++ox) scatter(n, c0, count, oy, ox);
+            scatter(n, c0, count, oy);
           }
         }
       },
@@ -250,56 +323,102 @@ void max_pool_backward(const pool2d_geometry& g, const strided_view<const T, 4>&
   const index_t gs = grad_input.stride(1);
   // Dense rows (NCHW and NHWC alike) place k at k·stride(3): no division per element.
   const bool dense_rows = grad_input.stride(2) == g.in_width * grad_input.stride(3);
-  pool_backward<T>(
-      g, grad_input, 1, threads, [&](index_t n, index_t c0, auto count, index_t oy, index_t ox) {
-        const T* go = grad_output.data() + n * grad_output.stride(0) + c0 * grad_output.stride(1) +
-                      oy * grad_output.stride(2) + ox * grad_output.stride(3);
-        const index_t* ind = indices.data() + n * indices.stride(0) + c0 * indices.stride(1) +
-                             oy * indices.stride(2) + ox * indices.stride(3);
-        T* gi = grad_input.data() + n * grad_input.stride(0) + c0 * gs;
-        for (index_t c = 0; c < count; ++c) {
-          const index_t k = ind[c * indices.stride(1)];
-          if (k < 0 || k >= plane) {
-            CVK_THROW(out_of_range,
-                      std::string(fn) + ": indices holds " + std::to_string(k) +
-                          " at (n, c, oy, ox) = (" + std::to_string(n) + ", " +
-                          std::to_string(c0 + c) + ", " + std::to_string(oy) + ", " +
-                          std::to_string(ox) + "), outside the input plane of H×W = " +
-                          std::to_string(g.in_height) + "×" + std::to_string(g.in_width));
-          }
-          const index_t offset = dense_rows ? k * grad_input.stride(3)
-                                            : (k / g.in_width) * grad_input.stride(2) +
-                                                  (k % g.in_width) * grad_input.stride(3);
-          gi[c * gs + offset] += go[c * grad_output.stride(1)];
+  pool_backward<T>(g, grad_input, 1, threads, [&](index_t n, index_t c0, auto count, index_t oy) {
+    for (index_t ox = 0; ox < g.out_width; ++ox) {
+      const T* go = grad_output.data() + n * grad_output.stride(0) + c0 * grad_output.stride(1) +
+                    oy * grad_output.stride(2) + ox * grad_output.stride(3);
+      const index_t* ind = indices.data() + n * indices.stride(0) + c0 * indices.stride(1) +
+                           oy * indices.stride(2) + ox * indices.stride(3);
+      T* gi = grad_input.data() + n * grad_input.stride(0) + c0 * gs;
+      for (index_t c = 0; c < count; ++c) {
+        const index_t k = ind[c * indices.stride(1)];
+        if (k < 0 || k >= plane) {
+          CVK_THROW(out_of_range, std::string(fn) + ": indices holds " + std::to_string(k) +
+                                      " at (n, c, oy, ox) = (" + std::to_string(n) + ", " +
+                                      std::to_string(c0 + c) + ", " + std::to_string(oy) + ", " +
+                                      std::to_string(ox) + "), outside the input plane of H×W = " +
+                                      std::to_string(g.in_height) + "×" +
+                                      std::to_string(g.in_width));
         }
-      });
+        const index_t offset = dense_rows ? k * grad_input.stride(3)
+                                          : (k / g.in_width) * grad_input.stride(2) +
+                                                (k % g.in_width) * grad_input.stride(3);
+        gi[c * gs + offset] += go[c * grad_output.stride(1)];
+      }
+    }
+  });
+}
+
+/// row[ox·StrideW + offset] += delta[ox − o0] for ox in [first, end): one kx of the NCHW row
+/// scatter of average_pool_backward (StrideW 0: `stride` at run time).
+template <class T, index_t StrideW>
+void scatter_columns(T* __restrict row, const T* __restrict delta, index_t first, index_t end,
+                     index_t o0, index_t offset, index_t stride) noexcept {
+  const index_t sw = StrideW > 0 ? StrideW : stride;
+  for (index_t ox = first; ox < end; ++ox) row[ox * sw + offset] += delta[ox - o0];
 }
 
 /// grad_input[n, c, iy, ix] += grad_output[n, c, oy, ox] / divisor(oy, ox) over every tap of the
-/// window of (oy, ox): the gradient of avg_pool2d and adaptive_avg_pool2d, in torch's order.
+/// window of (oy, ox): the gradient of avg_pool2d and adaptive_avg_pool2d. Every grad_input
+/// element receives its terms in increasing (oy, ox), torch's order, in every loop order below.
 template <class T>
 void average_pool_backward(const pool2d_geometry& g, const strided_view<const T, 4>& grad_output,
                            const strided_view<T, 4>& grad_input, int threads) {
   const index_t gs = grad_input.stride(1);
   const index_t taps = g.rows.empty() ? 1 : (g.rows[0].end - g.rows[0].first);
+  const bool rows_path = g.regular_columns && grad_input.stride(3) == 1;
   pool_backward<T>(
-      g, grad_input, taps * taps, threads,
-      [&](index_t n, index_t c0, auto count, index_t oy, index_t ox) {
+      g, grad_input, taps * taps, threads, [&](index_t n, index_t c0, auto count, index_t oy) {
         const pool_window& wr = g.rows[static_cast<std::size_t>(oy)];
-        const pool_window& wc = g.cols[static_cast<std::size_t>(ox)];
-        const T divisor = static_cast<T>(std::max<index_t>(1, pool_divisor(g, wr, wc)));
-        const T* go = grad_output.data() + n * grad_output.stride(0) + c0 * grad_output.stride(1) +
-                      oy * grad_output.stride(2) + ox * grad_output.stride(3);
-        T delta[pool_channel_block];
-        for (index_t c = 0; c < count; ++c) delta[c] = go[c * grad_output.stride(1)] / divisor;
+        const T* go_row = grad_output.data() + n * grad_output.stride(0) +
+                          c0 * grad_output.stride(1) + oy * grad_output.stride(2);
         T* base = grad_input.data() + n * grad_input.stride(0) + c0 * gs;
-        for (index_t iy = wr.first; iy < wr.end; iy += wr.step) {
-          for (index_t ix = wc.first; ix < wc.end; ix += wc.step) {
-            T* gi = base + iy * grad_input.stride(2) + ix * grad_input.stride(3);
-            if (gs == 1) {
-              for (index_t c = 0; c < count; ++c) gi[c] += delta[c];
-            } else {
-              for (index_t c = 0; c < count; ++c) gi[c * gs] += delta[c];
+        T delta[pool_channel_block];
+        if constexpr (std::is_same_v<decltype(count), std::integral_constant<index_t, 1>>) {
+          if (rows_path) {
+            // One plane, regular columns: a tile of outputs at a time, kx from the last tap down so
+            // that each element still receives its terms in increasing ox.
+            for (index_t o0 = 0; o0 < g.out_width; o0 += pool_channel_block) {
+              const index_t o1 = std::min(g.out_width, o0 + pool_channel_block);
+              for (index_t ox = o0; ox < o1; ++ox) {
+                const index_t divisor =
+                    std::max<index_t>(1, pool_divisor(g, wr, g.cols[static_cast<std::size_t>(ox)]));
+                delta[ox - o0] = go_row[ox * grad_output.stride(3)] / static_cast<T>(divisor);
+              }
+              for (index_t iy = wr.first; iy < wr.end; iy += wr.step) {
+                T* row = base + iy * grad_input.stride(2);
+                for (index_t kx = g.kernel_w; kx-- > 0;) {
+                  const index_t offset = kx * g.dilation_w - g.pad_w, sw = g.stride_w;
+                  const index_t first = std::max(o0, offset >= 0 ? 0 : (sw - 1 - offset) / sw);
+                  const index_t last =
+                      offset > g.in_width - 1 ? 0 : (g.in_width - 1 - offset) / sw + 1;
+                  const index_t end = std::min(o1, last);
+                  if (sw == 1) {
+                    scatter_columns<T, 1>(row, delta, first, end, o0, offset, sw);
+                  } else if (sw == 2) {
+                    scatter_columns<T, 2>(row, delta, first, end, o0, offset, sw);
+                  } else {
+                    scatter_columns<T, 0>(row, delta, first, end, o0, offset, sw);
+                  }
+                }
+              }
+            }
+            return;
+          }
+        }
+        for (index_t ox = 0; ox < g.out_width; ++ox) {
+          const pool_window& wc = g.cols[static_cast<std::size_t>(ox)];
+          const T divisor = static_cast<T>(std::max<index_t>(1, pool_divisor(g, wr, wc)));
+          const T* go = go_row + ox * grad_output.stride(3);
+          for (index_t c = 0; c < count; ++c) delta[c] = go[c * grad_output.stride(1)] / divisor;
+          for (index_t iy = wr.first; iy < wr.end; iy += wr.step) {
+            for (index_t ix = wc.first; ix < wc.end; ix += wc.step) {
+              T* gi = base + iy * grad_input.stride(2) + ix * grad_input.stride(3);
+              if (gs == 1) {
+                for (index_t c = 0; c < count; ++c) gi[c] += delta[c];
+              } else {
+                for (index_t c = 0; c < count; ++c) gi[c * gs] += delta[c];
+              }
             }
           }
         }

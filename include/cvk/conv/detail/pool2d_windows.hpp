@@ -66,6 +66,10 @@ struct pool2d_geometry {
   std::vector<pool_window> rows, cols;  // out_height and out_width windows
   index_t divisor_override = 0;         // avg: fixed divisor, 0 = none
   bool count_include_pad = true;        // avg: divisor = pool_h·pool_w, else the taps
+  // Column taps are ox·stride_w − pad_w + kx·dilation_w for kx < kernel_w, those inside the
+  // input (max_pool2d, avg_pool2d; not adaptive): the NCHW row kernel walks them by kx.
+  bool regular_columns = false;
+  index_t kernel_w = 1, stride_w = 1, pad_w = 0, dilation_w = 1;
 };
 
 /// "(3, 2)" for {3, 2}: parameter pairs in messages.
@@ -222,6 +226,11 @@ inline pool2d_geometry resolve_pool2d(const std::array<index_t, 4>& nchw, const 
   check_pool_sizes(g, fn, shapes);
   g.divisor_override = p.divisor_override;
   g.count_include_pad = p.count_include_pad;
+  g.regular_columns = true;
+  g.kernel_w = p.kernel[1];
+  g.stride_w = stride[1];
+  g.pad_w = p.padding[1];
+  g.dilation_w = p.dilation[1];
   for (std::size_t a = 0; a < 2; ++a) {
     auto& windows = a == 0 ? g.rows : g.cols;
     windows.resize(static_cast<std::size_t>(out[a]));
