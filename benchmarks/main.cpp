@@ -91,6 +91,10 @@ std::string peers() {
   list += "oneDNN " + std::to_string(version->major) + "." + std::to_string(version->minor) + "." +
           std::to_string(version->patch);
 #endif
+#if defined(CVK_BENCH_HAS_XNNPACK)
+  if (!list.empty()) list += ", ";
+  list += "XNNPACK";  // no version query in its API; Debian ships a dated git snapshot
+#endif
   return list.empty() ? "none" : list;
 }
 

@@ -23,7 +23,8 @@ GB_BARE_TOKENS = {"real_time", "manual_time", "process_time"}
 GB_KEYED_TOKENS = {"min_time", "min_warmup_time", "iterations", "repeats"}
 
 IMPL_NAMES = {"cvk": "cvk", "loop": "plain loop", "opencv": "OpenCV", "onednn": "oneDNN",
-              "dnnl": "oneDNN", "torchvision": "torchvision"}
+              "dnnl": "oneDNN", "xnnpack": "XNNPACK", "torchvision": "torchvision",
+              "torch": "torch"}
 TYPE_ORDER = {"float": 0, "double": 1}
 # A median whose repetitions have a larger coefficient of variation is marked as noisy.
 NOISY_CV = 0.10
@@ -250,6 +251,191 @@ def op_table(op, rows, columns):
     return lines
 
 
+# Convolutions (benchmarks/bench_conv.cpp): ops whose rows are FLOP/s, printed as GFLOP/s and as
+# a fraction of the FMA peak that fma_peak/machine/float/threads:T measured in the same run.
+CONV_OP_PREFIX = "conv2d"
+PEAK_OP = "fma_peak"
+# Implementations that count as a peer for the issue's "cvk ÷ best peer" targets.
+CONV_PEERS = ("onednn", "dnnl", "xnnpack", "torch")
+
+
+def is_conv_op(op):
+    return op == CONV_OP_PREFIX or op.startswith(CONV_OP_PREFIX + "_")
+
+
+def fma_peaks(results):
+    """threads -> (FLOP/s, label): the highest fma_peak figure of any build at that count (the
+    portable build's peak is a narrower ISA's, not the machine's)."""
+    peaks = {}
+    for (_, _, threads), cells in results.get(PEAK_OP, {}).items():
+        for entry in cells.values():
+            value = throughput(entry)
+            if value and value > peaks.get(threads, (0.0, ""))[0]:
+                peaks[threads] = (value, entry.get("label", ""))
+    return peaks
+
+
+def conv_geometry(cells):
+    """The shape counters bench_conv.cpp records, from any entry of the row that has them."""
+    for entry in cells.values():
+        if "groups" in entry and "in_channels" in entry:
+            return {key: int(entry[key]) for key in ("in_channels", "out_channels", "groups",
+                                                      "kernel", "stride", "height")
+                    if key in entry}
+    return None
+
+
+def conv_target(op, geometry):
+    """The issue-10 target for cvk ÷ the best peer, or None (the dense 3×3 is a reference)."""
+    if geometry is None:
+        return None
+    groups = geometry["groups"]
+    per_group = geometry["in_channels"] // groups
+    if groups == 1:
+        return None
+    if op != CONV_OP_PREFIX:  # backward: at least 0.8× of oneDNN's backward
+        return 0.8
+    if per_group == 1 and geometry["out_channels"] == geometry["in_channels"]:
+        return 0.9  # depthwise
+    if per_group <= 2:
+        return 3.0
+    if per_group <= 4:
+        return 1.5
+    if per_group < 16:
+        return 1.0
+    return 0.9
+
+
+def describe_conv(geometry):
+    """'128→128, g 32 (4/group), 3×3 s1, 56²'."""
+    if geometry is None:
+        return "—"
+    g, c = geometry["groups"], geometry["in_channels"]
+    groups = "dense" if g == 1 else ("depthwise" if c == g else f"g {g} ({c // g}/group)")
+    k = geometry["kernel"]
+    return (f"{c}→{geometry['out_channels']}, {groups}, {k}×{k} s{geometry['stride']}, "
+            f"{geometry['height']}²")
+
+
+def conv_kernel_names(cells, columns, cvk):
+    """'cvk generic_nhwc; oneDNN gemm:jit': the kernel each implementation ran, from the labels
+    (the primary cvk build's and the peers' that say more than their name)."""
+    names = []
+    for key in sorted(cells, key=lambda k: columns[k].order):
+        if columns[key].impl == "cvk" and (cvk is None or key != cvk.key):
+            continue
+        label = cells[key].get("label", "")
+        # XNNPACK's and torch's labels name the call only; a one-word label says nothing.
+        if " " not in label or label.startswith(("XNNPACK", "torch")):
+            continue
+        if label not in names:
+            names.append(label)
+    return "; ".join(names) or "—"
+
+
+def conv_table(op, rows, columns, peaks):
+    """Markdown lines for a convolution op: GFLOP/s and % of the FMA peak per implementation,
+    cvk ÷ each peer, and the issue's target on cvk ÷ the best peer."""
+    keys = {key for cells in rows.values() for key in cells}
+    columns_here = sorted((columns[key] for key in keys), key=lambda c: c.order)
+    cvk = primary_cvk(columns_here)
+    peers = [c for c in columns_here if c.impl in CONV_PEERS]
+    lines = [f"## {op}", ""]
+    if peaks:
+        described = ", ".join(f"{threads} thread{'s' if threads > 1 else ''} "
+                              f"{value / 1e9:.0f} GFLOP/s" for threads, (value, _)
+                              in sorted(peaks.items()))
+        isa = next(iter(peaks.values()))[1]
+        lines.append(f"Median GFLOP/s (2 FLOPs per multiply-add; higher is better) and, in "
+                     f"brackets, the fraction of the FMA peak that `fma_peak` measured in the "
+                     f"same run at the same thread count ({described}; {isa}). NHWC float, "
+                     "weights packed and primitives created outside the timing, bias included.")
+    else:
+        lines.append("Median GFLOP/s (2 FLOPs per multiply-add; higher is better); no `fma_peak` "
+                     "row in this run, so no fraction of the peak.")
+    lines.append("")
+    if op == CONV_OP_PREFIX:
+        targets = ("on cvk ÷ the best peer: ≥ 3× at 2 channels per group, ≥ 1.5× at 4, ≥ 1.0× "
+                   "at 8 (and between 8 and 16), ≥ 0.9× at 16 or more and depthwise")
+    else:
+        targets = "≥ 0.8× of oneDNN's backward"
+    lines.append(f"Ratios: {cvk.title if cvk else 'cvk'} ÷ the peer in throughput (above 1: cvk "
+                 f"is faster). Target (issue 10) {targets}; the dense 3×3 is a reference without "
+                 "a target. `met` compares the target with the smallest ratio of the row.")
+    lines.append("")
+    header = ["shape", "layer", "batch", "threads"] + [c.title for c in columns_here]
+    header += [f"cvk ÷ {c.title}" for c in peers] if cvk else []
+    header += ["target", "met", "kernels"] if cvk else ["kernels"]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "|".join(["---"] * 4 + ["---:"] * (len(header) - 5) + ["---"]) + "|")
+    any_noisy = False
+    met_count, target_count = 0, 0
+
+    # Rows in the order the benchmark registered its shapes (JSON order), then batch, threads.
+    shape_order = []
+    for _, params, _ in rows:
+        shape = dict(params).get("shape", "")
+        if shape not in shape_order:
+            shape_order.append(shape)
+    ordered = sorted(rows, key=lambda row: (shape_order.index(dict(row[1]).get("shape", "")),
+                                            numeric(dict(row[1]).get("batch", "0")), row[2]))
+    for row in ordered:
+        _, params, threads = row
+        cells = rows[row]
+        values = dict(params)
+        geometry = conv_geometry(cells)
+        line = [f"`{values.get('shape', '—')}`", describe_conv(geometry), values.get("batch", "—"),
+                str(threads)]
+        peak = peaks.get(threads, (None, ""))[0]
+        for column in columns_here:
+            entry = cells.get(column.key)
+            if entry is None or throughput(entry) is None:
+                line.append("—")
+                continue
+            noisy = entry.get("cvk_cv", 0.0) > NOISY_CV
+            any_noisy = any_noisy or noisy
+            flops = throughput(entry)
+            text = f"{flops / 1e9:.1f}" + ("*" if noisy else "")
+            if peak:
+                text += f" ({flops / peak:.0%})"
+            line.append(text)
+        if cvk:
+            mine = cells.get(cvk.key)
+            best = None
+            for peer in peers:
+                theirs = cells.get(peer.key)
+                if mine is None or theirs is None:
+                    line.append("—")
+                    continue
+                value = ratio(mine, theirs)
+                line.append(f"{value:.2f}×")
+                if op == CONV_OP_PREFIX or peer.impl in ("onednn", "dnnl"):
+                    best = value if best is None else min(best, value)
+            target = conv_target(op, geometry)
+            if target is None:
+                line += ["—", "—"]
+            else:
+                line.append(f"≥ {target:.1f}×")
+                if best is None:
+                    line.append("—")
+                else:
+                    target_count += 1
+                    met_count += best >= target
+                    line.append("yes" if best >= target else f"no ({best:.2f}×)")
+        line.append(conv_kernel_names(cells, columns, cvk).replace("|", "\\|"))
+        lines.append("| " + " | ".join(line) + " |")
+    lines.append("")
+    if target_count:
+        lines.append(f"Targets met on {met_count} of {target_count} rows (cvk ÷ the best peer "
+                     "measured in the row).")
+        lines.append("")
+    if any_noisy:
+        lines.append(f"\\* the repetitions of this figure varied by more than {NOISY_CV:.0%} "
+                     "(standard deviation over mean): a noisy measurement.")
+        lines.append("")
+    return lines
+
+
 def ratio(mine, theirs):
     """cvk ÷ the other, in throughput (above 1: cvk is faster)."""
     if throughput(mine) is not None and throughput(theirs) is not None:
@@ -445,8 +631,12 @@ def main():
         relative = os.path.relpath(os.path.abspath(png), os.path.dirname(os.path.abspath(args.out)))
         lines.append(f"![Throughput per operator]({relative})")
         lines.append("")
+    peaks = fma_peaks(results)
     for op, rows in results.items():
-        lines += op_table(op, rows, columns)
+        if op == PEAK_OP:
+            continue  # printed in the convolution tables' captions
+        lines += conv_table(op, rows, columns, peaks) if is_conv_op(op) else op_table(
+            op, rows, columns)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w", encoding="utf-8") as out:
         out.write("\n".join(lines).rstrip() + "\n")

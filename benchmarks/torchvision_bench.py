@@ -31,13 +31,15 @@ SEED = 2019
 OPS = []
 
 
-def op(name, cases, description, items=None):
+def op(name, cases, description, items=None, impl="torchvision", dtypes=DTYPES):
     """Registers a benchmark: `cases` is a list of dicts of name parameters (in name order);
-    `items(case)` is the work per call (default: the case's N), reported as items_per_second."""
+    `items(case)` is the work per call (default: the case's N), reported as items_per_second;
+    `impl` the implementation part of the names ("torch" for torch's own operators)."""
 
     def register(setup):
         OPS.append({"name": name, "cases": cases, "description": description, "setup": setup,
-                    "items": items or (lambda case: case.get("N"))})
+                    "items": items or (lambda case: case.get("N")), "impl": impl,
+                    "dtypes": dtypes})
         return setup
 
     return register
@@ -140,6 +142,54 @@ def bench_batched_nms(torch, ops, case, dtype, generator):
     return lambda: ops.batched_nms(boxes, scores, classes, 0.5)
 
 
+# conv2d: the shapes of benchmarks/bench_conv.cpp (issue 10), same ids; torch's convolution on
+# channels_last (NHWC) tensors, which torch 1.13 runs through its oneDNN (mkldnn) build.
+# id: (in channels, image size, out channels, groups, kernel, stride), "same" padding.
+CONV_SHAPES = {
+    "dense3x3_c64_56": (64, 56, 64, 1, 3, 1),
+    "resnext_g32x2_c64_56": (64, 56, 64, 32, 3, 1),
+    "resnext_g32x4_c128_56": (128, 56, 128, 32, 3, 1),
+    "resnext_g32x8_c256_28": (256, 28, 256, 32, 3, 1),
+    "resnext_g32x16_c512_14": (512, 14, 512, 32, 3, 1),
+    "resnext_g32x32_c1024_7": (1024, 7, 1024, 32, 3, 1),
+    "shufflenet_g3_1x1_c240to60_28": (240, 28, 60, 3, 1, 1),
+    "shufflenet_g3_1x1_c60to240_28": (60, 28, 240, 3, 1, 1),
+    "shufflenet_g8_1x1_c384to96_28": (384, 28, 96, 8, 1, 1),
+    "shufflenet_g8_1x1_c96to384_28": (96, 28, 384, 8, 1, 1),
+    "mobilenet1_dw_s1_c128_56": (128, 56, 128, 128, 3, 1),
+    "mobilenet1_dw_s2_c128_56": (128, 56, 128, 128, 3, 2),
+    "mobilenet1_dw_s2_c256_28": (256, 28, 256, 256, 3, 2),
+    "mobilenet1_dw_s1_c512_14": (512, 14, 512, 512, 3, 1),
+    "mobilenet2_dw_s1_c144_56": (144, 56, 144, 144, 3, 1),
+    "mobilenet2_dw_s2_c144_56": (144, 56, 144, 144, 3, 2),
+}
+CONV_BATCH8 = ("dense3x3_c64_56", "resnext_g32x4_c128_56", "mobilenet1_dw_s1_c128_56")
+CONV_CASES = [{"shape": shape, "batch": batch} for shape in CONV_SHAPES
+              for batch in ((1, 8) if shape in CONV_BATCH8 else (1,))]
+
+
+def conv_flops(case):
+    """2 FLOPs per multiply-add, as bench_conv.cpp counts them."""
+    channels, size, out, groups, kernel, stride = CONV_SHAPES[case["shape"]]
+    out_size = (size + 2 * (kernel // 2) - kernel) // stride + 1
+    return 2 * case["batch"] * out_size * out_size * out * (channels // groups) * kernel * kernel
+
+
+@op("conv2d", CONV_CASES, "torch.nn.functional.conv2d, channels_last (NHWC), bias",
+    items=conv_flops, impl="torch", dtypes=("float",))
+def bench_conv2d(torch, ops, case, dtype, generator):
+    del ops
+    channels, size, out, groups, kernel, stride = CONV_SHAPES[case["shape"]]
+    nhwc = torch.channels_last
+    x = torch.rand((case["batch"], channels, size, size), generator=generator,
+                   dtype=dtype).contiguous(memory_format=nhwc)
+    w = torch.rand((out, channels // groups, kernel, kernel), generator=generator,
+                   dtype=dtype).contiguous(memory_format=nhwc)
+    b = torch.rand(out, generator=generator, dtype=dtype)
+    conv = torch.nn.functional.conv2d
+    return lambda: conv(x, w, b, stride=stride, padding=kernel // 2, groups=groups)
+
+
 def time_repetitions(fn, repetitions, min_time):
     """Per-call wall and CPU seconds of each repetition; each runs at least `min_time` seconds."""
     fn()  # warm-up: allocator, lazy initialisation
@@ -163,9 +213,9 @@ def time_repetitions(fn, repetitions, min_time):
     return iterations, runs
 
 
-def bench_name(op_name, type_name, case, threads):
+def bench_name(op_name, type_name, case, threads, impl="torchvision"):
     params = "".join(f"/{key}:{value}" for key, value in case.items())
-    return f"{op_name}/torchvision/{type_name}{params}/threads:{threads}"
+    return f"{op_name}/{impl}/{type_name}{params}/threads:{threads}"
 
 
 def aggregates(name, description, items, runs, repetitions, label):
@@ -254,9 +304,9 @@ def main():
     for spec in OPS:
         for threads in args.threads:
             torch.set_num_threads(threads)
-            for type_name in DTYPES:
+            for type_name in spec["dtypes"]:
                 for case in spec["cases"]:
-                    name = bench_name(spec["name"], type_name, case, threads)
+                    name = bench_name(spec["name"], type_name, case, threads, spec["impl"])
                     if args.filter and not re.search(args.filter, name):
                         continue
                     generator = torch.Generator().manual_seed(SEED)

@@ -13,7 +13,8 @@ function(cvk_probe_peer peer label packages)
   set(flags "-DCVK_PROBE_PEER=${peer}" "-DCMAKE_CXX_COMPILER=${CMAKE_CXX_COMPILER}"
             "-DCMAKE_BUILD_TYPE=Release")
   foreach(var CMAKE_PREFIX_PATH CMAKE_FIND_ROOT_PATH OpenCV_DIR dnnl_DIR OpenCL_INCLUDE_DIR
-              OpenCL_LIBRARY)
+              OpenCL_LIBRARY XNNPACK_INCLUDE_DIR XNNPACK_LIBRARY PTHREADPOOL_INCLUDE_DIR
+              PTHREADPOOL_LIBRARY)
     if(DEFINED ${var})
       list(JOIN ${var} "\;" value)  # keep lists whole through the command line
       list(APPEND flags "-D${var}=${value}")
@@ -47,6 +48,7 @@ function(cvk_probe_peer peer label packages)
   set(reason "its probe did not build")
   foreach(pattern "Could NOT find [^)]*\\)" "Could not find a package configuration file provided by \"[^\"]*\""
                   "fatal error: [^ ]+: No such file or directory" "undefined reference to [^ ]+"
+                  "No rule to make target '[^']*'"
                   "cannot find -l[^ ]+" "CMake Error at [^:]*:[0-9]+ \\([^)]*\\): [^.]*")
     string(REGEX MATCH "${pattern}" match "${text}")
     if(match)

@@ -17,7 +17,8 @@ Configures the `release` preset (build/release), builds and runs every example (
 build/release/examples/out), then runs the benchmarks with every peer that is installed and
 ends with a summary table: cvk ÷ each peer, per operator.
 
-  (default)         quick: a representative benchmark set with the C++ peers (OpenCV, oneDNN),
+  (default)         quick: a representative benchmark set with the C++ peers (OpenCV, oneDNN,
+                    XNNPACK),
                     3 repetitions; JSON in build/release/benchmarks/quick; docs/ untouched
   --full            every benchmark of cvk_bench and cvk_bench_portable, 5 repetitions, and
                     benchmarks/torchvision_bench.py; regenerates docs/benchmarks.md and
@@ -94,9 +95,10 @@ step "dependencies"
 # benchmarks.
 required=(cmake g++ libbenchmark-dev catch2 libstb-dev libboost-dev)
 # Adaptors and C++ benchmark peers: their examples and columns are skipped when absent. Debian's
-# dnnl-config.cmake needs the OpenCL headers, which libdnnl-dev only recommends.
+# dnnl-config.cmake needs the OpenCL headers, which libdnnl-dev only recommends; xnnpack.h
+# includes pthreadpool.h, which libxnnpack-dev only recommends.
 optional=(libeigen3-dev libxtensor-dev xtl-dev libxsimd-dev libdlpack-dev libopencv-dev
-          libdnnl-dev ocl-icd-opencl-dev)
+          libdnnl-dev ocl-icd-opencl-dev libxnnpack-dev libpthreadpool-dev)
 # The torchvision column and the plot: only the full run uses them.
 python_optional=()
 [[ "$mode" == full ]] && python_optional=(python3-torchvision python3-matplotlib)
@@ -151,7 +153,7 @@ if command -v dpkg-query >/dev/null 2>&1; then
 else
   note "not a Debian-based system: install CMake >= 3.25, a C++20 compiler, Google Benchmark"
   note ">= 1.7, Catch2 2.13, Boost and stb (optionally Eigen, xtensor, DLPack, OpenCV, oneDNN,"
-  note "torchvision, matplotlib); CMake reports what it cannot find"
+  note "XNNPACK with pthreadpool, torchvision, matplotlib); CMake reports what it cannot find"
 fi
 
 # The first interpreter (PYTHON, python3, /usr/bin/python3) that can import module $1.
@@ -221,7 +223,7 @@ esac
 
 # The quick run's representative set: each operator at one realistic size, float, the C++
 # peers beside cvk; the plain loops and peers only where one call takes well under a second.
-quick_filter='^(box_area/[a-z]+/float/N:100000|(box_iou|generalized_box_iou|distance_box_iou|complete_box_iou)/[a-z]+/float/N:1000|nms/[a-z]+/float/N:10000|(nms_shelf|nms_overlapping|nms_rotated_dense|box_voting_shelf)/[a-z]+/float/N:[0-9]+|batched_nms/cvk/float/N:10000|nms_rotated/[a-z]+/float/N:1000|rotated_box_iou/[a-z]+/float/scene:sparse/N:1000/M:1000|soft_nms/[a-z]+/float/method:[a-z]+/N:1000|(matrix_nms|fast_nms|cluster_nms)/[a-z]+/float/N:1000|var_voting_shelf/cvk/float/N:[0-9]+|em_merge/[a-z_]+/float/N:3000)/threads:1/'
+quick_filter='^(box_area/[a-z]+/float/N:100000|(box_iou|generalized_box_iou|distance_box_iou|complete_box_iou)/[a-z]+/float/N:1000|nms/[a-z]+/float/N:10000|(nms_shelf|nms_overlapping|nms_rotated_dense|box_voting_shelf)/[a-z]+/float/N:[0-9]+|batched_nms/cvk/float/N:10000|nms_rotated/[a-z]+/float/N:1000|rotated_box_iou/[a-z]+/float/scene:sparse/N:1000/M:1000|soft_nms/[a-z]+/float/method:[a-z]+/N:1000|(matrix_nms|fast_nms|cluster_nms)/[a-z]+/float/N:1000|var_voting_shelf/cvk/float/N:[0-9]+|em_merge/[a-z_]+/float/N:3000|conv2d/[a-z]+/float/shape:(dense3x3_c64_56|resnext_g32x(2|4|8|16)_[a-z0-9_]+|shufflenet_g3_1x1_c240to60_28|mobilenet1_dw_s[12]_c128_56)/batch:1|fma_peak/machine/float)/threads:1/'
 bench_filter="$filter"
 [[ -z "$bench_filter" && "$mode" == quick ]] && bench_filter="$quick_filter"
 
