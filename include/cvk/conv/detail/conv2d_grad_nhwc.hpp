@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <memory>
+#include <tuple>
 
 #include "../../core/config.hpp"
 #include "../../core/parallel.hpp"
@@ -47,53 +48,115 @@ inline weight_grad_blocks plan_weight_grad(const conv2d_geometry& g) noexcept {
   return b;
 }
 
-/// Small groups (transpose_expands): grad_weight[(c / (I/g))·(O/g) + ol, c % (I/g), ky, kx] for
-/// the channels c of [c0, c0 + count), accumulated as acc[tap][ol][c − c0] from the expanded
-/// output gradient (expand_grad_output) times the NHWC input: the innermost loop runs over
-/// contiguous channels, across groups. Sums over (n, oy, ox) in increasing order.
+/// The pixels one kernel tap (ky, kx) sees: output pixels (n, oy, ox) with oy in [oy0, oy1),
+/// ox in [ox0, ox1) (tap_outputs), grad_output's pixel at d + n·d_image + (oy·Wo + ox)·d_pixel,
+/// the input pixel under the tap at x + n·x_image + (oy·sh + y_offset)·x_row
+/// + (ox·sw + x_offset)·x_pixel. Both images are contiguous pixels of unit-stride channels.
 template <class T>
-void weight_grad_channel_block(const conv2d_geometry& g, const layout_images<T>& x,
-                               const layout_images<T>& expanded, index_t c0, index_t count,
-                               T* acc) {
-  const index_t og = g.out_per_group, channels = g.in_channels, span = og * channels;
-  for (index_t ky = 0; ky < g.kernel_h; ++ky) {
-    const index_t y_offset = ky * g.dilation_h - g.pad_top;
-    const auto [oy0, oy1] = tap_outputs(g.out_height, g.in_height, g.stride_h, y_offset);
-    for (index_t kx = 0; kx < g.kernel_w; ++kx) {
-      const index_t x_offset = kx * g.dilation_w - g.pad_left;
-      const auto [ox0, ox1] = tap_outputs(g.out_width, g.in_width, g.stride_w, x_offset);
-      T* acc_tap = acc + (ky * g.kernel_w + kx) * og * count;
-      for (index_t n = 0; n < g.batch; ++n) {
-        for (index_t oy = oy0; oy < oy1; ++oy) {
-          const T* e_row = expanded.data + n * expanded.image_stride + oy * g.out_width * span;
-          const T* x_row =
-              x.data + n * x.image_stride + (oy * g.stride_h + y_offset) * g.in_width * channels;
-          for (index_t ox = ox0; ox < ox1; ++ox) {
-            const T* __restrict xs = x_row + (ox * g.stride_w + x_offset) * channels + c0;
-            const T* e = e_row + ox * span + c0;
-            for (index_t ol = 0; ol < og; ++ol) {
-              T* __restrict a = acc_tap + ol * count;
-              const T* __restrict d = e + ol * channels;
-              for (index_t c = 0; c < count; ++c) a[c] += d[c] * xs[c];
-            }
-          }
+struct tap_walk {
+  index_t batch = 0, oy0 = 0, oy1 = 0, ox0 = 0, ox1 = 0, out_width = 0;
+  const T* d = nullptr;
+  index_t d_image = 0, d_pixel = 0;
+  const T* x = nullptr;
+  index_t x_image = 0, x_row = 0, x_pixel = 0;
+  index_t stride_h = 1, stride_w = 1, y_offset = 0, x_offset = 0;
+};
+
+template <class T>
+tap_walk<T> make_tap_walk(const conv2d_geometry& g, index_t ky, index_t kx, const T* d,
+                          index_t d_image, index_t d_pixel, const layout_images<T>& x) {
+  tap_walk<T> t;
+  t.batch = g.batch;
+  t.out_width = g.out_width;
+  t.y_offset = ky * g.dilation_h - g.pad_top;
+  t.x_offset = kx * g.dilation_w - g.pad_left;
+  std::tie(t.oy0, t.oy1) = tap_outputs(g.out_height, g.in_height, g.stride_h, t.y_offset);
+  std::tie(t.ox0, t.ox1) = tap_outputs(g.out_width, g.in_width, g.stride_w, t.x_offset);
+  t.d = d;
+  t.d_image = d_image;
+  t.d_pixel = d_pixel;
+  t.x = x.data;
+  t.x_image = x.image_stride;
+  t.x_row = g.in_width * g.in_channels;
+  t.x_pixel = g.in_channels;
+  t.stride_h = g.stride_h;
+  t.stride_w = g.stride_w;
+  return t;
+}
+
+/// One tile of weight-gradient sums: out[r·out_step + l] = Σ over the tap's pixels, (n, oy, ox)
+/// increasing, of d[d_channel + r·d_step (+ l)] · x[x_channel + l], for r < Rows gradient rows
+/// (output channels) and l < width (<= grad_lanes) input channels. The grad_output factor is one
+/// channel for all l (ScalarD, the plain order) or the l-th of `width` (the expanded order). Each
+/// input pixel is loaded once for all rows, and with Width (= width) known at compile time the
+/// Rows × Width sums stay in registers over the pixels.
+template <class T, bool ScalarD, index_t Rows, index_t Width>
+void tap_sum(const tap_walk<T>& t, index_t d_channel, index_t d_step, index_t x_channel,
+             index_t width, T* out, index_t out_step) {
+  T sum[static_cast<std::size_t>(Rows)]
+       [static_cast<std::size_t>(Width > 0 ? Width : grad_lanes<T>)] = {};
+  const index_t lanes = Width > 0 ? Width : width;
+  const index_t x_step = t.stride_w * t.x_pixel;
+  for (index_t n = 0; n < t.batch; ++n) {
+    for (index_t oy = t.oy0; oy < t.oy1; ++oy) {
+      const T* d = t.d + n * t.d_image + (oy * t.out_width + t.ox0) * t.d_pixel + d_channel;
+      const T* x = t.x + n * t.x_image + (oy * t.stride_h + t.y_offset) * t.x_row +
+                   (t.ox0 * t.stride_w + t.x_offset) * t.x_pixel + x_channel;
+      for (index_t k = 0; k < t.ox1 - t.ox0; ++k) {
+        const T* __restrict xk = x + k * x_step;
+        for (index_t r = 0; r < Rows; ++r) {
+          const T* __restrict dk = d + k * t.d_pixel + r * d_step;
+          T* __restrict s = sum[static_cast<std::size_t>(r)];
+          for (index_t l = 0; l < lanes; ++l) s[l] += (ScalarD ? dk[0] : dk[l]) * xk[l];
         }
       }
+    }
+  }
+  for (index_t r = 0; r < Rows; ++r) {
+    std::copy(sum[static_cast<std::size_t>(r)], sum[static_cast<std::size_t>(r)] + lanes,
+              out + r * out_step);
+  }
+}
+
+/// tap_sum over `rows` gradient rows × `count` input channels: tiles of 4, 2, 1 rows and
+/// grad_lanes channels (the last chunk of channels with a run-time width).
+template <class T, bool ScalarD, index_t Rows = 4>
+void tap_sums(const tap_walk<T>& t, index_t d_channel, index_t d_step, index_t rows,
+              index_t x_channel, index_t count, T* out, index_t out_step) {
+  constexpr index_t lanes = grad_lanes<T>;
+  index_t r = 0;
+  for (; r + Rows <= rows; r += Rows) {
+    for (index_t c = 0; c < count; c += lanes) {
+      const index_t d_at = d_channel + r * d_step + (ScalarD ? 0 : c);
+      T* o = out + r * out_step + c;
+      if (count - c >= lanes) {
+        tap_sum<T, ScalarD, Rows, lanes>(t, d_at, d_step, x_channel + c, lanes, o, out_step);
+      } else {
+        tap_sum<T, ScalarD, Rows, 0>(t, d_at, d_step, x_channel + c, count - c, o, out_step);
+      }
+    }
+  }
+  if constexpr (Rows > 1) {
+    if (r < rows) {
+      tap_sums<T, ScalarD, Rows / 2>(t, d_channel + r * d_step, d_step, rows - r, x_channel, count,
+                                     out + r * out_step, out_step);
     }
   }
 }
 
 /// grad_weight[o, i, ky, kx] = Σ_{n, oy, ox} dY[n, o, oy, ox] · x[n, grp·I/g + i, iy, ix] over the
 /// taps inside the image (iy = oy·sh − pt + ky·dh, ix likewise), for the conv2d of geometry g.
-/// Views (n, c, h, w)- and (o, i, ky, kx)-ordered, any strides.
+/// Views (n, c, h, w)- and (o, i, ky, kx)-ordered, any strides. Small groups (transpose_expands)
+/// read the expanded grad_output (expand_grad_output) and run over blocks of channels across
+/// groups; others over blocks of (group, output channel), I/g channels at a time.
 template <class T>
 void conv2d_weight_grad(const conv2d_geometry& g, const strided_view<const T, 4>& input,
                         const strided_view<const T, 4>& grad_out,
                         const strided_view<T, 4>& grad_weight, int threads, const char* fn) {
-  const index_t ig = g.in_per_group, og = g.out_per_group;
+  const index_t ig = g.in_per_group, og = g.out_per_group, channels = g.in_channels;
   const index_t taps = g.kernel_h * g.kernel_w;
   if (g.out_channels == 0 || ig == 0) return;
-  const layout_images<T> x = to_image_layout(g, image_layout{g.in_channels, false}, input, fn,
+  const layout_images<T> x = to_image_layout(g, image_layout{channels, false}, input, fn,
                                              "the NHWC copy of input", threads);
   const auto task_buffer = [&](index_t size) {
     return checked_allocation<T>(size, fn, "a block of the weight gradient", grad_weight, [size] {
@@ -101,19 +164,26 @@ void conv2d_weight_grad(const conv2d_geometry& g, const strided_view<const T, 4>
     });
   };
   if (transpose_expands(g)) {
+    // acc[tap][ol][c − c0] is grad_weight[(c / (I/g))·(O/g) + ol, c % (I/g), ky, kx].
     const layout_images<T> expanded = expand_grad_output(g, grad_out, fn, threads);
-    // About 8 blocks of whole vectors of channels (the blocking changes no value).
+    const index_t span = og * channels;
+    // About 8 blocks of whole register tiles of channels (the blocking changes no value).
+    constexpr index_t lanes = grad_lanes<T>;
     const index_t block =
-        std::min(g.in_channels, std::max<index_t>(16, (g.in_channels / 8 + 15) / 16 * 16));
-    const index_t blocks = (g.in_channels + block - 1) / block;
+        std::min(channels, std::max<index_t>(lanes, (channels / 8 + lanes - 1) / lanes * lanes));
+    const index_t blocks = (channels + block - 1) / block;
     parallel_for(
         0, blocks, 1,
         [&](index_t lo, index_t hi) {
           auto acc = task_buffer(taps * og * block);  // at most the weight's size: checked
           for (index_t b = lo; b < hi; ++b) {
-            const index_t c0 = b * block, count = std::min(block, g.in_channels - c0);
-            std::fill(acc.get(), acc.get() + taps * og * count, T(0));
-            weight_grad_channel_block(g, x, expanded, c0, count, acc.get());
+            const index_t c0 = b * block, count = std::min(block, channels - c0);
+            for (index_t tap = 0; tap < taps; ++tap) {
+              const auto walk = make_tap_walk(g, tap / g.kernel_w, tap % g.kernel_w, expanded.data,
+                                              expanded.image_stride, span, x);
+              tap_sums<T, false>(walk, c0, channels, og, c0, count, acc.get() + tap * og * count,
+                                 count);
+            }
             for (index_t tap = 0; tap < taps; ++tap) {
               for (index_t ol = 0; ol < og; ++ol) {
                 for (index_t c = c0; c < c0 + count; ++c) {
@@ -132,55 +202,32 @@ void conv2d_weight_grad(const conv2d_geometry& g, const strided_view<const T, 4>
                                               fn, "the NHWC copy of grad_output", threads);
   const weight_grad_blocks b = plan_weight_grad(g);
   const index_t tap_block = b.group_block * b.out_block * ig;
-  const index_t acc_size = taps * tap_block;  // at most the weight's size: checked
   parallel_for(
       0, b.group_blocks * b.out_blocks, 1,
       [&](index_t lo, index_t hi) {
-        auto acc = task_buffer(acc_size);
+        auto acc = task_buffer(taps * tap_block);  // at most the weight's size: checked
         for (index_t task = lo; task < hi; ++task) {
           const index_t g0 = (task / b.out_blocks) * b.group_block;
           const index_t groups = std::min(b.group_block, g.groups - g0);
           const index_t o0 = (task % b.out_blocks) * b.out_block;
           const index_t outs = std::min(b.out_block, og - o0);
-          std::fill(acc.get(), acc.get() + acc_size, T(0));
-          for (index_t ky = 0; ky < g.kernel_h; ++ky) {
-            const index_t y_offset = ky * g.dilation_h - g.pad_top;
-            const auto [oy0, oy1] = tap_outputs(g.out_height, g.in_height, g.stride_h, y_offset);
-            for (index_t kx = 0; kx < g.kernel_w; ++kx) {
-              const index_t x_offset = kx * g.dilation_w - g.pad_left;
-              const auto [ox0, ox1] = tap_outputs(g.out_width, g.in_width, g.stride_w, x_offset);
-              T* acc_tap = acc.get() + (ky * g.kernel_w + kx) * tap_block;
-              for (index_t n = 0; n < g.batch; ++n) {
-                for (index_t oy = oy0; oy < oy1; ++oy) {
-                  const T* dy_row =
-                      dy.data + n * dy.image_stride + oy * g.out_width * g.out_channels;
-                  const T* x_row = x.data + n * x.image_stride +
-                                   (oy * g.stride_h + y_offset) * g.in_width * g.in_channels;
-                  for (index_t ox = ox0; ox < ox1; ++ox) {
-                    const T* d = dy_row + ox * g.out_channels + g0 * og + o0;
-                    const T* xp = x_row + (ox * g.stride_w + x_offset) * g.in_channels + g0 * ig;
-                    for (index_t gl = 0; gl < groups; ++gl) {
-                      const T* __restrict xs = xp + gl * ig;
-                      for (index_t ol = 0; ol < outs; ++ol) {
-                        const T dv = d[gl * og + ol];
-                        T* __restrict a = acc_tap + (gl * b.out_block + ol) * ig;
-                        for (index_t i = 0; i < ig; ++i) a[i] += dv * xs[i];
-                      }
-                    }
-                  }
-                }
-              }
+          // acc[tap][gl][ol][i] is grad_weight[(g0 + gl)·(O/g) + o0 + ol, i, ky, kx].
+          for (index_t tap = 0; tap < taps; ++tap) {
+            const auto walk = make_tap_walk(g, tap / g.kernel_w, tap % g.kernel_w, dy.data,
+                                            dy.image_stride, g.out_channels, x);
+            for (index_t gl = 0; gl < groups; ++gl) {
+              tap_sums<T, true>(walk, (g0 + gl) * og + o0, 1, outs, (g0 + gl) * ig, ig,
+                                acc.get() + tap * tap_block + gl * b.out_block * ig, ig);
             }
           }
           for (index_t gl = 0; gl < groups; ++gl) {
             for (index_t ol = 0; ol < outs; ++ol) {
               const index_t o = (g0 + gl) * og + o0 + ol;
               for (index_t i = 0; i < ig; ++i) {
-                for (index_t ky = 0; ky < g.kernel_h; ++ky) {
-                  for (index_t kx = 0; kx < g.kernel_w; ++kx) {
-                    grad_weight(o, i, ky, kx) = acc[static_cast<std::size_t>(
-                        (ky * g.kernel_w + kx) * tap_block + (gl * b.out_block + ol) * ig + i)];
-                  }
+                for (index_t tap = 0; tap < taps; ++tap) {
+                  grad_weight(o, i, tap / g.kernel_w, tap % g.kernel_w) =
+                      acc[static_cast<std::size_t>(tap * tap_block + (gl * b.out_block + ol) * ig +
+                                                   i)];
                 }
               }
             }

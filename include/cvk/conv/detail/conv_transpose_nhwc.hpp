@@ -23,6 +23,10 @@
 CVK_BEGIN_NAMESPACE
 namespace detail {
 
+/// Channels the gradient loops sum in registers at a time: 128 bytes (two AVX-512 vectors).
+template <class T>
+inline constexpr index_t grad_lanes = static_cast<index_t>(128 / sizeof(T));
+
 /// The output positions [first, last) of a conv axis whose tap at offset `tap_offset`
 /// (k·d − pad_begin) lands inside an input of `in` elements: 0 <= o·stride + tap_offset < in,
 /// 0 <= o < out. Lets the gradient loops run over exactly the taps that reach the image.
@@ -127,10 +131,56 @@ layout_images<T> expand_grad_output(const conv2d_geometry& g, const strided_view
   return result;
 }
 
+/// One tap of one result pixel: the grad_output pixel it reads and the tap's packed weights.
+template <class T>
+struct gather_tap {
+  const T* dy;
+  const T* w;
+};
+
+/// out[l] = Σ over `taps` (in order) and, within a tap, over `rows` grad_output channels r, of
+/// dy[d_channel + r·d_step (+ l)] · w[w_channel + r·w_step + l], for l < width (<= grad_lanes):
+/// the grad_output factor is one channel for all l (ScalarD, the plain order) or the l-th of
+/// `width` (the expanded order). With Width (= width) known at compile time the sums stay in
+/// registers.
+template <class T, bool ScalarD, index_t Width>
+void gather_sum(const gather_tap<T>* taps, index_t tap_count, index_t rows, index_t d_channel,
+                index_t d_step, index_t w_channel, index_t w_step, index_t width, T* out) {
+  T sum[static_cast<std::size_t>(Width > 0 ? Width : grad_lanes<T>)] = {};
+  const index_t lanes = Width > 0 ? Width : width;
+  for (index_t k = 0; k < tap_count; ++k) {
+    for (index_t r = 0; r < rows; ++r) {
+      const T* __restrict d = taps[k].dy + d_channel + r * d_step;
+      const T* __restrict w = taps[k].w + w_channel + r * w_step;
+      for (index_t l = 0; l < lanes; ++l) {
+        sum[static_cast<std::size_t>(l)] += (ScalarD ? d[0] : d[l]) * w[l];
+      }
+    }
+  }
+  std::copy(sum, sum + lanes, out);
+}
+
+/// gather_sum over `count` result channels, in chunks of grad_lanes.
+template <class T, bool ScalarD>
+void gather_sums(const gather_tap<T>* taps, index_t tap_count, index_t rows, index_t d_channel,
+                 index_t d_step, index_t w_channel, index_t w_step, index_t count, T* out) {
+  constexpr index_t lanes = grad_lanes<T>;
+  for (index_t c = 0; c < count; c += lanes) {
+    const index_t d_at = d_channel + (ScalarD ? 0 : c);
+    if (count - c >= lanes) {
+      gather_sum<T, ScalarD, lanes>(taps, tap_count, rows, d_at, d_step, w_channel + c, w_step,
+                                    lanes, out + c);
+    } else {
+      gather_sum<T, ScalarD, 0>(taps, tap_count, rows, d_at, d_step, w_channel + c, w_step,
+                                count - c, out + c);
+    }
+  }
+}
+
 /// row[x·I + c] = dX[y, x, c] (no bias) for row y of the input gradient of the conv2d of
 /// geometry g, from one contiguous image of grad_out: Ho×Wo×O (plain) or Ho×Wo×(O/g)×I
 /// (expanded, expand_grad_output), with the weight packed to match. Each element is summed over
-/// (ky, kx, o) in that order in both forms, whatever the thread count.
+/// (ky, kx, o) in that order, in registers, in both forms, whatever the thread count.
 template <class T>
 void conv_transpose_nhwc_row(const conv2d_geometry& g, bool expanded, const T* grad_out,
                              const T* packed, index_t y, T* row) {
@@ -138,37 +188,37 @@ void conv_transpose_nhwc_row(const conv2d_geometry& g, bool expanded, const T* g
   const index_t ig = g.in_per_group, og = g.out_per_group;
   const index_t tap_size = outs * ig;  // = O/g · I: one tap of either packing
   const index_t pixel = expanded ? og * channels : outs;
-  std::fill(row, row + g.in_width * channels, T(0));
-  for (index_t ky = 0; ky < g.kernel_h; ++ky) {
-    const index_t ty = y + g.pad_top - ky * g.dilation_h;
-    if (ty < 0) break;  // ty falls as ky grows
-    if (ty % g.stride_h != 0 || ty / g.stride_h >= g.out_height) continue;
-    const T* dy_row = grad_out + (ty / g.stride_h) * g.out_width * pixel;
-    for (index_t kx = 0; kx < g.kernel_w; ++kx) {
-      // Each x takes exactly one ox per tap: x = ox·sw + kx·dw − pl.
-      const index_t offset = kx * g.dilation_w - g.pad_left;
-      const auto [first, last] = tap_outputs(g.out_width, g.in_width, g.stride_w, offset);
-      const T* w_tap = packed + (ky * g.kernel_w + kx) * tap_size;
-      for (index_t ox = first; ox < last; ++ox) {
-        T* __restrict acc = row + (ox * g.stride_w + offset) * channels;
-        const T* dy = dy_row + ox * pixel;
-        if (expanded) {  // unit stride over every channel, once per in-group output index
-          for (index_t ol = 0; ol < og; ++ol) {
-            const T* __restrict e = dy + ol * channels;
-            const T* __restrict w = w_tap + ol * channels;
-            for (index_t c = 0; c < channels; ++c) acc[c] += e[c] * w[c];
-          }
-          continue;
-        }
-        for (index_t grp = 0; grp < g.groups; ++grp) {
-          T* __restrict a = acc + grp * ig;
-          for (index_t o = grp * og; o < (grp + 1) * og; ++o) {
-            const T d = dy[o];
-            const T* __restrict w = w_tap + o * ig;
-            for (index_t i = 0; i < ig; ++i) a[i] += d * w[i];
-          }
-        }
+  // At most KH·KW taps per pixel; 64 on the stack covers every common kernel.
+  constexpr index_t stack_taps = 64;
+  gather_tap<T> on_stack[stack_taps];
+  std::vector<gather_tap<T>> on_heap;
+  gather_tap<T>* taps = on_stack;
+  if (g.kernel_h * g.kernel_w > stack_taps) {
+    on_heap.resize(static_cast<std::size_t>(g.kernel_h * g.kernel_w));
+    taps = on_heap.data();
+  }
+  for (index_t x = 0; x < g.in_width; ++x) {
+    index_t count = 0;
+    for (index_t ky = 0; ky < g.kernel_h; ++ky) {
+      const index_t ty = y + g.pad_top - ky * g.dilation_h;
+      if (ty < 0) break;  // ty falls as ky grows
+      if (ty % g.stride_h != 0 || ty / g.stride_h >= g.out_height) continue;
+      const T* dy_row = grad_out + (ty / g.stride_h) * g.out_width * pixel;
+      for (index_t kx = 0; kx < g.kernel_w; ++kx) {
+        const index_t tx = x + g.pad_left - kx * g.dilation_w;
+        if (tx < 0) break;
+        if (tx % g.stride_w != 0 || tx / g.stride_w >= g.out_width) continue;
+        taps[count++] = {dy_row + (tx / g.stride_w) * pixel,
+                         packed + (ky * g.kernel_w + kx) * tap_size};
       }
+    }
+    T* out = row + x * channels;
+    if (expanded) {  // every channel at once, one in-group output index after the other
+      gather_sums<T, false>(taps, count, og, 0, channels, 0, channels, channels, out);
+      continue;
+    }
+    for (index_t grp = 0; grp < g.groups; ++grp) {
+      gather_sums<T, true>(taps, count, og, grp * og, 1, grp * og * ig, ig, ig, out + grp * ig);
     }
   }
 }
