@@ -745,6 +745,25 @@ TEMPLATE_TEST_CASE("channel_shuffle: copy, inverse, permutation and zero-copy vi
   }
 }
 
+TEST_CASE("pooling and channel_shuffle: an empty batch or no channels give empty results",
+          "[conv][pool2d][channel_shuffle]") {
+  const std::vector<float> x(8, 1.0f);
+  const cvk::pool2d_params p{.kernel = {3, 3}, .stride = {2, 2}, .padding = {1, 1}};
+  for (const nchw_t e : {nchw_t{0, 4, 5, 5}, nchw_t{2, 0, 5, 5}}) {
+    const cvk::strided_view<const float, 4> in(x.data(), e);
+    const nchw_t out{e[0], e[1], 3, 3};
+    REQUIRE(cvk::max_pool2d(in, p).extents() == out);
+    const auto r = cvk::max_pool2d_with_indices(in, p);
+    REQUIRE(r.indices.extents() == out);
+    REQUIRE(cvk::max_pool2d_backward(r.output, r.indices, e, p).extents() == e);
+    REQUIRE(cvk::avg_pool2d_backward(cvk::avg_pool2d(in, p), e, p).extents() == e);
+    REQUIRE(cvk::adaptive_avg_pool2d(in, {.output_size = {2, 2}}).extents() ==
+            nchw_t{e[0], e[1], 2, 2});
+    REQUIRE(cvk::channel_shuffle(in, 1).extents() == e);
+  }
+  REQUIRE(cvk::channel_shuffle_permutation(0, 3).empty());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Other tensor types.
 
@@ -907,6 +926,13 @@ TEST_CASE(
                                              {.kernel = {std::numeric_limits<index_t>::max(), 1},
                                               .stride = {std::numeric_limits<index_t>::max(), 1}}),
                     cvk::out_of_range);
+    const std::array<index_t, 2> huge_size{std::numeric_limits<index_t>::max(), 1};
+    CHECK_THROWS_WITH(cvk::adaptive_avg_pool2d(input, {.output_size = huge_size}),
+                      Contains("adaptive_avg_pool2d: the output") && Contains("overflows"));
+    // An empty batch has no output to overflow; the bin edges (o + 1)·H still would.
+    const cvk::strided_view<const float, 4> no_images(x.data(), {0, 4, 5, 5});
+    CHECK_THROWS_WITH(cvk::adaptive_avg_pool2d(no_images, {.output_size = huge_size}),
+                      Contains("adaptive_avg_pool2d: params.output_size") && Contains("overflows"));
     const cvk::strided_view<const float, 4> large(x.data(), {1, 4, index_t{1} << 19, 1 << 19},
                                                   {0, 1, 0, 0});
     CHECK_THROWS_WITH(cvk::avg_pool2d(large, {.kernel = {1, 1}}),

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../../core/config.hpp"
@@ -270,8 +271,11 @@ inline pool2d_geometry resolve_adaptive_pool2d(const std::array<index_t, 4>& nch
   g.out_width = p.output_size[1];
   check_pool_sizes(g, fn, shapes);
   // (o + 1)·in must fit: out·in is at most the output's pixel count times the input's.
-  (void)checked_mul(g.out_height + 1, g.in_height, fn, "params.output_size", shapes);
-  (void)checked_mul(g.out_width + 1, g.in_width, fn, "params.output_size", shapes);
+  for (const auto& [out, in] :
+       {std::pair{g.out_height, g.in_height}, std::pair{g.out_width, g.in_width}}) {
+    (void)checked_mul(checked_extent_sum(out, 1, fn, "params.output_size", shapes), in, fn,
+                      "params.output_size", shapes);
+  }
   const std::array<index_t, 2> in{g.in_height, g.in_width};
   for (std::size_t a = 0; a < 2; ++a) {
     auto& windows = a == 0 ? g.rows : g.cols;
