@@ -40,8 +40,6 @@ namespace {
 using cvk::index_t;
 using nchw_t = std::array<index_t, 4>;
 
-constexpr std::array<cvk::layout, 2> layouts{cvk::layout::nchw, cvk::layout::nhwc};
-
 /// NCHW-ordered values of any tensor whose axes are in layout l.
 template <class X>
 auto nchw_values(const X& x, cvk::layout l) {
@@ -288,7 +286,7 @@ TEMPLATE_TEST_CASE("max_pool2d: random shapes, both layouts, any strides, equal 
     const auto expected = reference_max_pool(p, x);
     const auto grad = cvk_test::small_integers<T>(gen, expected.output.size(), 4);
     const auto expected_grad = reference_max_backward(p.input, p.output(), grad, expected.indices);
-    for (const auto l : layouts) {
+    for (const auto l : cvk_test::both_layouts) {
       const auto params = p.params(l);
       const cvk_test::storage how =
           cvk_test::all_storages[static_cast<std::size_t>(trial) % cvk_test::all_storages.size()];
@@ -334,7 +332,7 @@ TEMPLATE_TEST_CASE("avg_pool2d: random shapes, both layouts, any strides, equal 
     const auto expected = reference_avg_pool(p, x);
     const auto grad = cvk_test::small_integers<T>(gen, expected.size(), 4);
     const auto expected_grad = reference_avg_pool(p, x, &grad);
-    for (const auto l : layouts) {
+    for (const auto l : cvk_test::both_layouts) {
       const auto params = p.params(l);
       const cvk_test::storage how = cvk_test::all_storages[static_cast<std::size_t>(trial + 1) %
                                                            cvk_test::all_storages.size()];
@@ -369,7 +367,7 @@ TEMPLATE_TEST_CASE("adaptive_avg_pool2d: random shapes and bins equal the refere
     const auto expected = reference_adaptive(in, size, x);
     const auto grad = cvk_test::small_integers<T>(gen, expected.size(), 4);
     const auto expected_grad = reference_adaptive(in, size, x, &grad);
-    for (const auto l : layouts) {
+    for (const auto l : cvk_test::both_layouts) {
       const cvk::adaptive_pool2d_params params{.output_size = size, .data_layout = l};
       const cvk_test::storage how =
           cvk_test::all_storages[static_cast<std::size_t>(trial) % cvk_test::all_storages.size()];
@@ -441,7 +439,7 @@ TEMPLATE_TEST_CASE("pooling: results are bit-identical for 1, 2 and 3 threads", 
   p.count_include_pad = false;
   const auto x = cvk_test::random_reals<T>(gen, cvk_test::product(p.input));
   const auto g = cvk_test::random_reals<T>(gen, cvk_test::product(p.output()));
-  for (const auto l : layouts) {
+  for (const auto l : cvk_test::both_layouts) {
     const auto input = cvk_test::store<T>(x, p.input, l, cvk_test::storage::contiguous);
     const auto grad = cvk_test::store<T>(g, p.output(), l, cvk_test::storage::contiguous);
     const cvk::strided_view<const T, 4> in = input.view, gv = grad.view;
@@ -493,7 +491,7 @@ void check_finite_differences(const nchw_t& in, const std::vector<double>& x,
 TEST_CASE("avg_pool2d and adaptive_avg_pool2d backward equal central finite differences",
           "[conv][pool2d][gradient]") {
   cvk::rng gen(506);
-  for (const auto l : layouts) {
+  for (const auto l : cvk_test::both_layouts) {
     pool_case p;
     p.input = {1, 2, 6, 7};
     p.kernel = {3, 2};
@@ -554,7 +552,7 @@ TEMPLATE_TEST_CASE("pooling and channel_shuffle: PyTorch 1.13 golden fixtures",
   const auto count = [&](const char* key) { return std::stoi(file.meta(key)); };
   // Each input goes in in both layouts; results are read back in NCHW order.
   const auto each_layout = [&](const std::vector<T>& x, const nchw_t& e, auto&& body) {
-    for (const auto l : layouts) {
+    for (const auto l : cvk_test::both_layouts) {
       const auto input = cvk_test::store<T>(x, e, l, cvk_test::storage::contiguous);
       body(l, cvk::strided_view<const T, 4>(input.view));
     }
@@ -697,7 +695,7 @@ TEMPLATE_TEST_CASE("channel_shuffle: copy, inverse, permutation and zero-copy vi
     for (index_t k = 0; k < c; ++k) {
       REQUIRE(perm[static_cast<std::size_t>(inverse[static_cast<std::size_t>(k)])] == k);
     }
-    for (const auto l : layouts) {
+    for (const auto l : cvk_test::both_layouts) {
       const cvk_test::storage how =
           cvk_test::all_storages[static_cast<std::size_t>(trial) % cvk_test::all_storages.size()];
       INFO("trial " << trial << " " << cvk::detail::shape_string(e, 4) << " groups " << groups
