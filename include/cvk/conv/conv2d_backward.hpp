@@ -63,9 +63,10 @@ CVK_BEGIN_NAMESPACE
 // grad_input, grad_weight, grad_bias of the wrong shape.
 //
 // Complexity: grad_input and grad_weight N·Ho·Wo·O·(I/g)·KH·KW multiply-adds each (the forward
-// count), grad_bias N·Ho·Wo·O adds. Memory: the packed weight (grad_input), one NHWC copy of each
-// input that is not NHWC-contiguous, and per task a block of at most the weight's size
-// (grad_weight). Every gradient element is summed by one thread in a fixed order: grad_input
+// count), grad_bias N·Ho·Wo·O adds. Memory: the packed weight (grad_input); one NHWC copy of
+// each input that is not NHWC-contiguous, or with fewer than 8 input channels per group the
+// expanded grad_output (N·Ho·Wo·(O/g)·I values); per grad_weight task a block of at most the
+// weight's size. Every gradient element is summed by one thread in a fixed order: grad_input
 // over (ky, kx, o), grad_weight and grad_bias over (n, oy, ox).
 
 namespace detail {

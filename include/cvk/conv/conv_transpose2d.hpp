@@ -66,7 +66,8 @@ CVK_BEGIN_NAMESPACE
 // Complexity: N·H·W·I·(O/g)·KH·KW multiply-adds (the conv2d's count), gathered: every output
 // element is summed by one thread over (ky, kx, input channel), so results are bit-identical
 // for any thread count. Memory: the packed weight, one NHWC copy of the input unless it is
-// NHWC-contiguous, one output row per chunk of rows.
+// NHWC-contiguous (with fewer than 8 output channels per group: an expanded copy, (O/g)·I values
+// per pixel), one output row per chunk of rows.
 
 /// Parameters of conv_transpose2d: conv2d_params' fields (same meaning, same checks) without
 /// auto_pad, plus output_padding. Designated initializers:
