@@ -18,6 +18,7 @@
 #include <benchmark/benchmark.h>
 
 #include <array>
+#include <chrono>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -580,33 +581,50 @@ template <std::size_t... I>
   return sum;
 }
 
+// Each iteration runs fma_bursts bursts of fma_rounds / fma_bursts rounds and reports the
+// fastest burst (manual time): the peak is what the cores can do, and on a shared machine a burst
+// of a few tens of microseconds usually runs unpreempted while a whole iteration often does not.
+constexpr std::int64_t fma_bursts = 8;
+
 void bench_fma_peak(benchmark::State& state, int threads) {
   std::vector<float> sink(static_cast<std::size_t>(threads));
   for (auto _ : state) {
-    cvk::parallel_for(
-        0, threads, 1,
-        [&](index_t lo, index_t hi) {
-          for (index_t t = lo; t < hi; ++t) {
-            sink[static_cast<std::size_t>(t)] =
-                fma_chains_run(fma_rounds, static_cast<float>(t),
-                               std::make_index_sequence<static_cast<std::size_t>(fma_chains)>{});
-          }
-        },
-        threads);
+    double fastest = 0;
+    for (std::int64_t b = 0; b < fma_bursts; ++b) {
+      const auto start = std::chrono::steady_clock::now();
+      cvk::parallel_for(
+          0, threads, 1,
+          [&](index_t lo, index_t hi) {
+            for (index_t t = lo; t < hi; ++t) {
+              sink[static_cast<std::size_t>(t)] =
+                  fma_chains_run(fma_rounds / fma_bursts, static_cast<float>(t),
+                                 std::make_index_sequence<static_cast<std::size_t>(fma_chains)>{});
+            }
+          },
+          threads);
+      const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+      if (b == 0 || took.count() < fastest) fastest = took.count();
+    }
     benchmark::DoNotOptimize(sink.data());
     benchmark::ClobberMemory();
+    state.SetIterationTime(fastest * static_cast<double>(fma_bursts));
   }
   cvk_bench::set_items(state, static_cast<std::size_t>(2 * fma_lanes * fma_chains) *
                                   static_cast<std::size_t>(fma_rounds) *
                                   static_cast<std::size_t>(threads));
   state.SetLabel(std::string(fma_isa) + ", " + std::to_string(fma_chains) + " chains of " +
-                 std::to_string(fma_lanes) + " lanes per thread");
+                 std::to_string(fma_lanes) + " lanes per thread, fastest of " +
+                 std::to_string(fma_bursts) + " bursts");
 }
 
 const bool registered = [] {
   for (const int threads : {1, 2}) {
-    cvk_bench::add(cvk_bench::name("fma_peak", "machine", "float", {}, threads),
-                   [threads](benchmark::State& state) { bench_fma_peak(state, threads); });
+    // Manual time (the fastest burst), not cvk_bench::add's real time.
+    benchmark::RegisterBenchmark(
+        cvk_bench::name("fma_peak", "machine", "float", {}, threads).c_str(),
+        [threads](benchmark::State& state) { bench_fma_peak(state, threads); })
+        ->Unit(benchmark::kMicrosecond)
+        ->UseManualTime();
   }
   for (const conv_shape& s : shapes()) {
     for (const index_t batch : batches(s)) {
