@@ -322,6 +322,37 @@ TEMPLATE_TEST_CASE("max_pool2d: random shapes, both layouts, any strides, equal 
   }
 }
 
+/// avg_pool2d or adaptive_avg_pool2d (by the params' type) in its four forms — value and
+/// write-into, forward and backward — on `x` (NCHW values of extents `in_shape`) stored in layout
+/// `l` as `how`, against the reference values.
+template <class T, class Params>
+void check_average_forms(const std::vector<T>& x, const nchw_t& in_shape, const nchw_t& out_shape,
+                         const std::vector<T>& grad, const Params& params, cvk::layout l,
+                         cvk_test::storage how, const std::vector<T>& expected,
+                         const std::vector<T>& expected_grad) {
+  constexpr bool adaptive = std::is_same_v<Params, cvk::adaptive_pool2d_params>;
+  const auto input = cvk_test::store<T>(x, in_shape, l, how);
+  const cvk::strided_view<const T, 4> in = input.view;
+  auto out = cvk_test::store<T>(expected, out_shape, l, how);
+  const auto g = cvk_test::store<T>(grad, out_shape, l, how);
+  const cvk::strided_view<const T, 4> gv = g.view;
+  auto gi = cvk_test::store<T>(x, in_shape, l, how);  // pre-filled: backward overwrites it all
+  if constexpr (adaptive) {
+    REQUIRE(nchw_values(cvk::adaptive_avg_pool2d(in, params), l) == expected);
+    cvk::adaptive_avg_pool2d(in, params, out.view);
+    REQUIRE(nchw_values(cvk::adaptive_avg_pool2d_backward(gv, in.extents(), params), l) ==
+            expected_grad);
+    cvk::adaptive_avg_pool2d_backward(gv, params, gi.view);
+  } else {
+    REQUIRE(nchw_values(cvk::avg_pool2d(in, params), l) == expected);
+    cvk::avg_pool2d(in, params, out.view);
+    REQUIRE(nchw_values(cvk::avg_pool2d_backward(gv, in.extents(), params), l) == expected_grad);
+    cvk::avg_pool2d_backward(gv, params, gi.view);
+  }
+  REQUIRE(nchw_values(out.view, l) == expected);
+  REQUIRE(nchw_values(gi.view, l) == expected_grad);
+}
+
 TEMPLATE_TEST_CASE("avg_pool2d: random shapes, both layouts, any strides, equal the reference",
                    "[conv][pool2d]", float, double) {
   using T = TestType;
@@ -338,18 +369,7 @@ TEMPLATE_TEST_CASE("avg_pool2d: random shapes, both layouts, any strides, equal 
                                                            cvk_test::all_storages.size()];
       INFO("trial " << trial << ": " << p.describe() << ", layout " << static_cast<int>(l)
                     << ", storage " << cvk_test::to_string(how));
-      const auto input = cvk_test::store<T>(x, p.input, l, how);
-      const cvk::strided_view<const T, 4> in = input.view;
-      REQUIRE(nchw_values(cvk::avg_pool2d(in, params), l) == expected);
-      auto out = cvk_test::store<T>(expected, p.output(), l, how);
-      cvk::avg_pool2d(in, params, out.view);
-      REQUIRE(nchw_values(out.view, l) == expected);
-      const auto g = cvk_test::store<T>(grad, p.output(), l, how);
-      const cvk::strided_view<const T, 4> gv = g.view;
-      REQUIRE(nchw_values(cvk::avg_pool2d_backward(gv, in.extents(), params), l) == expected_grad);
-      auto gi = cvk_test::store<T>(x, p.input, l, how);
-      cvk::avg_pool2d_backward(gv, params, gi.view);
-      REQUIRE(nchw_values(gi.view, l) == expected_grad);
+      check_average_forms(x, p.input, p.output(), grad, params, l, how, expected, expected_grad);
     }
   }
 }
@@ -373,19 +393,7 @@ TEMPLATE_TEST_CASE("adaptive_avg_pool2d: random shapes and bins equal the refere
           cvk_test::all_storages[static_cast<std::size_t>(trial) % cvk_test::all_storages.size()];
       INFO("trial " << trial << ": input " << cvk::detail::shape_string(in, 4) << " output "
                     << size[0] << "x" << size[1] << ", layout " << static_cast<int>(l));
-      const auto input = cvk_test::store<T>(x, in, l, how);
-      const cvk::strided_view<const T, 4> iv = input.view;
-      REQUIRE(nchw_values(cvk::adaptive_avg_pool2d(iv, params), l) == expected);
-      auto y = cvk_test::store<T>(expected, out, l, how);
-      cvk::adaptive_avg_pool2d(iv, params, y.view);
-      REQUIRE(nchw_values(y.view, l) == expected);
-      const auto g = cvk_test::store<T>(grad, out, l, how);
-      const cvk::strided_view<const T, 4> gv = g.view;
-      REQUIRE(nchw_values(cvk::adaptive_avg_pool2d_backward(gv, iv.extents(), params), l) ==
-              expected_grad);
-      auto gi = cvk_test::store<T>(x, in, l, how);
-      cvk::adaptive_avg_pool2d_backward(gv, params, gi.view);
-      REQUIRE(nchw_values(gi.view, l) == expected_grad);
+      check_average_forms(x, in, out, grad, params, l, how, expected, expected_grad);
     }
   }
 }
