@@ -29,6 +29,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/compare.hpp"
 #include "support/conv_reference.hpp"
 #include "support/fixtures.hpp"
 
@@ -318,6 +319,106 @@ TEMPLATE_TEST_CASE(
   }
 }
 
+TEMPLATE_TEST_CASE(
+    "conv2d: every vector path (small groups, large groups, pointwise, generic) equals the "
+    "reference over lane tails, tile tails and borders",
+    "[conv][conv2d][paths]", float, double) {
+  using T = TestType;
+  cvk::rng gen(2024);
+  // Families of shapes aimed at each path: group counts around the vector width (lanes of
+  // empty groups), output channels per group around it (partial vectors, 1–4 vectors per
+  // tile), widths around the tile sizes (12, 4, shifted last tiles, border-only rows).
+  struct family {
+    index_t groups_lo, groups_hi, in_lo, in_hi, out_lo, out_hi, kernel_lo, kernel_hi;
+  };
+  const family families[] = {
+      {2, 40, 2, 8, 1, 8, 1, 3},      // small groups
+      {1, 3, 1, 20, 8, 70, 1, 3},     // large groups (and pointwise with 1×1)
+      {1, 4, 9, 24, 3, 40, 1, 1},     // pointwise
+      {1, 1, 9, 16, 1, 3, 2, 3},      // generic
+  };
+  std::array<int, 5> hits{};
+  for (int trial = 0; trial < 64; ++trial) {
+    const family& f = families[trial % 4];
+    conv_problem p;
+    p.n = draw(gen, 1, 2);
+    p.groups = draw(gen, f.groups_lo, f.groups_hi);
+    p.c = p.groups * draw(gen, f.in_lo, f.in_hi);
+    p.o = p.groups * draw(gen, f.out_lo, f.out_hi);
+    p.kh = draw(gen, f.kernel_lo, f.kernel_hi);
+    p.kw = draw(gen, f.kernel_lo, f.kernel_hi);
+    p.h = draw(gen, 1, 5);
+    p.w = gen.below(4) == 0 ? draw(gen, 1, 4) : draw(gen, 5, 31);
+    p.stride = {draw(gen, 1, 2), draw(gen, 1, 2)};
+    p.dilation = {1, draw(gen, 1, 2)};
+    const index_t pad = p.kh > 1 ? draw(gen, 0, 2) : (trial % 8 == 2 ? 1 : 0);
+    p.pad = {pad, pad, draw(gen, 0, pad), draw(gen, 0, pad)};
+    if (p.h + p.pad[0] + p.pad[2] < p.dilation[0] * (p.kh - 1) + 1 ||
+        p.w + p.pad[1] + p.pad[3] < p.dilation[1] * (p.kw - 1) + 1) {
+      continue;
+    }
+    const auto d = integer_data<T>(gen, p);
+    const auto expected = cvk_test::reference_conv2d(p, d.x, d.w, d.b);
+    for (const auto l : both_layouts) {
+      const storage s = trial % 3 == 0 ? storage::transposed : storage::contiguous;
+      const cvk::conv2d_plan<T> plan(weight_tensor(d, cvk::weight_layout::oihw), d.b,
+                                     params_of(p, l));
+      INFO("trial " << trial << ": " << p.describe() << (l == cvk::layout::nhwc ? " nhwc" : " nchw")
+                    << ", path " << cvk::to_string(plan.path()) << ", input " << to_string(s));
+      ++hits[static_cast<std::size_t>(plan.path())];
+      const auto input = store(d.x, p.input_nchw(), l, s);
+      REQUIRE(to_nchw(plan(cvk::strided_view<const T, 4>(input.view)).view(), l) == expected);
+    }
+  }
+  for (const auto path : {cvk::conv2d_path::small_group_nhwc, cvk::conv2d_path::large_group_nhwc,
+                          cvk::conv2d_path::pointwise_nhwc, cvk::conv2d_path::generic_nhwc}) {
+    // With 2 lanes (double without AVX) every output count fills a vector: no generic shapes.
+    if (path == cvk::conv2d_path::generic_nhwc && cvk::detail::simd<T>::lanes <= 2) continue;
+    INFO("path " << cvk::to_string(path));
+    CHECK(hits[static_cast<std::size_t>(path)] > 0);
+  }
+}
+
+TEMPLATE_TEST_CASE(
+    "conv2d: an infinite weight on a tap in the padding contributes nothing, on every path",
+    "[conv][conv2d][paths]", float, double) {
+  // The vector paths run border pixels in tiles that read zeros outside the image when every
+  // weight is finite (0·w then adds nothing); with an infinite weight 0·inf would be NaN, so the
+  // plan falls back to skipping those taps, as the reference and the other paths do.
+  using T = TestType;
+  cvk::rng gen(77);
+  struct shape {
+    index_t groups, in_per_group, out_per_group, kernel;
+  };
+  for (const shape sh : {shape{32, 4, 4, 3}, shape{2, 8, 32, 3}, shape{3, 16, 40, 3},
+                         shape{1, 12, 2, 3}, shape{16, 2, 2, 3}}) {
+    conv_problem p;
+    p.groups = sh.groups;
+    p.c = sh.groups * sh.in_per_group;
+    p.o = sh.groups * sh.out_per_group;
+    p.h = 5;
+    p.w = 19;
+    p.kh = p.kw = sh.kernel;
+    p.pad = {1, 1, 1, 1};
+    auto d = integer_data<T>(gen, p);
+    for (auto& v : d.x) v = v == T(0) ? T(1) : v;  // no 0·inf inside the image
+    d.w[0] = std::numeric_limits<T>::infinity();   // o = 0, i = 0, ky = 0, kx = 0
+    const auto expected = cvk_test::reference_conv2d(p, d.x, d.w, d.b);
+    for (const auto l : both_layouts) {
+      const cvk::conv2d_plan<T> plan(weight_tensor(d, cvk::weight_layout::oihw), d.b,
+                                     params_of(p, l));
+      INFO(p.describe() << ", path " << cvk::to_string(plan.path()));
+      const auto input = store(d.x, p.input_nchw(), l, storage::contiguous);
+      const auto got = to_nchw(plan(cvk::strided_view<const T, 4>(input.view)).view(), l);
+      REQUIRE(got.size() == expected.size());
+      for (std::size_t k = 0; k < got.size(); ++k) {
+        INFO("output " << k << ": " << got[k] << " vs " << expected[k]);
+        REQUIRE(cvk_test::same_value(got[k], expected[k]));
+      }
+    }
+  }
+}
+
 TEMPLATE_TEST_CASE("conv2d: a grouped conv equals the per-group dense convs concatenated",
                    "[conv][conv2d]", float, double) {
   using T = TestType;
@@ -356,7 +457,8 @@ TEMPLATE_TEST_CASE("conv2d: results are bit-identical for 1, 2 and 3 threads", "
                    float, double) {
   using T = TestType;
   cvk::rng gen(99);
-  for (const index_t groups : {1, 4, 64}) {
+  // Dense and 16 per group (large groups), 4 and 2 per group (small groups), depthwise.
+  for (const index_t groups : {1, 4, 16, 32, 64}) {
     conv_problem p;
     p.n = 2;
     p.c = 64;
@@ -403,7 +505,25 @@ TEMPLATE_TEST_CASE("conv2d_plan: reused across inputs equals the one-shot call",
     const auto weight = cvk::strided_view<const T, 4>(w.data(), p.weight_oihw());
     const auto params = params_of(p, cvk::layout::nhwc);
     const cvk::conv2d_plan<T> plan(weight, b, params);
-    CHECK(plan.memory_bytes() == (w.size() + b.size()) * sizeof(T));
+    // The weight, zero-padded to whole vectors on the vector paths (at most lanes × it), + bias.
+    const auto lanes = static_cast<std::size_t>(cvk::detail::simd<T>::lanes);
+    CHECK(plan.memory_bytes() >= (w.size() + b.size()) * sizeof(T));
+    CHECK(plan.memory_bytes() <= (w.size() * lanes + b.size()) * sizeof(T));
+    CHECK(plan.memory_bytes() ==
+          (static_cast<std::size_t>(cvk::detail::packed_weight_size<T>(
+               plan.path(), [&] {
+                 cvk::detail::conv2d_geometry g;
+                 g.groups = groups;
+                 g.out_channels = p.o;
+                 g.in_channels = p.c;
+                 g.in_per_group = p.c / groups;
+                 g.out_per_group = p.o / groups;
+                 g.kernel_h = p.kh;
+                 g.kernel_w = p.kw;
+                 return g;
+               }())) +
+           b.size()) *
+              sizeof(T));
     CHECK(plan.weight_extents() == p.weight_oihw());
     for (const index_t size : {4, 9, 1}) {  // the same plan on images of different sizes
       p.h = size;

@@ -5,7 +5,9 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <concepts>
 #include <cstddef>
 #include <string>
@@ -65,10 +67,11 @@ CVK_BEGIN_NAMESPACE
 //                          length O; residual or output of the wrong shape
 //   cvk::out_of_range      size products that overflow; buffers too large to allocate
 //
-// Complexity: N·Ho·Wo·O·(I/g)·KH·KW multiply-adds; memory: the plan's packed weights (and, when
-// the input is not NHWC-contiguous, one NHWC copy of it for the call) plus one output row per
-// thread chunk. The path (generic_nhwc, depthwise_nhwc) is chosen from the weight shape and
-// groups: docs/conv.md.
+// Complexity: N·Ho·Wo·O·(I/g)·KH·KW multiply-adds; memory: the plan's packed weights, one copy
+// of the input in the path's layout for the call (none when the input is NHWC-contiguous and
+// the path reads NHWC; groups interleaved for the small-group path) and one output row per
+// thread chunk. The path (depthwise, small_group, large_group, pointwise, generic; conv2d_path)
+// is chosen from the weight shape, the groups and the build's vector width: docs/conv.md.
 
 /// Tag for the forms without a bias: `conv2d(x, w, cvk::no_bias, params, out)`.
 struct no_bias_t {
@@ -131,8 +134,9 @@ inline std::string conv_shapes(const std::string& input, const std::string& weig
 }
 
 /// Weights (and bias) packed once for the path their shape selects; runs conv2d on any number of
-/// inputs. Holds O·(I/g)·KH·KW + O values of T and the params; nothing else is kept between
-/// calls. Immutable after construction: one plan may run on several threads at once.
+/// inputs. Holds the packed weight (O·(I/g)·KH·KW values of T, zero-padded to whole vectors on
+/// the vector paths: memory_bytes() says how much), O bias values and the params; nothing else is
+/// kept between calls. Immutable after construction: one plan may run on several threads at once.
 template <class T>
 class conv2d_plan {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
@@ -223,11 +227,17 @@ class conv2d_plan {
     g.out_per_group = oihw_[0] / params_.groups;
     g.kernel_h = oihw_[2];
     g.kernel_w = oihw_[3];
-    path_ = detail::choose_conv2d_path(g.in_per_group, g.out_per_group, g.kernel_h, g.kernel_w);
-    packed_ = detail::checked_vector<T>(count, function_, "the packed weight", desc);
+    path_ = detail::choose_conv2d_path<T>(g.groups, g.in_per_group, g.out_per_group, g.kernel_h,
+                                          g.kernel_w);
+    // The vector paths pad groups or outputs to whole vectors: at most lanes × the weight.
+    detail::checked_mul(count, detail::simd<T>::lanes, function_, "the packed weight", desc);
+    packed_ = detail::checked_vector<T>(detail::packed_weight_size<T>(path_, g), function_,
+                                        "the packed weight", desc);
     detail::pack_conv2d_weights(
         path_, g, [&](index_t o, index_t i, index_t ky, index_t kx) { return w(o, i, ky, kx); },
         packed_.data());
+    finite_weights_ =
+        std::all_of(packed_.begin(), packed_.end(), [](T v) { return std::isfinite(v); });
     // A zero bias when there is none: adding +0 changes no value (x + 0 = x, -0 + 0 = +0 aside:
     // a conv output of -0 becomes +0, as in PyTorch, whose conv sums start from zero).
     bias_.assign(static_cast<std::size_t>(oihw_[0]), T(0));
@@ -300,6 +310,7 @@ class conv2d_plan {
     call.path = path_;
     call.packed = packed_.data();
     call.bias = bias_.data();
+    call.finite_weights = finite_weights_;
     call.function = function_;
     detail::conv2d_execute<T>(g, call, detail::permute_axes(strided_view<const T, 4>(x), axes), r,
                               detail::permute_axes(strided_view<T, 4>(y), axes), params_);
@@ -311,6 +322,7 @@ class conv2d_plan {
   conv2d_path path_ = conv2d_path::generic_nhwc;
   std::vector<T> packed_;
   std::vector<T> bias_;
+  bool finite_weights_ = false;
 };
 
 namespace detail {

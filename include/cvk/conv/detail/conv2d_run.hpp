@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "../../core/config.hpp"
 #include "../../core/parallel.hpp"
@@ -136,50 +137,94 @@ void finish_row(const conv2d_geometry& g, const T* row, const T* bias, const row
 template <class T>
 struct conv2d_call {
   conv2d_path path = conv2d_path::generic_nhwc;
-  const T* packed = nullptr;  // O·I/g·KH·KW, in path's order
-  const T* bias = nullptr;    // O values (zeros when the call has no bias)
+  const T* packed = nullptr;    // packed_weight_size values, in path's order
+  const T* bias = nullptr;      // O values (zeros when the call has no bias)
+  bool finite_weights = false;  // every packed weight finite (border tiles may read zeros)
   const char* function = "conv2d";
 };
 
-/// out = act(conv(input) + bias + residual) over (n, c, h, w)-ordered views of any strides.
-/// `residual.data()` null means no residual.
+/// The images of an (n, c, h, w)-ordered view in a path's image_layout: the view's own memory
+/// when the layout is NHWC and every image already is a contiguous H×W×C block, else one copy
+/// (the one layout pass), owned here.
 template <class T>
-void conv2d_execute(const conv2d_geometry& g, const conv2d_call<T>& call,
-                    const strided_view<const T, 4>& input, const strided_view<const T, 4>& residual,
-                    const strided_view<T, 4>& out, const conv2d_params& params) {
-  const index_t rows = g.batch * g.out_height;
-  if (rows == 0 || g.out_width == 0 || g.out_channels == 0) return;
-  const char* fn = call.function;
+struct layout_images {
+  std::unique_ptr<T[]> copy;  // empty when the view is used as is
+  const T* data = nullptr;
+  index_t image_stride = 0;
+};
 
-  // One layout pass at most: a contiguous NHWC copy unless every image already is one.
-  std::unique_ptr<T[]> copy;
-  const T* images = input.data();
-  index_t image_stride = input.stride(0);
-  if (!images_are_nhwc(input)) {
-    const index_t image_size = g.in_height * g.in_width * g.in_channels;
-    const index_t count = g.batch * image_size;  // checked in resolve_conv2d
-    copy = checked_allocation<T>(count, fn, "the NHWC copy of input", input, [count] {
+/// g's in_* extents describe `input`; `what` names the copy in errors ("the layout copy of
+/// input"). The weight gradient uses it for input and grad_output, conv_rows_execute for input.
+template <class T>
+layout_images<T> to_image_layout(const conv2d_geometry& g, const image_layout& layout,
+                                 const strided_view<const T, 4>& input, const char* fn,
+                                 const char* what, int threads) {
+  layout_images<T> result;
+  result.data = input.data();
+  result.image_stride = input.stride(0);
+  if (!layout.is_nhwc() || !images_are_nhwc(input)) {
+    // H·W ≤ H·W·C is checked; the interleaved pixel may exceed C (empty group lanes).
+    const index_t image_size = checked_mul(g.in_height * g.in_width, layout.pixel, fn, what, input);
+    const index_t count = checked_mul(g.batch, image_size, fn, what, input);
+    result.copy = checked_allocation<T>(count, fn, what, input, [count] {
       return std::unique_ptr<T[]>(new T[static_cast<std::size_t>(count)]);
     });
-    T* dst = copy.get();
+    T* dst = result.copy.get();
+    std::vector<index_t> slot(static_cast<std::size_t>(g.in_channels));
+    for (index_t c = 0; c < g.in_channels; ++c) {
+      slot[static_cast<std::size_t>(c)] =
+          layout.interleaved ? small_group_channel_slot<T>(g, c) : c;
+    }
+    const bool gaps = layout.pixel != g.in_channels;  // lanes of groups that do not exist
+    const bool channels_contiguous = g.in_channels <= 1 || input.stride(1) == 1;
     parallel_for(
         0, g.batch * g.in_height, 16,
         [&](index_t lo, index_t hi) {
           for (index_t r = lo; r < hi; ++r) {
             const index_t n = r / g.in_height, y = r % g.in_height;
-            T* d = dst + r * g.in_width * g.in_channels;
+            T* d = dst + r * g.in_width * layout.pixel;
             const T* s = input.data() + n * input.stride(0) + y * input.stride(2);
+            if (layout.interleaved && channels_contiguous) {
+              // Per pixel, a small transpose: read the pixel's channels in order.
+              small_group_interleave_row(g, s, input.stride(3), d);
+              continue;
+            }
+            if (gaps) std::fill(d, d + g.in_width * layout.pixel, T(0));
             for (index_t c = 0; c < g.in_channels; ++c) {
+              T* dc = d + slot[static_cast<std::size_t>(c)];
+              const T* sc = s + c * input.stride(1);
               for (index_t x = 0; x < g.in_width; ++x) {
-                d[x * g.in_channels + c] = s[c * input.stride(1) + x * input.stride(3)];
+                dc[x * layout.pixel] = sc[x * input.stride(3)];
               }
             }
           }
         },
-        params.threads);
-    images = dst;
-    image_stride = image_size;
+        threads);
+    result.data = dst;
+    result.image_stride = image_size;
   }
+  return result;
+}
+
+/// out = act(rows + bias + residual) over (n, c, h, w)-ordered views of any strides, where
+/// `row_kernel(image, oy, row)` writes row[ox·O + o] of output row oy of one image of `input`
+/// in `layout` (no bias, no epilogue). g's in_* extents describe `input`, its out_* extents
+/// `out`; in_per_group and the kernel extents only size the chunks. `residual.data()` null means
+/// no residual. conv2d's paths and the transposed conv (conv_transpose_nhwc.hpp) run through it.
+template <class T, class RowKernel>
+void conv_rows_execute(const conv2d_geometry& g, const image_layout& layout, const T* bias,
+                       const char* fn, const strided_view<const T, 4>& input,
+                       const strided_view<const T, 4>& residual, const strided_view<T, 4>& out,
+                       const conv2d_params& params, RowKernel&& row_kernel) {
+  const index_t rows = g.batch * g.out_height;
+  if (rows == 0 || g.out_width == 0 || g.out_channels == 0) return;
+
+  // One layout pass at most: the path's layout (NHWC, or groups interleaved for the small-group
+  // path), skipped when the input already is contiguous NHWC and the path reads NHWC.
+  const layout_images<T> source =
+      to_image_layout(g, layout, input, fn, "the layout copy of input", params.threads);
+  const T* images = source.data;
+  const index_t image_stride = source.image_stride;
 
   const epilogue<T> act = make_epilogue<T>(params);
   const index_t row_size = g.out_width * g.out_channels;
@@ -195,7 +240,7 @@ void conv2d_execute(const conv2d_geometry& g, const conv2d_call<T>& call,
         });
         for (index_t r = lo; r < hi; ++r) {
           const index_t n = r / g.out_height, oy = r % g.out_height;
-          conv2d_row(call.path, g, images + n * image_stride, call.packed, oy, row.get());
+          row_kernel(images + n * image_stride, oy, row.get());
           const row_target<T> target{
               out.data() + n * out.stride(0) + oy * out.stride(2),
               out.stride(1),
@@ -207,20 +252,31 @@ void conv2d_execute(const conv2d_geometry& g, const conv2d_call<T>& call,
               residual.stride(3)};
           switch (act.act) {  // the activation is a template argument: no branch per element
             case activation::none:
-              finish_row<T, activation::none>(g, row.get(), call.bias, target, act, channels_inner);
+              finish_row<T, activation::none>(g, row.get(), bias, target, act, channels_inner);
               break;
             case activation::relu:
-              finish_row<T, activation::relu>(g, row.get(), call.bias, target, act, channels_inner);
+              finish_row<T, activation::relu>(g, row.get(), bias, target, act, channels_inner);
               break;
             case activation::relu6:
             case activation::clamp:
-              finish_row<T, activation::clamp>(g, row.get(), call.bias, target, act,
-                                               channels_inner);
+              finish_row<T, activation::clamp>(g, row.get(), bias, target, act, channels_inner);
               break;
           }
         }
       },
       params.threads);
+}
+
+/// out = act(conv(input) + bias + residual) over (n, c, h, w)-ordered views of any strides.
+/// `residual.data()` null means no residual.
+template <class T>
+void conv2d_execute(const conv2d_geometry& g, const conv2d_call<T>& call,
+                    const strided_view<const T, 4>& input, const strided_view<const T, 4>& residual,
+                    const strided_view<T, 4>& out, const conv2d_params& params) {
+  conv_rows_execute<T>(g, path_image_layout<T>(call.path, g), call.bias, call.function, input,
+                       residual, out, params, [&](const T* image, index_t oy, T* row) {
+                         conv2d_row(call.path, g, image, call.packed, oy, row, call.finite_weights);
+                       });
 }
 
 }  // namespace detail

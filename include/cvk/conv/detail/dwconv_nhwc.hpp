@@ -46,6 +46,19 @@ inline tap_range valid_taps(index_t origin, index_t kernel, index_t dilation, in
   return r;
 }
 
+/// First and one-past-last output column whose taps all lie inside the image.
+inline tap_range interior_columns(const conv2d_geometry& g) noexcept {
+  const auto inside = [&](index_t ox) {
+    const index_t ix0 = ox * g.stride_w - g.pad_left;
+    return ix0 >= 0 && ix0 + (g.kernel_w - 1) * g.dilation_w < g.in_width;
+  };
+  tap_range r{0, 0};
+  while (r.begin < g.out_width && !inside(r.begin)) ++r.begin;
+  r.end = r.begin;
+  while (r.end < g.out_width && inside(r.end)) ++r.end;
+  return r;
+}
+
 /// `Pixels` interior output pixels starting at ox, channels [c0, c0 + Lanes); multiplier 1.
 template <class T, index_t Pixels, index_t Lanes>
 void dwconv_nhwc_block(const conv2d_geometry& g, const T* image, const T* packed, tap_range ky,
@@ -105,15 +118,8 @@ void dwconv_nhwc_row(const conv2d_geometry& g, const T* image, const T* packed, 
   const index_t iy0 = oy * g.stride_h - g.pad_top;
   const tap_range ky = valid_taps(iy0, g.kernel_h, g.dilation_h, g.in_height);
   const index_t outs = g.out_channels;
-  // Interior columns: every horizontal tap inside the image.
-  const auto interior = [&](index_t ox) {
-    const index_t ix0 = ox * g.stride_w - g.pad_left;
-    return ix0 >= 0 && ix0 + (g.kernel_w - 1) * g.dilation_w < g.in_width;
-  };
-  index_t ox_begin = 0;
-  while (ox_begin < g.out_width && !interior(ox_begin)) ++ox_begin;
-  index_t ox_end = ox_begin;
-  while (ox_end < g.out_width && interior(ox_end)) ++ox_end;
+  const tap_range interior = interior_columns(g);  // every horizontal tap inside the image
+  const index_t ox_begin = interior.begin, ox_end = interior.end;
   constexpr index_t lanes = dwconv_lanes<T>;
   const index_t blocked_channels = g.out_per_group == 1 ? outs / lanes * lanes : 0;
   const index_t blocked_end = ox_begin + (ox_end - ox_begin) / dwconv_pixels * dwconv_pixels;

@@ -1,0 +1,117 @@
+// cvk — computer-vision kernels, header-only C++20.
+// simd<T>: the one fixed-width vector type of cvk's register-blocked kernels (convolution now).
+// One native register of the build's widest vector unit (AVX-512: 64 bytes, AVX: 32, else 16),
+// through the GCC/clang vector extension, with an explicit fused multiply-add where the target
+// has one. Kernels written against it stay portable C++ (a build without AVX compiles the same
+// code to SSE or scalar instructions) while an -march=native build gets zmm registers whatever
+// -mprefer-vector-width says, since these are explicit vector types, not auto-vectorised loops.
+//
+// Rounding: simd<T>::fma rounds once (a·b + c exact, then rounded) where the target has FMA
+// (x86 FMA3 / AVX-512, AArch64); elsewhere it multiplies and adds (two roundings, unless the
+// user's -ffp-contract fuses them). Results therefore depend on the build's target, not on the
+// thread count or the call (docs/conventions.md).
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <cstddef>
+#include <cstring>
+
+#include "../core/config.hpp"
+
+#if defined(__AVX512F__) || defined(__AVX__) || defined(__FMA__)
+#  include <immintrin.h>
+#endif
+
+CVK_BEGIN_NAMESPACE
+namespace detail {
+
+/// Bytes of one native vector register.
+#if defined(__AVX512F__)
+inline constexpr std::size_t simd_bytes = 64;
+#elif defined(__AVX__)
+inline constexpr std::size_t simd_bytes = 32;
+#else
+inline constexpr std::size_t simd_bytes = 16;
+#endif
+
+/// Vector registers the kernels may plan for (accumulators + operands).
+#if defined(__AVX512F__) || defined(__aarch64__)
+inline constexpr int simd_registers = 32;
+#else
+inline constexpr int simd_registers = 16;
+#endif
+
+/// The native vector of T. (Spelled per type: GCC ignores vector_size on a dependent type.)
+template <class T>
+struct simd_native;
+template <>
+struct simd_native<float> {
+  typedef float type __attribute__((vector_size(simd_bytes)));
+};
+template <>
+struct simd_native<double> {
+  typedef double type __attribute__((vector_size(simd_bytes)));
+};
+
+template <class T>
+struct simd {
+  using native = typename simd_native<T>::type;
+  static constexpr std::ptrdiff_t lanes = static_cast<std::ptrdiff_t>(simd_bytes / sizeof(T));
+
+  [[nodiscard]] static native zero() noexcept { return native{}; }
+  /// s in every lane. (Not `native{} + s`: adding +0 is not the identity for -0, so the
+  /// compiler keeps the addition.)
+  [[nodiscard]] static native splat(T s) noexcept {
+#if defined(__AVX512F__)
+    if constexpr (sizeof(T) == 4) {
+      return _mm512_set1_ps(s);
+    } else {
+      return _mm512_set1_pd(s);
+    }
+#elif defined(__AVX__)
+    if constexpr (sizeof(T) == 4) {
+      return _mm256_set1_ps(s);
+    } else {
+      return _mm256_set1_pd(s);
+    }
+#else
+    native v;
+    for (std::ptrdiff_t i = 0; i < lanes; ++i) v[i] = s;
+    return v;
+#endif
+  }
+  /// Unaligned load / store of `lanes` values.
+  [[nodiscard]] static native load(const T* p) noexcept {
+    native v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  }
+  static void store(T* p, native v) noexcept { std::memcpy(p, &v, sizeof v); }
+  /// a·b + c, rounded once where the target has FMA.
+  [[nodiscard]] static native fma(native a, native b, native c) noexcept {
+#if defined(__AVX512F__)
+    if constexpr (sizeof(T) == 4) {
+      return _mm512_fmadd_ps(a, b, c);
+    } else {
+      return _mm512_fmadd_pd(a, b, c);
+    }
+#elif defined(__AVX__) && defined(__FMA__)
+    if constexpr (sizeof(T) == 4) {
+      return _mm256_fmadd_ps(a, b, c);
+    } else {
+      return _mm256_fmadd_pd(a, b, c);
+    }
+#elif defined(__FMA__)
+    if constexpr (sizeof(T) == 4) {
+      return _mm_fmadd_ps(a, b, c);
+    } else {
+      return _mm_fmadd_pd(a, b, c);
+    }
+#else
+    return a * b + c;
+#endif
+  }
+};
+
+}  // namespace detail
+CVK_END_NAMESPACE
