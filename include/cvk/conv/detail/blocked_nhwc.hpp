@@ -20,8 +20,8 @@
 #include "../../core/config.hpp"
 #include "../../core/strided_view.hpp"
 #include "../../detail/simd.hpp"
-#include "dwconv_nhwc.hpp"
 #include "geometry.hpp"
+#include "row_tiles.hpp"
 
 CVK_BEGIN_NAMESPACE
 namespace detail {
@@ -58,12 +58,6 @@ void pack_blocked_weights(const conv2d_geometry& g, WeightAt w, T* packed) {
   }
 }
 
-/// Pixels per tile for V vectors of outputs: P·V accumulators, V weights and one broadcast in
-/// the register file, at most 12 pixels.
-template <std::size_t V>
-inline constexpr std::size_t blocked_pixels =
-    std::min<std::size_t>(12, (static_cast<std::size_t>(simd_registers) - V - 1) / V);
-
 /// What one tile reads and writes: the group's weights at its first vector, the image at the
 /// group's first input channel, the row at the group's first output of the tile.
 template <class T>
@@ -74,23 +68,6 @@ struct blocked_tile_args {
   index_t padded;    // padded outputs per group (the weight row length)
   index_t valid;     // output channels of the tile that exist (≤ V·lanes)
 };
-
-/// Zeros that border tiles read in place of input outside the image (a constant, not state).
-inline constexpr index_t conv_zeros_size = 4096;
-template <class T>
-alignas(64) inline constexpr T conv_zeros[conv_zeros_size] = {};
-
-/// The input of tile pixel p at one tap: `x` (the tap's input for pixel 0) + p·step, or the
-/// zeros when Border and that column lies outside the image.
-template <bool Border, class T>
-const T* tile_pixel(const conv2d_geometry& g, const T* x, index_t step, index_t ix, index_t p,
-                    const T* zeros) noexcept {
-  if constexpr (Border) {
-    const index_t column = ix + p * g.stride_w;
-    if (column < 0 || column >= g.in_width) return zeros;
-  }
-  return x + p * step;
-}
 
 /// P pixels from `ox` (stride sw apart in the input) × V output vectors, over kernel rows `ky`
 /// and kernel columns `kx`. Without Border every tap of every pixel lies inside the image; with
@@ -156,46 +133,6 @@ void blocked_tile(const conv2d_geometry& g, const blocked_tile_args<T>& a, tap_r
   }
 }
 
-/// Splits output row `oy`'s pixels into tiles and calls, for each,
-///   tile(start, std::integral_constant<std::size_t, Q>{}, border)   Q ∈ {P, 4, 1}
-/// with every tap inside the image unless `border`, or single(ox) for one pixel over its valid
-/// taps only. Pixels go in tiles of P while P remain, the rest in tiles of 4 (the last one
-/// shifted back over pixels already computed, which it recomputes bit for bit) or of 1. With
-/// `zero_taps` (border tiles may read zeros: finite weights) the whole row is tiled; without,
-/// only the interior, and border pixels run through single().
-template <std::size_t P, class Tile, class Single>
-void for_each_row_tile(const conv2d_geometry& g, tap_range interior, bool zero_taps, Tile&& tile,
-                       Single&& single) {
-  using full = std::integral_constant<std::size_t, P>;
-  using four = std::integral_constant<std::size_t, (P > 4 ? 4 : 1)>;
-  using one = std::integral_constant<std::size_t, 1>;
-  constexpr index_t tile_size = static_cast<index_t>(P);
-  const auto border = [&](index_t start, index_t size) {
-    return zero_taps && (start < interior.begin || start + size > interior.end);
-  };
-  const auto cover = [&](index_t begin, index_t end) {
-    index_t ox = begin;
-    for (; end - ox >= tile_size; ox += tile_size) tile(ox, full{}, border(ox, tile_size));
-    if (ox == end) return;
-    if (tile_size > 4 && end - begin >= 4) {
-      for (;; ox += 4) {
-        const index_t start = std::min(ox, end - 4);
-        tile(start, four{}, border(start, 4));
-        if (start + 4 >= end) break;
-      }
-    } else {
-      for (; ox < end; ++ox) tile(ox, one{}, border(ox, 1));
-    }
-  };
-  if (zero_taps) {
-    cover(0, g.out_width);
-    return;
-  }
-  for (index_t ox = 0; ox < interior.begin; ++ox) single(ox);
-  cover(interior.begin, interior.end);
-  for (index_t ox = std::max(interior.end, interior.begin); ox < g.out_width; ++ox) single(ox);
-}
-
 /// The outputs [v0·L, v0·L + V·L) of every group for one output row: tiles outer, groups inner,
 /// so a tile's input pixels are read whole (all groups' channels) while they are in cache —
 /// group-outer order would stride through pixels C apart, which alias in L1 when C·sizeof(T) is
@@ -215,7 +152,7 @@ void blocked_row_vectors(const conv2d_geometry& g, const T* image, const T* pack
                                 valid};
   };
   const tap_range all{0, g.kernel_w};
-  for_each_row_tile<blocked_pixels<V>>(
+  for_each_row_tile<tile_pixels<V>>(
       g, interior, zero_taps,
       [&](index_t start, auto size, bool border) {
         constexpr std::size_t q = decltype(size)::value;

@@ -136,7 +136,7 @@ void conv2d_row(conv2d_path path, const conv2d_geometry& g, const T* image, cons
                 index_t oy, T* row, bool finite_weights) {
   switch (path) {
     case conv2d_path::depthwise_nhwc:
-      dwconv_nhwc_row(g, image, packed, oy, row);
+      dwconv_nhwc_row(g, image, packed, oy, row, finite_weights);
       return;
     case conv2d_path::generic_nhwc:
       conv2d_generic_nhwc_row_any(g, image, packed, oy, row);

@@ -1,11 +1,11 @@
 // cvk — computer-vision kernels, header-only C++20.
 // dwconv_nhwc_row: depthwise conv (one input channel per group, channel multiplier M), NHWC,
 // vectorized across channels. Weights packed [ky][kx][o], o = c·M + m (the output channel order
-// of PyTorch's grouped conv). Interior pixels (every tap inside the image) run a register-blocked
-// microkernel, dwconv_nhwc_block: `Pixels` output pixels × `Lanes` channels accumulated over all
-// taps before one store, so each weight vector is loaded once per `Pixels` outputs (the ur_w
-// blocking of oneDNN's jit_uni_dw); border pixels and the channel tail take the per-pixel loop.
-// Both sum each output over the valid taps in (ky, kx) order, so the split changes no bit.
+// of PyTorch's grouped conv). With M = 1, whole vectors of channels run in register tiles
+// (dwconv_tile: P output pixels × V channel vectors accumulated over all taps before one store,
+// so each weight vector is loaded once per P outputs — the ur_w blocking of oneDNN's jit_uni_dw),
+// split and bordered by row_tiles.hpp; the channel tail and M > 1 take the per-pixel loop. Each
+// output is summed over its valid taps in (ky, kx) order, so the split changes no bit.
 // SPDX-License-Identifier: MIT
 #pragma once
 
@@ -13,7 +13,9 @@
 
 #include "../../core/config.hpp"
 #include "../../core/strided_view.hpp"
+#include "../../detail/simd.hpp"
 #include "geometry.hpp"
+#include "row_tiles.hpp"
 
 CVK_BEGIN_NAMESPACE
 namespace detail {
@@ -28,62 +30,74 @@ void pack_depthwise_weights(const conv2d_geometry& g, WeightAt w, T* packed) {
   }
 }
 
-/// Channels per microkernel block: 64 bytes, one AVX-512 register (two AVX2 ones).
-template <class T>
-inline constexpr index_t dwconv_lanes = static_cast<index_t>(64 / sizeof(T));
-/// Output pixels per microkernel call.
-inline constexpr index_t dwconv_pixels = 4;
-
-/// Valid kernel rows of output row oy: [ky_begin, ky_end).
-struct tap_range {
-  index_t begin = 0, end = 0;
-};
-
-inline tap_range valid_taps(index_t origin, index_t kernel, index_t dilation, index_t extent) {
-  tap_range r{0, kernel};
-  while (r.begin < kernel && origin + r.begin * dilation < 0) ++r.begin;
-  while (r.end > r.begin && origin + (r.end - 1) * dilation >= extent) --r.end;
-  return r;
-}
-
-/// First and one-past-last output column whose taps all lie inside the image.
-inline tap_range interior_columns(const conv2d_geometry& g) noexcept {
-  const auto inside = [&](index_t ox) {
-    const index_t ix0 = ox * g.stride_w - g.pad_left;
-    return ix0 >= 0 && ix0 + (g.kernel_w - 1) * g.dilation_w < g.in_width;
-  };
-  tap_range r{0, 0};
-  while (r.begin < g.out_width && !inside(r.begin)) ++r.begin;
-  r.end = r.begin;
-  while (r.end < g.out_width && inside(r.end)) ++r.end;
-  return r;
-}
-
-/// `Pixels` interior output pixels starting at ox, channels [c0, c0 + Lanes); multiplier 1.
-template <class T, index_t Pixels, index_t Lanes>
-void dwconv_nhwc_block(const conv2d_geometry& g, const T* image, const T* packed, tap_range ky,
-                       index_t iy0, index_t ox, index_t c0, T* row) {
+/// P pixels from `ox` × V vectors of channels from c0 (multiplier 1), over kernel rows `ky` and
+/// columns `kx`: every tap inside the image unless Border (then zeros outside it, row_tiles.hpp).
+/// Per tap: V weight loads, P·V input loads, P·V FMAs.
+template <class T, std::size_t V, std::size_t P, bool Border>
+void dwconv_tile(const conv2d_geometry& g, const T* image, const T* packed, tap_range ky,
+                 tap_range kx, index_t iy0, index_t ox, index_t c0, T* row) {
+  using vec = simd<T>;
+  using native = typename vec::native;
+  constexpr index_t lanes = vec::lanes;
   const index_t channels = g.in_channels;
-  T acc[static_cast<std::size_t>(Pixels)][static_cast<std::size_t>(Lanes)] = {};
+  const index_t pixel_step = g.stride_w * channels;
+  native acc[P][V];
+  CVK_UNROLL
+  for (std::size_t p = 0; p < P; ++p) {
+    CVK_UNROLL
+    for (std::size_t v = 0; v < V; ++v) acc[p][v] = vec::zero();
+  }
+  const index_t ix0 = ox * g.stride_w - g.pad_left;
   for (index_t k = ky.begin; k < ky.end; ++k) {
     const T* x_row = image + (iy0 + k * g.dilation_h) * g.in_width * channels + c0;
     const T* w_row = packed + k * g.kernel_w * channels + c0;
-    for (index_t kx = 0; kx < g.kernel_w; ++kx) {
-      const T* w = w_row + kx * channels;
+    for (index_t j = kx.begin; j < kx.end; ++j) {
+      const index_t ix = ix0 + j * g.dilation_w;
+      native wv[V];
       CVK_UNROLL
-      for (index_t p = 0; p < Pixels; ++p) {
-        const T* x = x_row + ((ox + p) * g.stride_w - g.pad_left + kx * g.dilation_w) * channels;
+      for (std::size_t v = 0; v < V; ++v) {
+        wv[v] = vec::load(w_row + j * channels + static_cast<index_t>(v) * lanes);
+      }
+      CVK_UNROLL
+      for (std::size_t p = 0; p < P; ++p) {
+        const T* x = tile_pixel<Border>(g, x_row + ix * channels, pixel_step, ix,
+                                        static_cast<index_t>(p), conv_zeros<T>);
         CVK_UNROLL
-        for (index_t c = 0; c < Lanes; ++c) acc[p][c] += x[c] * w[c];
+        for (std::size_t v = 0; v < V; ++v) {
+          acc[p][v] = vec::fma(vec::load(x + static_cast<index_t>(v) * lanes), wv[v], acc[p][v]);
+        }
       }
     }
   }
   CVK_UNROLL
-  for (index_t p = 0; p < Pixels; ++p) {
-    T* out = row + (ox + p) * channels + c0;
+  for (std::size_t p = 0; p < P; ++p) {
+    T* out = row + (ox + static_cast<index_t>(p)) * channels + c0;
     CVK_UNROLL
-    for (index_t c = 0; c < Lanes; ++c) out[c] = acc[p][c];
+    for (std::size_t v = 0; v < V; ++v)
+      vec::store(out + static_cast<index_t>(v) * lanes, acc[p][v]);
   }
+}
+
+/// Channels [c0, c0 + V·L) of output row oy (for_each_row_tile's split).
+template <class T, std::size_t V>
+void dwconv_row_vectors(const conv2d_geometry& g, const T* image, const T* packed, tap_range ky,
+                        index_t iy0, tap_range interior, bool zero_taps, index_t c0, T* row) {
+  const tap_range all{0, g.kernel_w};
+  for_each_row_tile<tile_pixels<V>>(
+      g, interior, zero_taps,
+      [&](index_t start, auto size, bool border) {
+        constexpr std::size_t q = decltype(size)::value;
+        if (border) {
+          dwconv_tile<T, V, q, true>(g, image, packed, ky, all, iy0, start, c0, row);
+        } else {
+          dwconv_tile<T, V, q, false>(g, image, packed, ky, all, iy0, start, c0, row);
+        }
+      },
+      [&](index_t ox) {
+        const tap_range kx =
+            valid_taps(ox * g.stride_w - g.pad_left, g.kernel_w, g.dilation_w, g.in_width);
+        dwconv_tile<T, V, 1, false>(g, image, packed, ky, kx, iy0, ox, c0, row);
+      });
 }
 
 /// One output pixel, output channels [o_begin, o_end), any multiplier; accumulates into row.
@@ -111,29 +125,32 @@ void dwconv_nhwc_pixel(const conv2d_geometry& g, const T* image, const T* packed
   }
 }
 
-/// row[ox·O + o] for output row oy of one contiguous H×W×C image.
+/// row[ox·O + o] for output row oy of one contiguous H×W×C image. Multiplier 1: whole vectors of
+/// channels in register tiles (chunks of up to 2 vectors), the channel tail and multipliers > 1
+/// per pixel. `finite_weights`: border pixels may run in tiles reading zeros (row_tiles.hpp).
 template <class T>
-void dwconv_nhwc_row(const conv2d_geometry& g, const T* image, const T* packed, index_t oy,
-                     T* row) {
+void dwconv_nhwc_row(const conv2d_geometry& g, const T* image, const T* packed, index_t oy, T* row,
+                     bool finite_weights) {
+  constexpr index_t lanes = simd<T>::lanes;
   const index_t iy0 = oy * g.stride_h - g.pad_top;
   const tap_range ky = valid_taps(iy0, g.kernel_h, g.dilation_h, g.in_height);
   const index_t outs = g.out_channels;
-  const tap_range interior = interior_columns(g);  // every horizontal tap inside the image
-  const index_t ox_begin = interior.begin, ox_end = interior.end;
-  constexpr index_t lanes = dwconv_lanes<T>;
-  const index_t blocked_channels = g.out_per_group == 1 ? outs / lanes * lanes : 0;
-  const index_t blocked_end = ox_begin + (ox_end - ox_begin) / dwconv_pixels * dwconv_pixels;
-  for (index_t ox = 0; ox < g.out_width; ++ox) {
-    const bool blocked = ox >= ox_begin && ox < blocked_end;
-    if (blocked && (ox - ox_begin) % dwconv_pixels == 0) {
-      for (index_t c0 = 0; c0 < blocked_channels; c0 += lanes) {
-        dwconv_nhwc_block<T, dwconv_pixels, lanes>(g, image, packed, ky, iy0, ox, c0, row);
-      }
-    }
-    if (blocked) {
-      dwconv_nhwc_pixel(g, image, packed, ky, iy0, ox, blocked_channels, outs, row);
+  const tap_range interior = interior_columns(g);
+  const bool zero_taps = finite_weights;  // tiles read at most 2·L zeros
+  const index_t vectors = g.out_per_group == 1 ? outs / lanes : 0;
+  for (index_t v0 = 0; v0 < vectors;) {
+    if (vectors - v0 >= 2) {
+      dwconv_row_vectors<T, 2>(g, image, packed, ky, iy0, interior, zero_taps, v0 * lanes, row);
+      v0 += 2;
     } else {
-      dwconv_nhwc_pixel(g, image, packed, ky, iy0, ox, index_t{0}, outs, row);
+      dwconv_row_vectors<T, 1>(g, image, packed, ky, iy0, interior, zero_taps, v0 * lanes, row);
+      v0 += 1;
+    }
+  }
+  const index_t tail = vectors * lanes;
+  if (tail < outs) {
+    for (index_t ox = 0; ox < g.out_width; ++ox) {
+      dwconv_nhwc_pixel(g, image, packed, ky, iy0, ox, tail, outs, row);
     }
   }
 }
