@@ -322,6 +322,26 @@ TEMPLATE_TEST_CASE("max_pool2d: random shapes, both layouts, any strides, equal 
   }
 }
 
+TEST_CASE("max_pool2d_with_indices: planes whose indices pass 2^31 (kept in int64)",
+          "[conv][pool2d]") {
+  // A broadcast 50000×50000 plane (one stored value): the corner taps' flat indices reach
+  // 49999·50000 + 49999 > 2^31, past the int32 the argmax is otherwise kept in.
+  const float value = 2.0f;
+  const index_t side = 50000, last = side - 1;
+  const cvk::pool2d_params p{.kernel = {1, 1}, .stride = {last, last}};
+  for (const auto l : cvk_test::both_layouts) {
+    const cvk::strided_view<const float, 4> in(
+        &value, cvk::detail::from_nchw({1, 2, side, side}, l), {0, 0, 0, 0});
+    const auto r = cvk::max_pool2d_with_indices(
+        in, {.kernel = p.kernel, .stride = p.stride, .data_layout = l});
+    const std::vector<index_t> corners{0, last, last * side, last * side + last};
+    std::vector<index_t> expected = corners;
+    expected.insert(expected.end(), corners.begin(), corners.end());
+    REQUIRE(nchw_values(r.indices, l) == expected);
+    REQUIRE(nchw_values(r.output, l) == std::vector<float>(8, value));
+  }
+}
+
 /// avg_pool2d or adaptive_avg_pool2d (by the params' type) in its four forms — value and
 /// write-into, forward and backward — on `x` (NCHW values of extents `in_shape`) stored in layout
 /// `l` as `how`, against the reference values.

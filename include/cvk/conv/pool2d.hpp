@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -178,8 +179,14 @@ void run_max_pool2d(const Input& input, const pool2d_params& p, Out&& out, Ind* 
   const auto y = pool_output(std::forward<Out>(out), out_nchw, p.data_layout, fn, "out");
   strided_view<index_t, 4> where;
   if constexpr (Indices) where = pool_output(*indices, out_nchw, p.data_layout, fn, "indices");
-  pool_forward<T, max_reduction<T, Indices>>(g, pool_input<T>(input, p.data_layout, fn, "input"), y,
-                                             where, p.threads);
+  const auto x = pool_input<T>(input, p.data_layout, fn, "input");
+  if constexpr (Indices) {
+    if (pool_indices_fit_int32(g)) {
+      pool_forward<T, max_reduction<T, true, std::int32_t>>(g, x, y, where, p.threads);
+      return;
+    }
+  }
+  pool_forward<T, max_reduction<T, Indices>>(g, x, y, where, p.threads);
 }
 
 /// The geometry of an average pooling (avg_pool2d or adaptive_avg_pool2d) of an input of

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <cstdlib>
 #include <limits>
 #include <string>
@@ -66,14 +67,17 @@ inline index_t pool_grain(index_t cost) noexcept {
 
 /// Max reduction: a NaN in the window wins (the last one, as torch's `val > max || isnan(val)`),
 /// otherwise the first maximum; -inf with the first tap's index when nothing is larger.
-template <class T, bool Indices>
+/// `Index`: the type the argmax is kept in while reducing — int32 when every index of the plane
+/// fits, so that the index blend has the width of the float comparison and vectorizes with it.
+template <class T, bool Indices, class Index = index_t>
 struct max_reduction {
+  using index_type = Index;
   static constexpr bool with_indices = Indices;
   static constexpr T start() noexcept { return -std::numeric_limits<T>::infinity(); }
-  static void tap(T v, index_t k, T& best, index_t& arg) noexcept {
+  static void tap(T v, index_t k, T& best, Index& arg) noexcept {
     const bool take = v > best || v != v;
     best = take ? v : best;
-    if constexpr (Indices) arg = take ? k : arg;
+    if constexpr (Indices) arg = take ? static_cast<Index>(k) : arg;
   }
   static T finish(T best, index_t) noexcept { return best; }
 };
@@ -85,6 +89,7 @@ struct max_reduction {
 /// avg_pool2d does, which keeps avg_pool2d bit-identical to torch.
 template <class T, bool Blocked = false>
 struct sum_reduction {
+  using index_type = index_t;
   static constexpr bool with_indices = false;
   static constexpr bool blocked = Blocked;
   static constexpr T start() noexcept { return T(0); }
@@ -108,6 +113,15 @@ struct sum_reduction {
   }
 };
 
+/// True when every argmax a max pooling of `g` can produce (first taps of degenerate windows,
+/// up to a dilation past the input, included) fits in int32.
+inline bool pool_indices_fit_int32(const pool2d_geometry& g) noexcept {
+  const index_t step_h = g.rows.empty() ? 1 : g.rows[0].step;
+  return static_cast<double>(g.in_height + step_h) *
+             static_cast<double>(g.in_width + g.dilation_w) <
+         static_cast<double>(std::numeric_limits<std::int32_t>::max());
+}
+
 /// y[n, c, oy, ox] = Reduction over the window of (oy, ox) of x[n, c, ·, ·]; with indices, also
 /// the flat index iy·W + ix of the chosen tap within its plane. `indices.data()` may be null
 /// when Reduction has none.
@@ -122,7 +136,7 @@ void pool_forward_units(const pool2d_geometry& g, const strided_view<const T, 4>
       0, g.batch * g.out_height * units.blocks, pool_grain(cost),
       [&](index_t lo, index_t hi) {
         T acc[pool_channel_block];
-        index_t arg[pool_channel_block];
+        typename Reduction::index_type arg[pool_channel_block];
         for (index_t u = lo; u < hi; ++u) {
           const index_t b = u % units.blocks, row = u / units.blocks;
           const index_t n = row / g.out_height, oy = row % g.out_height;
@@ -136,7 +150,7 @@ void pool_forward_units(const pool2d_geometry& g, const strided_view<const T, 4>
             const index_t first_tap = wr.first * g.in_width + wc.first;
             for (index_t c = 0; c < count; ++c) {
               acc[c] = Reduction::start();
-              arg[c] = first_tap;
+              arg[c] = static_cast<typename Reduction::index_type>(first_tap);
             }
             bool summed = false;
             if constexpr (!ChannelsInner && requires { Reduction::blocked; }) {
@@ -203,7 +217,7 @@ void pool_forward_rows(const pool2d_geometry& g, const strided_view<const T, 4>&
       pool_grain(g.out_width * g.kernel_w * std::max<index_t>(1, kernel_h)),
       [&](index_t lo, index_t hi) {
         T acc[tile];
-        index_t arg[tile];
+        typename Reduction::index_type arg[tile];
         for (index_t r = lo; r < hi; ++r) {
           const index_t oy = r % g.out_height, plane_index = r / g.out_height;
           const index_t n = plane_index / g.channels, c = plane_index % g.channels;
@@ -214,7 +228,8 @@ void pool_forward_rows(const pool2d_geometry& g, const strided_view<const T, 4>&
             const index_t o1 = std::min(g.out_width, o0 + tile);
             for (index_t ox = o0; ox < o1; ++ox) {
               acc[ox - o0] = Reduction::start();
-              arg[ox - o0] = wr.first * width + g.cols[static_cast<std::size_t>(ox)].first;
+              arg[ox - o0] = static_cast<typename Reduction::index_type>(
+                  wr.first * width + g.cols[static_cast<std::size_t>(ox)].first);
             }
             for (index_t iy = wr.first; iy < wr.end; iy += wr.step) {
               const T* row = plane + iy * x.stride(2);
@@ -227,7 +242,7 @@ void pool_forward_rows(const pool2d_geometry& g, const strided_view<const T, 4>&
                 const T* __restrict src = row + offset;
                 const index_t tap_base = iy * width + offset;
                 T* __restrict a = acc;
-                index_t* __restrict ar = arg;
+                typename Reduction::index_type* __restrict ar = arg;
                 for (index_t ox = first; ox < end; ++ox) {
                   Reduction::tap(src[ox * sw], tap_base + ox * sw, a[ox - o0], ar[ox - o0]);
                 }
@@ -286,10 +301,24 @@ void pool_backward_units(const pool2d_geometry& g, const strided_view<T, 4>& gra
           const index_t n = u / units.blocks, c0 = (u % units.blocks) * units.block;
           const auto count = channel_count<ChannelsInner>(units, g.channels, c0);
           T* base = grad_input.data() + n * grad_input.stride(0) + c0 * grad_input.stride(1);
+          // The unit's slice of grad_input is zeroed run by run where it is contiguous.
+          const index_t sc = grad_input.stride(1), sx = grad_input.stride(3);
+          const index_t run = ChannelsInner ? count : 1;
+          const bool pixel_runs = run == 1 || sc == 1;
+          const bool row_runs = pixel_runs && sx == run;
           for (index_t iy = 0; iy < g.in_height; ++iy) {
+            T* row = base + iy * grad_input.stride(2);
+            if (row_runs) {
+              std::fill(row, row + g.in_width * run, T(0));
+              continue;
+            }
             for (index_t ix = 0; ix < g.in_width; ++ix) {
-              T* p = base + iy * grad_input.stride(2) + ix * grad_input.stride(3);
-              for (index_t c = 0; c < count; ++c) p[c * grad_input.stride(1)] = T(0);
+              T* p = row + ix * sx;
+              if (pixel_runs) {
+                std::fill(p, p + run, T(0));
+              } else {
+                for (index_t c = 0; c < count; ++c) p[c * sc] = T(0);
+              }
             }
           }
           for (index_t oy = 0; oy < g.out_height; ++oy) {
