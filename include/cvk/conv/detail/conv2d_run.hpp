@@ -232,9 +232,33 @@ void conv_rows_execute(const conv2d_geometry& g, const image_layout& layout, con
       std::max<index_t>(1, row_size * g.in_per_group * g.kernel_h * g.kernel_w);
   const index_t grain = std::max<index_t>(1, (index_t{1} << 18) / row_macs);
   const bool channels_inner = std::abs(out.stride(1)) <= std::abs(out.stride(3));
+  // Rows written in place: an output row that is itself a contiguous [ox][O] block (NHWC
+  // output) takes the kernel's row directly, and the epilogue runs on it in place — or not at
+  // all without a bias, a residual or an activation (a zero bias changes no sum: sums start at
+  // +0, so none is -0). A residual may be the output itself, so it keeps the row buffer.
+  const bool direct = residual.data() == nullptr &&
+                      (g.out_channels <= 1 || out.stride(1) == 1) &&
+                      (g.out_width <= 1 || out.stride(3) == g.out_channels);
+  const bool epilogue_needed =
+      act.act != activation::none ||
+      !std::all_of(bias, bias + g.out_channels, [](T b) { return b == T(0); });
   parallel_for(
       0, rows, grain,
       [&](index_t lo, index_t hi) {
+        if (direct) {
+          for (index_t r = lo; r < hi; ++r) {
+            const index_t n = r / g.out_height, oy = r % g.out_height;
+            T* out_row = out.data() + n * out.stride(0) + oy * out.stride(2);
+            row_kernel(images + n * image_stride, oy, out_row);
+            if (epilogue_needed) {
+              for (index_t ox = 0; ox < g.out_width; ++ox) {
+                T* pixel = out_row + ox * g.out_channels;
+                for (index_t o = 0; o < g.out_channels; ++o) pixel[o] = act(pixel[o] + bias[o]);
+              }
+            }
+          }
+          return;
+        }
         auto row = checked_allocation<T>(row_size, fn, "an output row", out, [row_size] {
           return std::unique_ptr<T[]>(new T[static_cast<std::size_t>(row_size)]);
         });
