@@ -199,36 +199,8 @@ TEMPLATE_TEST_CASE("conv2d backward: edge shapes (1×1 image, kernel = padded in
                    "[conv][conv2d_backward]", float, double) {
   using T = TestType;
   cvk::rng gen(8);
-  std::vector<conv_problem> problems;
-  conv_problem one;  // 1×1 image, 1×1 kernel, several groups
-  one.c = 6;
-  one.o = 9;
-  one.groups = 3;
-  problems.push_back(one);
-  conv_problem full;  // the kernel covers the padded input exactly: one output pixel
-  full.n = 2;
-  full.c = 2;
-  full.o = 4;
-  full.h = 3;
-  full.w = 2;
-  full.kh = 5;
-  full.kw = 4;
-  full.pad = {1, 0, 1, 2};
-  problems.push_back(full);
-  conv_problem huge = full;  // a stride far beyond the image: one output, most input unread
-  huge.h = 7;
-  huge.kh = 2;
-  huge.kw = 1;
-  huge.stride = {1000, 1'000'000};
-  problems.push_back(huge);
-  conv_problem padded_only;  // 1×1 image with padding: most taps see only zeros
-  padded_only.c = 3;
-  padded_only.o = 3;
-  padded_only.groups = 3;
-  padded_only.kh = 3;
-  padded_only.kw = 3;
-  padded_only.pad = {2, 2, 2, 2};
-  problems.push_back(padded_only);
+  std::vector<conv_problem> problems = cvk_test::edge_problems();
+  problems[1].n = 2;  // batch 2: the weight gradient sums over images
   for (const auto& p : problems) {
     const auto x = cvk_test::small_integers<T>(gen, cvk_test::product(p.input_nchw()), 2);
     const auto w = cvk_test::small_integers<T>(gen, cvk_test::product(p.weight_oihw()), 2);

@@ -367,6 +367,41 @@ inline cvk::conv2d_params conv_params(const conv_problem& p, cvk::layout l = cvk
           .weights = wl};
 }
 
+/// The edge shapes every conv entry point is tested on: a 1×1 image with a 1×1 kernel in
+/// several groups, a kernel that exactly covers the padded input, a stride far larger than the
+/// image (most input rows never read), a padded 1×1 image (most taps see only zeros).
+inline std::vector<conv_problem> edge_problems() {
+  std::vector<conv_problem> problems;
+  conv_problem one;
+  one.c = 6;
+  one.o = 9;
+  one.groups = 3;
+  problems.push_back(one);
+  conv_problem full;
+  full.c = 2;
+  full.o = 4;
+  full.h = 3;
+  full.w = 2;
+  full.kh = 5;
+  full.kw = 4;
+  full.pad = {1, 0, 1, 2};
+  problems.push_back(full);
+  conv_problem huge = full;
+  huge.kh = 2;
+  huge.kw = 1;
+  huge.stride = {1000, 1'000'000};
+  problems.push_back(huge);
+  conv_problem padded_only;
+  padded_only.c = 3;
+  padded_only.o = 3;
+  padded_only.groups = 3;
+  padded_only.kh = 3;
+  padded_only.kw = 3;
+  padded_only.pad = {2, 2, 2, 2};
+  problems.push_back(padded_only);
+  return problems;
+}
+
 /// `count` integers in [-range, range] as T: products and sums of a few of them are exact.
 template <class T>
 std::vector<T> small_integers(cvk::rng& gen, std::size_t count, int range) {
