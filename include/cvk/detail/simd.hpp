@@ -87,6 +87,20 @@ struct simd {
     return v;
   }
   static void store(T* p, native v) noexcept { std::memcpy(p, &v, sizeof v); }
+  /// Stores the first n lanes (0 ≤ n ≤ lanes) of v; the memory past them is not touched.
+  static void store_first(T* p, native v, std::ptrdiff_t n) noexcept {
+#if defined(__AVX512F__)
+    if constexpr (sizeof(T) == 4) {
+      _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1u), v);
+    } else {
+      _mm512_mask_storeu_pd(p, static_cast<__mmask8>((1u << n) - 1u), v);
+    }
+#else
+    T lanes_of[static_cast<std::size_t>(lanes)];
+    std::memcpy(lanes_of, &v, sizeof v);
+    std::memcpy(p, lanes_of, static_cast<std::size_t>(n) * sizeof(T));
+#endif
+  }
   /// a·b + c, rounded once where the target has FMA.
   [[nodiscard]] static native fma(native a, native b, native c) noexcept {
 #if defined(__AVX512F__)

@@ -133,6 +133,39 @@ void finish_row(const conv2d_geometry& g, const T* row, const T* bias, const row
   }
 }
 
+/// row = act(row + bias) for one contiguous [ox][O] output row, in place; the activation is a
+/// template argument so the loop vectorizes.
+template <class T, activation Act>
+void finish_row_in_place_as(const conv2d_geometry& g, T* row, const T* bias, const epilogue<T>& e) {
+  const T lo = e.lo, hi = e.hi;
+  for (index_t ox = 0; ox < g.out_width; ++ox) {
+    T* __restrict pixel = row + ox * g.out_channels;
+    for (index_t o = 0; o < g.out_channels; ++o) {
+      const T v = pixel[o] + bias[o];
+      if constexpr (Act == activation::relu) {
+        pixel[o] = v < T(0) ? T(0) : v;
+      } else if constexpr (Act == activation::clamp) {
+        pixel[o] = v < lo ? lo : (v > hi ? hi : v);
+      } else {
+        pixel[o] = v;
+      }
+    }
+  }
+}
+
+template <class T>
+void finish_row_in_place(const conv2d_geometry& g, T* row, const T* bias, const epilogue<T>& e) {
+  switch (e.act) {
+    case activation::none:
+      return finish_row_in_place_as<T, activation::none>(g, row, bias, e);
+    case activation::relu:
+      return finish_row_in_place_as<T, activation::relu>(g, row, bias, e);
+    case activation::relu6:
+    case activation::clamp:
+      return finish_row_in_place_as<T, activation::clamp>(g, row, bias, e);
+  }
+}
+
 /// Everything conv2d_execute needs besides the views.
 template <class T>
 struct conv2d_call {
@@ -236,8 +269,7 @@ void conv_rows_execute(const conv2d_geometry& g, const image_layout& layout, con
   // output) takes the kernel's row directly, and the epilogue runs on it in place — or not at
   // all without a bias, a residual or an activation (a zero bias changes no sum: sums start at
   // +0, so none is -0). A residual may be the output itself, so it keeps the row buffer.
-  const bool direct = residual.data() == nullptr &&
-                      (g.out_channels <= 1 || out.stride(1) == 1) &&
+  const bool direct = residual.data() == nullptr && (g.out_channels <= 1 || out.stride(1) == 1) &&
                       (g.out_width <= 1 || out.stride(3) == g.out_channels);
   const bool epilogue_needed =
       act.act != activation::none ||
@@ -250,12 +282,7 @@ void conv_rows_execute(const conv2d_geometry& g, const image_layout& layout, con
             const index_t n = r / g.out_height, oy = r % g.out_height;
             T* out_row = out.data() + n * out.stride(0) + oy * out.stride(2);
             row_kernel(images + n * image_stride, oy, out_row);
-            if (epilogue_needed) {
-              for (index_t ox = 0; ox < g.out_width; ++ox) {
-                T* pixel = out_row + ox * g.out_channels;
-                for (index_t o = 0; o < g.out_channels; ++o) pixel[o] = act(pixel[o] + bias[o]);
-              }
-            }
+            if (epilogue_needed) finish_row_in_place(g, out_row, bias, act);
           }
           return;
         }

@@ -12,7 +12,9 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <iterator>
 #include <type_traits>
+#include <utility>
 
 #include "../../core/config.hpp"
 #include "../../core/strided_view.hpp"
@@ -70,36 +72,76 @@ const T* tile_pixel(const conv2d_geometry& g, const T* x, index_t step, index_t 
   return x + p * step;
 }
 
+/// Tile sizes the kernels are compiled for besides their own P (those < P): enough to split
+/// common widths evenly (7, 14, 28, 56, 112) without compiling every size.
+inline constexpr std::size_t tile_sizes[] = {12, 10, 9, 8, 7, 6, 4, 1};
+
+/// Of P and the tile_sizes below it: the smallest size ≥ want that is ≤ limit, or else the
+/// largest ≤ limit (1 at least).
+template <std::size_t P>
+constexpr index_t pick_tile_size(index_t want, index_t limit) noexcept {
+  index_t above = 0, below = 1;
+  const auto consider = [&](index_t q) {
+    if (q > limit) return;
+    if (q >= want && (above == 0 || q < above)) above = q;
+    if (q > below) below = q;
+  };
+  consider(static_cast<index_t>(P));
+  for (const std::size_t s : tile_sizes) {
+    if (s < P) consider(static_cast<index_t>(s));
+  }
+  return above != 0 ? above : below;
+}
+
+/// Calls f(std::integral_constant<std::size_t, Q>{}) for Q = q, one of P and tile_sizes < P.
+template <std::size_t P, class F>
+void with_tile_size(index_t q, F&& f) {
+  if (q == static_cast<index_t>(P)) {
+    f(std::integral_constant<std::size_t, P>{});
+    return;
+  }
+  const auto one = [&](auto size) {
+    if constexpr (decltype(size)::value < P) {
+      if (q == static_cast<index_t>(decltype(size)::value)) {
+        f(size);
+        return true;
+      }
+    }
+    return false;
+  };
+  [&]<std::size_t... I>(std::index_sequence<I...>) {
+    (one(std::integral_constant<std::size_t, tile_sizes[I]>{}) || ...);
+  }
+  (std::make_index_sequence<std::size(tile_sizes)>{});
+}
+
 /// Splits output row `oy`'s pixels into tiles and calls, for each,
-///   tile(start, std::integral_constant<std::size_t, Q>{}, border)   Q ∈ {P, 4, 1}
+///   tile(start, std::integral_constant<std::size_t, Q>{}, border)   Q = P or a tile_sizes < P
 /// with every tap inside the image unless `border`, or single(ox) for one pixel over its valid
-/// taps only. Pixels go in tiles of P while P remain, the rest in tiles of 4 (the last one
-/// shifted back over pixels already computed, which it recomputes bit for bit) or of 1. With
-/// `zero_taps` (border tiles may read zeros: finite weights) the whole row is tiled; without,
-/// only the interior, and border pixels run through single().
+/// taps only. A run of n pixels is covered by ⌈n/P⌉ tiles of about equal size (rounded up to a
+/// compiled size; the last tile shifted back over pixels already computed, which it recomputes
+/// bit for bit): 14 pixels are two tiles of 7, not 12 + a tail. With `zero_taps` (border tiles
+/// may read zeros: finite weights) the whole row is tiled; without, only the interior, and
+/// border pixels run through single().
 template <std::size_t P, class Tile, class Single>
 void for_each_row_tile(const conv2d_geometry& g, tap_range interior, bool zero_taps, Tile&& tile,
                        Single&& single) {
-  using full = std::integral_constant<std::size_t, P>;
-  using four = std::integral_constant<std::size_t, (P > 4 ? 4 : 1)>;
-  using one = std::integral_constant<std::size_t, 1>;
-  constexpr index_t tile_size = static_cast<index_t>(P);
+  constexpr index_t most = static_cast<index_t>(P);
   const auto border = [&](index_t start, index_t size) {
     return zero_taps && (start < interior.begin || start + size > interior.end);
   };
   const auto cover = [&](index_t begin, index_t end) {
-    index_t ox = begin;
-    for (; end - ox >= tile_size; ox += tile_size) tile(ox, full{}, border(ox, tile_size));
-    if (ox == end) return;
-    if (tile_size > 4 && end - begin >= 4) {
-      for (;; ox += 4) {
-        const index_t start = std::min(ox, end - 4);
-        tile(start, four{}, border(start, 4));
-        if (start + 4 >= end) break;
+    const index_t n = end - begin;
+    if (n <= 0) return;
+    const index_t tiles = (n + most - 1) / most;
+    const index_t q = pick_tile_size<P>((n + tiles - 1) / tiles, n);
+    with_tile_size<P>(q, [&](auto size) {
+      for (index_t ox = begin;; ox += q) {
+        const index_t start = std::min(ox, end - q);
+        tile(start, size, border(start, q));
+        if (start + q >= end) break;
       }
-    } else {
-      for (; ox < end; ++ox) tile(ox, one{}, border(ox, 1));
-    }
+    });
   };
   if (zero_taps) {
     cover(0, g.out_width);
