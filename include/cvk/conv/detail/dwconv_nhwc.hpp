@@ -136,10 +136,13 @@ void dwconv_nhwc_row(const conv2d_geometry& g, const T* image, const T* packed, 
   const tap_range ky = valid_taps(iy0, g.kernel_h, g.dilation_h, g.in_height);
   const index_t outs = g.out_channels;
   const tap_range interior = interior_columns(g);
-  const bool zero_taps = finite_weights;  // tiles read at most 2·L zeros
+  const bool zero_taps = finite_weights;  // tiles read at most 4·L zeros
   const index_t vectors = g.out_per_group == 1 ? outs / lanes : 0;
   for (index_t v0 = 0; v0 < vectors;) {
-    if (vectors - v0 >= 2) {
+    if (vectors - v0 >= 4) {
+      dwconv_row_vectors<T, 4>(g, image, packed, ky, iy0, interior, zero_taps, v0 * lanes, row);
+      v0 += 4;
+    } else if (vectors - v0 >= 2) {
       dwconv_row_vectors<T, 2>(g, image, packed, ky, iy0, interior, zero_taps, v0 * lanes, row);
       v0 += 2;
     } else {
