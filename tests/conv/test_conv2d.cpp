@@ -38,102 +38,18 @@ namespace {
 using cvk::index_t;
 using cvk_test::conv_problem;
 
-constexpr std::array<cvk::layout, 2> both_layouts{cvk::layout::nchw, cvk::layout::nhwc};
-constexpr std::array<cvk::weight_layout, 2> both_weight_layouts{cvk::weight_layout::oihw,
-                                                                cvk::weight_layout::hwio};
-
-/// How an activation tensor is stored.
-enum class storage { contiguous, padded_inner, reversed_inner, transposed };
-constexpr std::array<storage, 4> all_storages{storage::contiguous, storage::padded_inner,
-                                              storage::reversed_inner, storage::transposed};
-
-const char* to_string(storage s) {
-  switch (s) {
-    case storage::contiguous:
-      return "contiguous";
-    case storage::padded_inner:
-      return "padded innermost axis";
-    case storage::reversed_inner:
-      return "reversed innermost axis (negative stride)";
-    case storage::transposed:
-      return "stored in the other layout's order";
-  }
-  return "?";
-}
-
-/// A buffer and a rank-4 view of it in layout `l`, holding the NCHW data `x` of extents `e`.
-template <class T>
-struct stored_tensor {
-  std::vector<T> buffer;
-  cvk::strided_view<T, 4> view;
-};
-
-template <class T>
-stored_tensor<T> store(const std::vector<T>& x, const std::array<index_t, 4>& e, cvk::layout l,
-                       storage s) {
-  const bool nhwc = l == cvk::layout::nhwc;
-  const std::array<index_t, 4> logical = nhwc ? std::array<index_t, 4>{e[0], e[2], e[3], e[1]} : e;
-  // Memory order of the logical axes, outer to inner.
-  std::array<std::size_t, 4> order{0, 1, 2, 3};
-  if (s == storage::transposed) {
-    order = nhwc ? std::array<std::size_t, 4>{0, 3, 1, 2} : std::array<std::size_t, 4>{0, 2, 3, 1};
-  }
-  std::array<index_t, 4> strides{};
-  index_t step = 1;
-  const std::size_t inner = order[3];
-  for (std::size_t k = 4; k-- > 0;) {
-    const std::size_t axis = order[k];
-    strides[axis] = (s == storage::reversed_inner && axis == inner) ? -step : step;
-    step *= logical[axis] + (s == storage::padded_inner && axis == inner ? 2 : 0);
-  }
-  stored_tensor<T> t;
-  t.buffer.assign(static_cast<std::size_t>(step) + 2, T(-99));
-  T* base = t.buffer.data() + 1;
-  if (s == storage::reversed_inner) base += logical[inner] - 1;
-  t.view = {base, logical, strides};
-  for (index_t n = 0; n < e[0]; ++n)
-    for (index_t c = 0; c < e[1]; ++c)
-      for (index_t y = 0; y < e[2]; ++y)
-        for (index_t xx = 0; xx < e[3]; ++xx) {
-          const T v = x[static_cast<std::size_t>(((n * e[1] + c) * e[2] + y) * e[3] + xx)];
-          if (nhwc) {
-            t.view(n, y, xx, c) = v;
-          } else {
-            t.view(n, c, y, xx) = v;
-          }
-        }
-  return t;
-}
-
-/// The NCHW-ordered values of a view in layout `l`.
-template <class T>
-std::vector<std::remove_const_t<T>> to_nchw(cvk::strided_view<T, 4> v, cvk::layout l) {
-  if (l == cvk::layout::nchw) return cvk_test::flatten(v);
-  return cvk_test::flatten(
-      cvk::strided_view<T, 4>(v.data(), {v.extent(0), v.extent(3), v.extent(1), v.extent(2)},
-                              {v.stride(0), v.stride(3), v.stride(1), v.stride(2)}));
-}
-
-template <class T>
-std::vector<T> small_integers(cvk::rng& gen, std::size_t count, int range) {
-  std::vector<T> v(count);
-  for (auto& x : v) {
-    x = static_cast<T>(static_cast<int>(gen.below(static_cast<std::uint64_t>(2 * range + 1))) -
-                       range);
-  }
-  return v;
-}
-
-template <class T>
-std::vector<T> random_reals(cvk::rng& gen, std::size_t count) {
-  std::vector<T> v(count);
-  for (auto& x : v) x = gen.uniform<T>(T(-1), T(1));
-  return v;
-}
-
-index_t draw(cvk::rng& gen, index_t lo, index_t hi) {  // uniform in [lo, hi]
-  return lo + static_cast<index_t>(gen.below(static_cast<std::uint64_t>(hi - lo + 1)));
-}
+// The shared test support: layouts, storages, store / to_nchw, random data, draw.
+using cvk_test::all_storages;
+using cvk_test::both_layouts;
+using cvk_test::both_weight_layouts;
+using cvk_test::conv_params;
+using cvk_test::draw;
+using cvk_test::random_reals;
+using cvk_test::small_integers;
+using cvk_test::storage;
+using cvk_test::store;
+using cvk_test::to_nchw;
+using cvk_test::to_string;
 
 /// A random problem with a non-empty output: odd sizes, 1×1 images, groups with multipliers,
 /// depthwise, asymmetric padding, dilation, occasionally a huge stride.
@@ -157,16 +73,6 @@ conv_problem random_problem(cvk::rng& gen) {
       return p;
     }
   }
-}
-
-cvk::conv2d_params params_of(const conv_problem& p, cvk::layout l = cvk::layout::nchw,
-                             cvk::weight_layout wl = cvk::weight_layout::oihw) {
-  return {.stride = p.stride,
-          .padding = p.pad,
-          .dilation = p.dilation,
-          .groups = p.groups,
-          .data_layout = l,
-          .weights = wl};
 }
 
 /// A problem's data: NCHW input, OIHW weight, bias.
@@ -220,7 +126,7 @@ TEMPLATE_TEST_CASE(
                         << (wl == cvk::weight_layout::hwio ? "hwio" : "oihw") << ", input "
                         << to_string(s));
           const auto input = store(d.x, p.input_nchw(), l, s);
-          const auto params = params_of(p, l, wl);
+          const auto params = conv_params(p, l, wl);
           const cvk::strided_view<const T, 4> in = input.view;
           const auto y = cvk::conv2d(in, weight, d.b, params);
           REQUIRE(y.extents() == cvk::conv2d_output_shape(in.extents(), weight.extents(), params));
@@ -230,7 +136,7 @@ TEMPLATE_TEST_CASE(
           cvk::conv2d(in, weight, d.b, params, out.view);
           REQUIRE(to_nchw(cvk::strided_view<const T, 4>(out.view), l) == expected);
         }
-        const cvk::conv2d_plan<T> plan(weight, d.b, params_of(p, l, wl));
+        const cvk::conv2d_plan<T> plan(weight, d.b, conv_params(p, l, wl));
         depthwise_runs += plan.path() == cvk::conv2d_path::depthwise_nhwc ? 1 : 0;
       }
     }
@@ -276,8 +182,9 @@ TEMPLATE_TEST_CASE("conv2d: edge shapes (1×1 image, kernel = padded input, huge
     for (const auto l : both_layouts) {
       INFO(p.describe());
       const auto input = store(d.x, p.input_nchw(), l, storage::contiguous);
-      const auto y = cvk::conv2d(cvk::strided_view<const T, 4>(input.view),
-                                 weight_tensor(d, cvk::weight_layout::oihw), d.b, params_of(p, l));
+      const auto y =
+          cvk::conv2d(cvk::strided_view<const T, 4>(input.view),
+                      weight_tensor(d, cvk::weight_layout::oihw), d.b, conv_params(p, l));
       REQUIRE(to_nchw(y.view(), l) == expected);
     }
   }
@@ -308,7 +215,7 @@ TEMPLATE_TEST_CASE(
         const auto expected = cvk_test::reference_conv2d(p, d.x, d.w, d.b);
         for (const auto l : both_layouts) {
           INFO(p.describe() << (l == cvk::layout::nhwc ? " nhwc" : " nchw"));
-          const auto params = params_of(p, l);
+          const auto params = conv_params(p, l);
           const cvk::conv2d_plan<T> plan(weight_tensor(d, cvk::weight_layout::oihw), d.b, params);
           REQUIRE(plan.path() == cvk::conv2d_path::depthwise_nhwc);
           const auto input = store(d.x, p.input_nchw(), l, storage::contiguous);
@@ -332,10 +239,10 @@ TEMPLATE_TEST_CASE(
     index_t groups_lo, groups_hi, in_lo, in_hi, out_lo, out_hi, kernel_lo, kernel_hi;
   };
   const family families[] = {
-      {2, 40, 2, 8, 1, 8, 1, 3},      // small groups
-      {1, 3, 1, 20, 8, 70, 1, 3},     // large groups (and pointwise with 1×1)
-      {1, 4, 9, 24, 3, 40, 1, 1},     // pointwise
-      {1, 1, 9, 16, 1, 3, 2, 3},      // generic
+      {2, 40, 2, 8, 1, 8, 1, 3},   // small groups
+      {1, 3, 1, 20, 8, 70, 1, 3},  // large groups (and pointwise with 1×1)
+      {1, 4, 9, 24, 3, 40, 1, 1},  // pointwise
+      {1, 1, 9, 16, 1, 3, 2, 3},   // generic
   };
   std::array<int, 5> hits{};
   for (int trial = 0; trial < 64; ++trial) {
@@ -362,7 +269,7 @@ TEMPLATE_TEST_CASE(
     for (const auto l : both_layouts) {
       const storage s = trial % 3 == 0 ? storage::transposed : storage::contiguous;
       const cvk::conv2d_plan<T> plan(weight_tensor(d, cvk::weight_layout::oihw), d.b,
-                                     params_of(p, l));
+                                     conv_params(p, l));
       INFO("trial " << trial << ": " << p.describe() << (l == cvk::layout::nhwc ? " nhwc" : " nchw")
                     << ", path " << cvk::to_string(plan.path()) << ", input " << to_string(s));
       ++hits[static_cast<std::size_t>(plan.path())];
@@ -406,7 +313,7 @@ TEMPLATE_TEST_CASE(
     const auto expected = cvk_test::reference_conv2d(p, d.x, d.w, d.b);
     for (const auto l : both_layouts) {
       const cvk::conv2d_plan<T> plan(weight_tensor(d, cvk::weight_layout::oihw), d.b,
-                                     params_of(p, l));
+                                     conv_params(p, l));
       INFO(p.describe() << ", path " << cvk::to_string(plan.path()));
       const auto input = store(d.x, p.input_nchw(), l, storage::contiguous);
       const auto got = to_nchw(plan(cvk::strided_view<const T, 4>(input.view)).view(), l);
@@ -427,9 +334,9 @@ TEMPLATE_TEST_CASE("conv2d: a grouped conv equals the per-group dense convs conc
     conv_problem p = random_problem(gen);
     if (trial % 3 == 0) p.o = p.groups * (trial % 2 == 1 ? 8 : 4);  // the unrolled O/g sizes
     const auto d = integer_data<T>(gen, p);
-    const auto grouped =
-        cvk::conv2d(cvk::strided_view<const T, 4>(d.x.data(), p.input_nchw()),
-                    cvk::strided_view<const T, 4>(d.w.data(), p.weight_oihw()), d.b, params_of(p));
+    const auto grouped = cvk::conv2d(cvk::strided_view<const T, 4>(d.x.data(), p.input_nchw()),
+                                     cvk::strided_view<const T, 4>(d.w.data(), p.weight_oihw()),
+                                     d.b, conv_params(p));
     const index_t ig = p.c / p.groups, og = p.o / p.groups;
     INFO(p.describe());
     for (index_t g = 0; g < p.groups; ++g) {
@@ -444,7 +351,7 @@ TEMPLATE_TEST_CASE("conv2d: a grouped conv equals the per-group dense convs conc
       const cvk::strided_view<const T, 4> w_group(d.w.data() + g * og * ig * p.kh * p.kw,
                                                   {og, ig, p.kh, p.kw});
       const std::vector<T> b_group(d.b.begin() + g * og, d.b.begin() + (g + 1) * og);
-      const auto y = cvk::conv2d(x_group, w_group, b_group, params_of(dense));
+      const auto y = cvk::conv2d(x_group, w_group, b_group, conv_params(dense));
       const auto oh = p.out_h(), ow = p.out_w();
       const cvk::strided_view<const T, 4> slice(grouped.data() + g * og * oh * ow,
                                                 {p.n, og, oh, ow}, {p.o * oh * ow, oh * ow, ow, 1});
@@ -477,7 +384,7 @@ TEMPLATE_TEST_CASE("conv2d: results are bit-identical for 1, 2 and 3 threads", "
       const auto input = store(x, p.input_nchw(), l, storage::contiguous);
       const auto weight = cvk::strided_view<const T, 4>(w.data(), p.weight_oihw());
       for (const int threads : {1, 2, 3}) {
-        auto params = params_of(p, l);
+        auto params = conv_params(p, l);
         params.threads = threads;
         results.push_back(cvk::conv2d(cvk::strided_view<const T, 4>(input.view), weight, params));
       }
@@ -503,27 +410,27 @@ TEMPLATE_TEST_CASE("conv2d_plan: reused across inputs equals the one-shot call",
     const auto w = small_integers<T>(gen, cvk_test::product(p.weight_oihw()), 2);
     const auto b = small_integers<T>(gen, 12, 3);
     const auto weight = cvk::strided_view<const T, 4>(w.data(), p.weight_oihw());
-    const auto params = params_of(p, cvk::layout::nhwc);
+    const auto params = conv_params(p, cvk::layout::nhwc);
     const cvk::conv2d_plan<T> plan(weight, b, params);
     // The weight, zero-padded to whole vectors on the vector paths (at most lanes × it), + bias.
     const auto lanes = static_cast<std::size_t>(cvk::detail::simd<T>::lanes);
     CHECK(plan.memory_bytes() >= (w.size() + b.size()) * sizeof(T));
     CHECK(plan.memory_bytes() <= (w.size() * lanes + b.size()) * sizeof(T));
-    CHECK(plan.memory_bytes() ==
-          (static_cast<std::size_t>(cvk::detail::packed_weight_size<T>(
-               plan.path(), [&] {
-                 cvk::detail::conv2d_geometry g;
-                 g.groups = groups;
-                 g.out_channels = p.o;
-                 g.in_channels = p.c;
-                 g.in_per_group = p.c / groups;
-                 g.out_per_group = p.o / groups;
-                 g.kernel_h = p.kh;
-                 g.kernel_w = p.kw;
-                 return g;
-               }())) +
-           b.size()) *
-              sizeof(T));
+    CHECK(plan.memory_bytes() == (static_cast<std::size_t>(cvk::detail::packed_weight_size<T>(
+                                      plan.path(),
+                                      [&] {
+                                        cvk::detail::conv2d_geometry g;
+                                        g.groups = groups;
+                                        g.out_channels = p.o;
+                                        g.in_channels = p.c;
+                                        g.in_per_group = p.c / groups;
+                                        g.out_per_group = p.o / groups;
+                                        g.kernel_h = p.kh;
+                                        g.kernel_w = p.kw;
+                                        return g;
+                                      }())) +
+                                  b.size()) *
+                                     sizeof(T));
     CHECK(plan.weight_extents() == p.weight_oihw());
     for (const index_t size : {4, 9, 1}) {  // the same plan on images of different sizes
       p.h = size;
@@ -572,7 +479,7 @@ TEMPLATE_TEST_CASE("conv2d: fused epilogue — bias, residual, relu, relu6, clam
       for (const act_case a :
            {act_case{cvk::activation::none, 0, 0}, act_case{cvk::activation::relu, 0, 0},
             act_case{cvk::activation::relu6, 0, 0}, act_case{cvk::activation::clamp, -2.5, 3.5}}) {
-        auto params = params_of(p, l);
+        auto params = conv_params(p, l);
         params.act = a.act;
         params.clamp_min = a.lo;
         params.clamp_max = a.hi;
@@ -606,8 +513,8 @@ TEMPLATE_TEST_CASE("conv2d: fused epilogue — bias, residual, relu, relu6, clam
       // No bias: cvk::no_bias and the bias-free form agree with a zero bias.
       const std::vector<T> zero(static_cast<std::size_t>(p.o), T(0));
       const auto expected = cvk_test::reference_conv2d(p, d.x, d.w, zero);
-      REQUIRE(to_nchw(cvk::conv2d(in, weight, params_of(p, l)).view(), l) == expected);
-      REQUIRE(to_nchw(cvk::conv2d(in, weight, cvk::no_bias, params_of(p, l)).view(), l) ==
+      REQUIRE(to_nchw(cvk::conv2d(in, weight, conv_params(p, l)).view(), l) == expected);
+      REQUIRE(to_nchw(cvk::conv2d(in, weight, cvk::no_bias, conv_params(p, l)).view(), l) ==
               expected);
     }
   }
@@ -648,7 +555,7 @@ TEST_CASE("conv2d: ONNX auto_pad follows the ONNX Conv formulas", "[conv][conv2d
       };
       axis(p.h, p.kh, p.stride[0], p.dilation[0], q.pad[0], q.pad[2]);
       axis(p.w, p.kw, p.stride[1], p.dilation[1], q.pad[1], q.pad[3]);
-      auto params = params_of(p);
+      auto params = conv_params(p);
       params.pad_mode = mode;
       INFO(p.describe() << " auto_pad " << static_cast<int>(mode));
       if (empty) {
@@ -683,17 +590,7 @@ TEMPLATE_TEST_CASE(
     const std::string prefix = "case" + std::to_string(k) + "/";
     const auto v = file.table(prefix + "params").values<index_t>();
     conv_problem p;
-    p.n = v[0];
-    p.c = v[1];
-    p.h = v[2];
-    p.w = v[3];
-    p.o = v[4];
-    p.kh = v[5];
-    p.kw = v[6];
-    p.groups = v[7];
-    p.stride = {v[8], v[9]};
-    p.dilation = {v[10], v[11]};
-    const std::array<index_t, 4> padding{v[12], v[13], v[14], v[15]};
+    cvk_test::read_conv_fields(p, v);  // explicit padding in p.pad (zeros with auto_pad)
     const auto mode = static_cast<cvk::auto_pad>(v[16]);
     const bool has_bias = v[17] != 0;
     const auto x = file.table(prefix + dtype + "/input").values<T>();
@@ -705,8 +602,7 @@ TEMPLATE_TEST_CASE(
     INFO("fixture " << prefix << dtype << ": " << p.describe());
     for (const auto l : both_layouts) {
       for (const auto wl : both_weight_layouts) {
-        auto params = params_of(p, l, wl);
-        params.padding = padding;
+        auto params = conv_params(p, l, wl);
         params.pad_mode = mode;
         const auto input = store(x, p.input_nchw(), l, storage::contiguous);
         const conv_data<T> d{p, x, w, b};
@@ -752,7 +648,7 @@ TEST_CASE("conv2d: Eigen, xtensor and DLPack tensors", "[conv][conv2d][adapt]") 
   p.pad = {1, 1, 1, 1};
   const auto d = integer_data<float>(gen, p);
   const auto expected = cvk_test::reference_conv2d(p, d.x, d.w, d.b);
-  const auto params = params_of(p);
+  const auto params = conv_params(p);
   const auto oh = p.out_h(), ow = p.out_w();
 #  if defined(CVK_TEST_HAS_EIGEN)
   SECTION("Eigen Tensor and TensorMap (row-major)") {
