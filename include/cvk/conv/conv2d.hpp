@@ -57,7 +57,8 @@ CVK_BEGIN_NAMESPACE
 //   conv2d(input, weight, bias, params, out)                 → writes out (no allocation of it)
 //   conv2d(input, weight, bias, residual, params, out)       → writes out
 //   conv2d_output_shape(input_shape, weight_shape, params)   → output extents in params' layout
-//   conv2d_plan<T> plan(weight[, bias], params); plan(input[, residual][, out])
+//   conv2d_plan<T> plan(weight[, bias], params); plan(input) → tensor; plan(input, out);
+//   plan(input, residual, out); plan.with_residual(input, residual) → tensor
 //
 // Errors (every message names the function, the argument and the shapes):
 //   cvk::invalid_argument  stride or dilation < 1, padding < 0, groups < 1, non-zero padding with
@@ -176,9 +177,10 @@ class conv2d_plan {
   [[nodiscard]] tensor<T, 4> operator()(const Input& input) const {
     return run_new(input, static_cast<const std::nullptr_t*>(nullptr));
   }
-  /// y = conv2d(input) + residual, then the activation.
+  /// y = act(conv2d(input) + bias + residual). (A named function: `plan(input, x)` with two
+  /// tensors always writes into x, whatever x's constness — a const view is still writable.)
   template <tensor_of_rank<4> Input, tensor_of_rank<4> Residual>
-  [[nodiscard]] tensor<T, 4> operator()(const Input& input, const Residual& residual) const {
+  [[nodiscard]] tensor<T, 4> with_residual(const Input& input, const Residual& residual) const {
     return run_new(input, &residual);
   }
   /// Writes conv2d(input) into `out` (no allocation of the output).
