@@ -452,11 +452,13 @@ TEMPLATE_TEST_CASE("conv2d: fused epilogue — bias, residual, relu, relu6, clam
                    float, double) {
   using T = TestType;
   cvk::rng gen(6);
-  for (const index_t groups : {1, 4}) {  // generic and depthwise paths
+  // Large-group, generic (2 groups of 2 → 4 with 16 lanes) and depthwise paths, and 8 groups of
+  // 2 → 2 (small groups).
+  for (const index_t groups : {1, 2, 4, 8}) {
     conv_problem p;
     p.n = 2;
-    p.c = 4;
-    p.o = 8;
+    p.c = groups == 8 ? 16 : 4;
+    p.o = groups == 8 ? 16 : 8;
     p.groups = groups;
     p.h = 5;
     p.w = 6;
@@ -504,6 +506,8 @@ TEMPLATE_TEST_CASE("conv2d: fused epilogue — bias, residual, relu, relu6, clam
         INFO("groups " << groups << " activation " << static_cast<int>(a.act));
         REQUIRE(to_nchw(cvk::conv2d(in, weight, d.b, params).view(), l) == without);
         REQUIRE(to_nchw(cvk::conv2d(in, weight, d.b, res_view, params).view(), l) == with_residual);
+        const cvk::conv2d_plan<T> plan(weight, d.b, params);
+        REQUIRE(to_nchw(plan.with_residual(in, res_view).view(), l) == with_residual);
         // In place: the residual tensor receives the result.
         auto inplace = store(residual, p.output_nchw(), l, storage::contiguous);
         cvk::conv2d(in, weight, d.b, cvk::strided_view<const T, 4>(inplace.view), params,

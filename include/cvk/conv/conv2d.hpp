@@ -357,7 +357,8 @@ template <tensor_of_rank<4> Input, tensor_of_rank<4> Weight, conv_bias Bias,
                           const Residual& residual, const conv2d_params& params) {
   using T = detail::conv_scalar_t<Input>;
   detail::assert_conv_types<T, Weight, Bias, Residual>();
-  return conv2d_plan<T>(detail::caller{"conv2d"}, weight, bias, params)(input, residual);
+  return conv2d_plan<T>(detail::caller{"conv2d"}, weight, bias, params)
+      .with_residual(input, residual);
 }
 
 /// Writes act(conv2d(input, weight) + bias) into `out`.
