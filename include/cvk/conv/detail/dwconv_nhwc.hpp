@@ -78,6 +78,66 @@ void dwconv_tile(const conv2d_geometry& g, const T* image, const T* packed, tap_
   }
 }
 
+/// dwconv_tile for a kernel KW columns wide with horizontal stride S and no horizontal dilation
+/// (3×3 at stride 1 or 2: MobileNet's depthwise layers). Walks the tile's input columns once —
+/// S·(P−1) + KW of them instead of P·KW — loading each column's vectors once and feeding every
+/// (pixel, tap) that reads it from registers. For each output the taps still arrive in
+/// (ky, kx) order (column S·p + kx grows with kx), so the result equals dwconv_tile's bit for bit.
+template <class T, std::size_t V, std::size_t P, bool Border, std::size_t S, std::size_t KW>
+void dwconv_tile_sliding(const conv2d_geometry& g, const T* image, const T* packed, tap_range ky,
+                         index_t iy0, index_t ox, index_t c0, T* row) {
+  using vec = simd<T>;
+  using native = typename vec::native;
+  constexpr index_t lanes = vec::lanes;
+  constexpr std::size_t columns = S * (P - 1) + KW;
+  const index_t channels = g.in_channels;
+  native acc[P][V];
+  CVK_UNROLL
+  for (std::size_t p = 0; p < P; ++p) {
+    CVK_UNROLL
+    for (std::size_t v = 0; v < V; ++v) acc[p][v] = vec::zero();
+  }
+  const index_t ix0 = ox * static_cast<index_t>(S) - g.pad_left;
+  for (index_t k = ky.begin; k < ky.end; ++k) {
+    const T* x_row = image + (iy0 + k * g.dilation_h) * g.in_width * channels + c0;
+    const T* w_row = packed + k * static_cast<index_t>(KW) * channels + c0;
+    native wv[KW][V];
+    CVK_UNROLL
+    for (std::size_t j = 0; j < KW; ++j) {
+      CVK_UNROLL
+      for (std::size_t v = 0; v < V; ++v) {
+        wv[j][v] =
+            vec::load(w_row + static_cast<index_t>(j) * channels + static_cast<index_t>(v) * lanes);
+      }
+    }
+    CVK_UNROLL
+    for (std::size_t col = 0; col < columns; ++col) {
+      const index_t ix = ix0 + static_cast<index_t>(col);
+      const T* x =
+          tile_pixel<Border>(g, x_row + ix * channels, index_t{0}, ix, index_t{0}, conv_zeros<T>);
+      native xv[V];
+      CVK_UNROLL
+      for (std::size_t v = 0; v < V; ++v) xv[v] = vec::load(x + static_cast<index_t>(v) * lanes);
+      // Taps j ascending: output p = (col − j) / S when that divides and p < P.
+      CVK_UNROLL
+      for (std::size_t j = 0; j < KW; ++j) {
+        if (col >= j && (col - j) % S == 0 && (col - j) / S < P) {
+          const std::size_t p = (col - j) / S;
+          CVK_UNROLL
+          for (std::size_t v = 0; v < V; ++v) acc[p][v] = vec::fma(xv[v], wv[j][v], acc[p][v]);
+        }
+      }
+    }
+  }
+  CVK_UNROLL
+  for (std::size_t p = 0; p < P; ++p) {
+    T* out = row + (ox + static_cast<index_t>(p)) * channels + c0;
+    CVK_UNROLL
+    for (std::size_t v = 0; v < V; ++v)
+      vec::store(out + static_cast<index_t>(v) * lanes, acc[p][v]);
+  }
+}
+
 /// Channels [c0, c0 + V·L) of output row oy (for_each_row_tile's split).
 template <class T, std::size_t V>
 void dwconv_row_vectors(const conv2d_geometry& g, const T* image, const T* packed, tap_range ky,
@@ -87,6 +147,23 @@ void dwconv_row_vectors(const conv2d_geometry& g, const T* image, const T* packe
       g, interior, zero_taps,
       [&](index_t start, auto size, bool border) {
         constexpr std::size_t q = decltype(size)::value;
+        // 3 columns, stride 1 or 2, no horizontal dilation: each input column loaded once.
+        const auto sliding = [&](auto stride) {
+          constexpr std::size_t s = decltype(stride)::value;
+          if (border) {
+            dwconv_tile_sliding<T, V, q, true, s, 3>(g, image, packed, ky, iy0, start, c0, row);
+          } else {
+            dwconv_tile_sliding<T, V, q, false, s, 3>(g, image, packed, ky, iy0, start, c0, row);
+          }
+        };
+        if constexpr (V <= 2) {
+          if (g.kernel_w == 3 && g.dilation_w == 1 && g.stride_w == 1) {
+            return sliding(std::integral_constant<std::size_t, 1>{});
+          }
+          if (g.kernel_w == 3 && g.dilation_w == 1 && g.stride_w == 2) {
+            return sliding(std::integral_constant<std::size_t, 2>{});
+          }
+        }
         if (border) {
           dwconv_tile<T, V, q, true>(g, image, packed, ky, all, iy0, start, c0, row);
         } else {
@@ -139,7 +216,10 @@ void dwconv_nhwc_row(const conv2d_geometry& g, const T* image, const T* packed, 
   const bool zero_taps = finite_weights;  // tiles read at most 4·L zeros
   const index_t vectors = g.out_per_group == 1 ? outs / lanes : 0;
   for (index_t v0 = 0; v0 < vectors;) {
-    if (vectors - v0 >= 4) {
+    // The sliding 3-column tiles keep 3 weight vectors per channel vector: at most 2 of those.
+    const bool sliding =
+        g.kernel_w == 3 && g.dilation_w == 1 && (g.stride_w == 1 || g.stride_w == 2);
+    if (!sliding && vectors - v0 >= 4) {
       dwconv_row_vectors<T, 4>(g, image, packed, ky, iy0, interior, zero_taps, v0 * lanes, row);
       v0 += 4;
     } else if (vectors - v0 >= 2) {
