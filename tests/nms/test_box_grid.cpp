@@ -534,3 +534,30 @@ TEST_CASE("NaN policy: nms_rotated, batched_nms_rotated", "[nms][nan]") {
   const auto batched = cvk::batched_nms_rotated(plain_boxes, normal.scores, plain_classes, 0.3);
   REQUIRE(without_nan(batched_with_nan, w) == std::vector<index_t>(batched.begin(), batched.end()));
 }
+
+TEST_CASE("scratch memory: kept per thread between calls, bounded, released on request",
+          "[nms][memory]") {
+  // docs/conventions.md, "Memory kept between calls". nms with one thread runs its grid on the
+  // calling thread, whose scratch slots then hold the grid's buffers.
+  cvk::release_scratch();
+  REQUIRE(cvk::thread_scratch_bytes() == 0);
+  const scene_data d = make_scene(cost_scene::normal, 20000);
+  const cvk::nms_options one_thread{.threads = 1};
+  const auto first = cvk::nms(d.boxes, d.scores, 0.5, one_thread);
+  const std::size_t kept = cvk::thread_scratch_bytes();
+  CHECK(kept > 0);
+  CHECK(kept <= cvk::detail::scratch_slots * cvk::detail::scratch_keep_bytes);
+  // A second call reuses the buffers: no more memory kept.
+  const auto second = cvk::nms(d.boxes, d.scores, 0.5, one_thread);
+  CHECK(cvk::thread_scratch_bytes() == kept);
+  cvk::release_thread_scratch();
+  CHECK(cvk::thread_scratch_bytes() == 0);
+  // Released memory is allocated again on demand; results do not depend on it.
+  const auto third = cvk::nms(d.boxes, d.scores, 0.5, one_thread);
+  REQUIRE(std::vector<cvk::index_t>(first.begin(), first.end()) ==
+          std::vector<cvk::index_t>(third.begin(), third.end()));
+  REQUIRE(std::vector<cvk::index_t>(second.begin(), second.end()) ==
+          std::vector<cvk::index_t>(third.begin(), third.end()));
+  cvk::release_scratch();
+  CHECK(cvk::thread_scratch_bytes() == 0);
+}
