@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -223,6 +224,57 @@ TEMPLATE_TEST_CASE("conv2d backward: edge shapes (1×1 image, kernel = padded in
 }
 
 TEMPLATE_TEST_CASE(
+    "conv2d backward: the register tiles' shapes (output vectors, input channel tails, "
+    "expanded rows, stride 1 as a forward conv)",
+    "[conv][conv2d_backward]", float, double) {
+  using T = TestType;
+  cvk::rng gen(77);
+  // {groups, I/g, O/g, K, stride, dilation, pad}: the plain weight-gradient tiles with 1–6
+  // output vectors and input-channel tails, the expanded tiles with 4 + 2 + 1 rows and channel
+  // tails, the stride-1 input gradient on every forward path (depthwise, small groups, large
+  // groups, pointwise, generic) with padding inside, at and beyond the dilated kernel.
+  struct shape {
+    index_t groups, ig, og, k, stride, dilation, pad;
+  };
+  const shape shapes[] = {{1, 9, 21, 3, 1, 1, 1}, {2, 20, 40, 1, 1, 1, 0}, {1, 8, 3, 3, 2, 1, 1},
+                          {3, 3, 7, 3, 1, 2, 2},  {37, 1, 1, 3, 1, 1, 1},  {5, 1, 5, 3, 2, 1, 3},
+                          {4, 2, 3, 3, 1, 1, 1},  {1, 33, 17, 2, 1, 1, 2}, {2, 16, 16, 3, 1, 1, 0},
+                          {1, 12, 1, 3, 1, 2, 5}, {150, 1, 1, 3, 1, 1, 1}, {130, 1, 1, 5, 2, 2, 3},
+                          {6, 2, 2, 5, 1, 1, 2}};
+  for (const auto& sh : shapes) {
+    conv_problem p;
+    p.n = 2;
+    p.groups = sh.groups;
+    p.c = sh.groups * sh.ig;
+    p.o = sh.groups * sh.og;
+    p.h = 7;
+    p.w = 9;
+    p.kh = sh.k;
+    p.kw = sh.k;
+    p.stride = {sh.stride, sh.stride};
+    p.dilation = {sh.dilation, sh.dilation};
+    p.pad = {sh.pad, sh.pad, sh.pad - 1 < 0 ? 0 : sh.pad - 1, sh.pad};
+    const auto x = cvk_test::small_integers<T>(gen, cvk_test::product(p.input_nchw()), 2);
+    const auto w = cvk_test::small_integers<T>(gen, cvk_test::product(p.weight_oihw()), 2);
+    const auto dy = cvk_test::small_integers<T>(gen, cvk_test::product(p.output_nchw()), 3);
+    for (const auto l : both_layouts) {
+      INFO(p.describe() << " " << name(l));
+      const auto gy = cvk_test::store(dy, p.output_nchw(), l, storage::contiguous);
+      const auto in = cvk_test::store(x, p.input_nchw(), l, storage::contiguous);
+      const cvk::strided_view<const T, 4> gy_view = gy.view, in_view = in.view;
+      const auto weight = nchw_view(w, p.weight_oihw());
+      const auto params = params_of(p, l);
+      REQUIRE(cvk_test::to_nchw(
+                  cvk::conv2d_backward_input(gy_view, weight, in_view.extents(), params).view(),
+                  l) == cvk_test::reference_conv2d_backward_input(p, dy, w));
+      REQUIRE(cvk_test::flatten(
+                  cvk::conv2d_backward_weight(gy_view, in_view, p.weight_oihw(), params).view()) ==
+              cvk_test::reference_conv2d_backward_weight(p, dy, x));
+    }
+  }
+}
+
+TEMPLATE_TEST_CASE(
     "conv_transpose2d: random shapes equal the scatter reference (output_padding, groups, "
     "layouts, strides)",
     "[conv][conv_transpose2d]", float, double) {
@@ -393,7 +445,9 @@ TEMPLATE_TEST_CASE("conv2d backward and conv_transpose2d: bit-identical for 1, 2
                    "[conv][conv2d_backward][conv_transpose2d]", float, double) {
   using T = TestType;
   cvk::rng gen(100);
-  for (const index_t groups : {1, 4, 32}) {
+  // Stride 1 runs the input gradient as a forward conv, stride 2 the gather.
+  for (const auto& [groups, vertical_stride] :
+       {std::pair<index_t, index_t>{1, 2}, {4, 2}, {32, 2}, {1, 1}, {4, 1}, {32, 1}}) {
     conv_problem p;
     p.n = 2;
     p.c = 32;
@@ -403,7 +457,7 @@ TEMPLATE_TEST_CASE("conv2d backward and conv_transpose2d: bit-identical for 1, 2
     p.w = 11;
     p.kh = 3;
     p.kw = 3;
-    p.stride = {2, 1};
+    p.stride = {vertical_stride, 1};
     p.pad = {1, 1, 1, 1};
     // Real-valued data: the sums round, so any change of order would show.
     const auto x = cvk_test::random_reals<T>(gen, cvk_test::product(p.input_nchw()));
@@ -425,13 +479,13 @@ TEMPLATE_TEST_CASE("conv2d backward and conv_transpose2d: bit-identical for 1, 2
         // The transposed conv of x with the conv weight read as I×O/g×KH×KW.
         const auto tw = nchw_view(w, {p.c, p.o / groups, p.kh, p.kw});
         y.push_back(cvk::conv_transpose2d(x_view, tw,
-                                          {.stride = {2, 1},
+                                          {.stride = {vertical_stride, 1},
                                            .padding = {1, 1, 1, 1},
                                            .groups = groups,
                                            .data_layout = l,
                                            .threads = threads}));
       }
-      INFO("groups " << groups << " " << name(l));
+      INFO("groups " << groups << " stride " << vertical_stride << " " << name(l));
       for (std::size_t k = 1; k < 3; ++k) {
         REQUIRE(dx[k] == dx[0]);
         REQUIRE(dw[k] == dw[0]);

@@ -63,11 +63,15 @@ CVK_BEGIN_NAMESPACE
 // grad_input, grad_weight, grad_bias of the wrong shape.
 //
 // Complexity: grad_input and grad_weight N·Ho·Wo·O·(I/g)·KH·KW multiply-adds each (the forward
-// count), grad_bias N·Ho·Wo·O adds. Memory: the packed weight (grad_input); one NHWC copy of
-// each input that is not NHWC-contiguous, or with fewer than 8 input channels per group the
-// expanded grad_output (N·Ho·Wo·(O/g)·I values); per grad_weight task a block of at most the
-// weight's size. Every gradient element is summed by one thread in a fixed order: grad_input
-// over (ky, kx, o), grad_weight and grad_bias over (n, oy, ox).
+// count), grad_bias N·Ho·Wo·O adds. Memory: grad_input as conv_transpose2d (per stride phase
+// the weight packed for a forward path and, unless grad_output is NHWC-contiguous and the path
+// reads NHWC, a copy of it in the path's layout); grad_weight one NHWC copy of input unless it
+// is NHWC-contiguous, and grad_output with each group's channels padded to whole vectors (no
+// copy when it is NHWC-contiguous and O/g fills whole vectors) or, with fewer than 8 input
+// channels per group, expanded (N·Ho·Wo·(O/g)·I values); per grad_weight task a block of at
+// most the weight's size padded to whole vectors. Every gradient element is summed by one
+// thread in a fixed order: grad_input in the forward path's order over its taps and channels,
+// grad_weight and grad_bias over (n, oy, ox).
 
 namespace detail {
 

@@ -63,11 +63,13 @@ CVK_BEGIN_NAMESPACE
 //                          empty output; bias not of length O; output of the wrong shape
 //   cvk::out_of_range      size products that overflow; buffers too large to allocate
 //
-// Complexity: N·H·W·I·(O/g)·KH·KW multiply-adds (the conv2d's count), gathered: every output
-// element is summed by one thread over (ky, kx, input channel), so results are bit-identical
-// for any thread count. Memory: the packed weight, one NHWC copy of the input unless it is
-// NHWC-contiguous (with fewer than 8 output channels per group: an expanded copy, (O/g)·I values
-// per pixel), one output row per chunk of rows.
+// Complexity: N·H·W·I·(O/g)·KH·KW multiply-adds (the conv2d's count). The output splits into
+// stride_h·stride_w phases, each a stride-1 conv2d of the input with its taps of the flipped
+// weight, run by conv2d's paths: every output element is summed by one thread in that path's
+// order, so results are bit-identical for any thread count. Memory: per phase the weight packed
+// for its path (at most the vector width times the weight) and, when the input is not
+// NHWC-contiguous or the path interleaves groups, one copy of the input in the path's layout;
+// one output row per chunk of rows.
 
 /// Parameters of conv_transpose2d: conv2d_params' fields (same meaning, same checks) without
 /// auto_pad, plus output_padding. Designated initializers:

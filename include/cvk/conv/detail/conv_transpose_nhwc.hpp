@@ -1,14 +1,18 @@
 // cvk — computer-vision kernels, header-only C++20.
 // The one transposed-convolution kernel: conv2d_backward_input and conv_transpose2d both run it.
-// Gather form: each element of the result (a conv2d's input gradient) is summed by one thread,
-//   dX[n, y, x, grp·I/g + i] = Σ_{ky, kx} Σ_{o < O/g} w[grp·O/g + o, i, ky, kx]
-//                                         · dY[n, (y + pt − ky·dh) / sh, (x + pl − kx·dw) / sw, ·]
-// over the taps whose quotients are exact and inside dY, so there are no races and no scatter.
+// The result (a conv2d's input gradient) splits into sh·sw phases of positions (py + sh·q,
+// px + sw·r); each phase is a stride-1 forward conv2d of grad_output with a subset of the taps,
+// flipped, and the channel roles of each group swapped, run by conv2d's own paths and row driver
+// — so each element is summed by one thread in a fixed order (no scatter, no races), at the
+// forward paths' speed. Also the expanded grad_output and the tap ranges of the weight gradient.
 // SPDX-License-Identifier: MIT
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <memory>
+#include <numeric>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -22,10 +26,6 @@
 
 CVK_BEGIN_NAMESPACE
 namespace detail {
-
-/// Channels the gradient loops sum in registers at a time: 128 bytes (two AVX-512 vectors).
-template <class T>
-inline constexpr index_t grad_lanes = static_cast<index_t>(128 / sizeof(T));
 
 /// The output positions [first, last) of a conv axis whose tap at offset `tap_offset`
 /// (k·d − pad_begin) lands inside an input of `in` elements: 0 <= o·stride + tap_offset < in,
@@ -62,28 +62,6 @@ inline conv2d_geometry transposed_rows(const conv2d_geometry& g) noexcept {
 /// would be I/g long, so these run over all channels instead, reading grad_output expanded
 /// (expand_grad_output) — I/g times its size, a layout pass that replaces the NHWC copy.
 inline bool transpose_expands(const conv2d_geometry& g) noexcept { return g.in_per_group < 8; }
-
-/// Packs a conv2d weight (read as w(o, i, ky, kx), O×I/g×KH×KW) per tap: plain,
-/// [ky][kx][o][i] — the I/g values an output channel feeds back are contiguous; expanded,
-/// [ky][kx][o % (O/g)][c] with c = group·I/g + i — for one in-group output index, every channel.
-template <class T, class WeightAt>
-void pack_transpose_weights(const conv2d_geometry& g, bool expanded, WeightAt w, T* packed) {
-  const index_t ig = g.in_per_group, og = g.out_per_group;
-  for (index_t ky = 0; ky < g.kernel_h; ++ky) {
-    for (index_t kx = 0; kx < g.kernel_w; ++kx) {
-      if (expanded) {
-        for (index_t ol = 0; ol < og; ++ol) {
-          for (index_t c = 0; c < g.in_channels; ++c)
-            *packed++ = w(c / ig * og + ol, c % ig, ky, kx);
-        }
-        continue;
-      }
-      for (index_t o = 0; o < g.out_channels; ++o) {
-        for (index_t i = 0; i < ig; ++i) *packed++ = w(o, i, ky, kx);
-      }
-    }
-  }
-}
 
 /// The output gradient expanded for the small-group loops: element [n][oy][ox][ol][c] is
 /// dY[n, (c / (I/g))·(O/g) + ol, oy, ox], the value channel c's group feeds through its ol-th
@@ -131,132 +109,140 @@ layout_images<T> expand_grad_output(const conv2d_geometry& g, const strided_view
   return result;
 }
 
-/// One tap of one result pixel: the grad_output pixel it reads and the tap's packed weights.
-template <class T>
-struct gather_tap {
-  const T* dy;
-  const T* w;
+/// One axis of one phase of a transposed conv. The result positions y ≡ p (mod s) are reached by
+/// the taps k with (p + pad − k·d) divisible by s: k = k0 + s'·j (s' = s / gcd(d, s)), j < J,
+/// from grad_output positions q + c − d'·j (y = p + s·q, d' = d / gcd(d, s)) — a stride-1 conv
+/// over grad_output with J taps of dilation d', flipped: padding d'·(J − 1) − c before it.
+struct transpose_phase_axis {
+  index_t first_tap = 0, tap_step = 1, taps = 0, dilation = 1, pad_begin = 0, count = 0;
 };
 
-/// out[l] = Σ over `taps` (in order) and, within a tap, over `rows` grad_output channels r, of
-/// dy[d_channel + r·d_step (+ l)] · w[w_channel + r·w_step + l], for l < width (<= grad_lanes):
-/// the grad_output factor is one channel for all l (ScalarD, the plain order) or the l-th of
-/// `width` (the expanded order). With Width (= width) known at compile time the sums stay in
-/// registers.
-template <class T, bool ScalarD, index_t Width>
-void gather_sum(const gather_tap<T>* taps, index_t tap_count, index_t rows, index_t d_channel,
-                index_t d_step, index_t w_channel, index_t w_step, index_t width, T* out) {
-  T sum[static_cast<std::size_t>(Width > 0 ? Width : grad_lanes<T>)] = {};
-  const index_t lanes = Width > 0 ? Width : width;
-  for (index_t k = 0; k < tap_count; ++k) {
-    for (index_t r = 0; r < rows; ++r) {
-      const T* __restrict d = taps[k].dy + d_channel + r * d_step;
-      const T* __restrict w = taps[k].w + w_channel + r * w_step;
-      for (index_t l = 0; l < lanes; ++l) {
-        sum[static_cast<std::size_t>(l)] += (ScalarD ? d[0] : d[l]) * w[l];
-      }
-    }
-  }
-  std::copy(sum, sum + lanes, out);
+inline transpose_phase_axis transpose_phase(index_t p, index_t result, index_t kernel,
+                                            index_t stride, index_t dilation, index_t pad) {
+  transpose_phase_axis a;
+  a.count = p < result ? (result - p + stride - 1) / stride : 0;
+  const index_t common = std::gcd(dilation, stride);
+  a.tap_step = stride / common;
+  a.dilation = dilation / common;
+  a.first_tap = 0;
+  const auto reaches = [&](index_t k) {
+    return ((p + pad - k * dilation) % stride + stride) % stride == 0;
+  };
+  while (a.first_tap < std::min(kernel, a.tap_step) && !reaches(a.first_tap)) ++a.first_tap;
+  if (a.first_tap >= std::min(kernel, a.tap_step)) return a;  // no tap reaches this phase
+  a.taps = (kernel - 1 - a.first_tap) / a.tap_step + 1;
+  const index_t reach = (p + pad - a.first_tap * dilation) / stride;  // exact
+  a.pad_begin = a.dilation * (a.taps - 1) - reach;
+  return a;
 }
 
-/// gather_sum over `count` result channels, in chunks of grad_lanes.
-template <class T, bool ScalarD>
-void gather_sums(const gather_tap<T>* taps, index_t tap_count, index_t rows, index_t d_channel,
-                 index_t d_step, index_t w_channel, index_t w_step, index_t count, T* out) {
-  constexpr index_t lanes = grad_lanes<T>;
-  for (index_t c = 0; c < count; c += lanes) {
-    const index_t d_at = d_channel + (ScalarD ? 0 : c);
-    if (count - c >= lanes) {
-      gather_sum<T, ScalarD, lanes>(taps, tap_count, rows, d_at, d_step, w_channel + c, w_step,
-                                    lanes, out + c);
-    } else {
-      gather_sum<T, ScalarD, 0>(taps, tap_count, rows, d_at, d_step, w_channel + c, w_step,
-                                count - c, out + c);
-    }
-  }
-}
-
-/// row[x·I + c] = dX[y, x, c] (no bias) for row y of the input gradient of the conv2d of
-/// geometry g, from one contiguous image of grad_out: Ho×Wo×O (plain) or Ho×Wo×(O/g)×I
-/// (expanded, expand_grad_output), with the weight packed to match. Each element is summed over
-/// (ky, kx, o) in that order, in registers, in both forms, whatever the thread count.
+/// One phase (py, px) of the transposed conv of geometry g as a forward conv2d (stride 1) of
+/// grad_out with the phase's taps of the weight, channel roles swapped within each group and
+/// flipped,
+///   w'[grp·I/g + i, o, jy, jx] = w[grp·O/g + o, i, ky0 + sy'·(Jy − 1 − jy), kx0 + ...],
+/// written to the result positions (py + sh·q, px + sw·r). The forward path choose_conv2d_path
+/// picks for w' packs it and its row kernel runs through conv_rows_execute, as conv2d's would.
+/// A negative padding (the transposed conv's padding beyond the dilated kernel) only skips
+/// grad_out's border: the row kernels read rows and columns inside the image only (valid_taps,
+/// interior_columns). A phase no tap reaches is act(bias).
 template <class T>
-void conv_transpose_nhwc_row(const conv2d_geometry& g, bool expanded, const T* grad_out,
-                             const T* packed, index_t y, T* row) {
-  const index_t channels = g.in_channels, outs = g.out_channels;
-  const index_t ig = g.in_per_group, og = g.out_per_group;
-  const index_t tap_size = outs * ig;  // = O/g · I: one tap of either packing
-  const index_t pixel = expanded ? og * channels : outs;
-  // At most KH·KW taps per pixel; 64 on the stack covers every common kernel.
-  constexpr index_t stack_taps = 64;
-  gather_tap<T> on_stack[stack_taps];
-  std::vector<gather_tap<T>> on_heap;
-  gather_tap<T>* taps = on_stack;
-  if (g.kernel_h * g.kernel_w > stack_taps) {
-    on_heap.resize(static_cast<std::size_t>(g.kernel_h * g.kernel_w));
-    taps = on_heap.data();
-  }
-  for (index_t x = 0; x < g.in_width; ++x) {
-    index_t count = 0;
-    for (index_t ky = 0; ky < g.kernel_h; ++ky) {
-      const index_t ty = y + g.pad_top - ky * g.dilation_h;
-      if (ty < 0) break;  // ty falls as ky grows
-      if (ty % g.stride_h != 0 || ty / g.stride_h >= g.out_height) continue;
-      const T* dy_row = grad_out + (ty / g.stride_h) * g.out_width * pixel;
-      for (index_t kx = 0; kx < g.kernel_w; ++kx) {
-        const index_t tx = x + g.pad_left - kx * g.dilation_w;
-        if (tx < 0) break;
-        if (tx % g.stride_w != 0 || tx / g.stride_w >= g.out_width) continue;
-        taps[count++] = {dy_row + (tx / g.stride_w) * pixel,
-                         packed + (ky * g.kernel_w + kx) * tap_size};
+void conv_transpose_phase(const conv2d_geometry& g, const transpose_phase_axis& ay,
+                          const transpose_phase_axis& ax, index_t py, index_t px,
+                          const strided_view<const T, 4>& weight,
+                          const strided_view<const T, 4>& grad_out, const T* bias,
+                          const strided_view<T, 4>& out, const conv2d_params& params,
+                          const char* fn) {
+  if (ay.count == 0 || ax.count == 0) return;
+  const strided_view<T, 4> part(
+      out.data() + py * out.stride(2) + px * out.stride(3),
+      {out.extent(0), out.extent(1), ay.count, ax.count},
+      {out.stride(0), out.stride(1), out.stride(2) * g.stride_h, out.stride(3) * g.stride_w});
+  if (ay.taps == 0 || ax.taps == 0) {
+    const epilogue<T> act = make_epilogue<T>(params);
+    for (index_t n = 0; n < part.extent(0); ++n) {
+      for (index_t c = 0; c < part.extent(1); ++c) {
+        for (index_t y = 0; y < part.extent(2); ++y) {
+          for (index_t x = 0; x < part.extent(3); ++x) part(n, c, y, x) = act(T(0) + bias[c]);
+        }
       }
     }
-    T* out = row + x * channels;
-    if (expanded) {  // every channel at once, one in-group output index after the other
-      gather_sums<T, false>(taps, count, og, 0, channels, 0, channels, channels, out);
-      continue;
-    }
-    for (index_t grp = 0; grp < g.groups; ++grp) {
-      gather_sums<T, true>(taps, count, og, grp * og, 1, grp * og * ig, ig, ig, out + grp * ig);
+    return;
+  }
+  conv2d_geometry f = transposed_rows(g);
+  f.out_height = ay.count;
+  f.out_width = ax.count;
+  f.kernel_h = ay.taps;
+  f.kernel_w = ax.taps;
+  f.dilation_h = ay.dilation;
+  f.dilation_w = ax.dilation;
+  f.pad_top = ay.pad_begin;
+  f.pad_left = ax.pad_begin;
+  f.pad_bottom = f.out_height - f.in_height + f.dilation_h * (f.kernel_h - 1) - f.pad_top;
+  f.pad_right = f.out_width - f.in_width + f.dilation_w * (f.kernel_w - 1) - f.pad_left;
+  const conv2d_path path =
+      choose_conv2d_path<T>(f.groups, f.in_per_group, f.out_per_group, f.kernel_h, f.kernel_w);
+  const index_t count = g.out_channels * g.in_per_group * g.kernel_h * g.kernel_w;  // checked
+  // The vector paths pad groups or outputs to whole vectors: at most lanes × the weight.
+  (void)checked_mul(count, simd<T>::lanes, fn, "the packed weight", weight);
+  // Every packed value is written (the padding with zeros): no initialisation.
+  const index_t packed_size = packed_weight_size<T>(path, f);
+  const auto packed_buffer = checked_allocation<T>(
+      packed_size, fn, "the packed weight", weight,
+      [&] { return std::unique_ptr<T[]>(new T[static_cast<std::size_t>(packed_size)]); });
+  const std::span<T> packed(packed_buffer.get(), static_cast<std::size_t>(packed_size));
+  // The packers read w'(c, o, jy, jx) with c innermost: through tables of each result channel's
+  // offset in the weight and each tap's, one load and two adds per value (no division).
+  const index_t ig = g.in_per_group, og = g.out_per_group;
+  std::vector<index_t> channel_at(static_cast<std::size_t>(g.in_channels));
+  for (index_t c = 0; c < g.in_channels; ++c) {
+    channel_at[static_cast<std::size_t>(c)] =
+        c / ig * og * weight.stride(0) + c % ig * weight.stride(1);
+  }
+  std::vector<index_t> tap_at(static_cast<std::size_t>(f.kernel_h * f.kernel_w));
+  for (index_t jy = 0; jy < f.kernel_h; ++jy) {
+    for (index_t jx = 0; jx < f.kernel_w; ++jx) {
+      tap_at[static_cast<std::size_t>(jy * f.kernel_w + jx)] =
+          (ay.first_tap + ay.tap_step * (ay.taps - 1 - jy)) * weight.stride(2) +
+          (ax.first_tap + ax.tap_step * (ax.taps - 1 - jx)) * weight.stride(3);
     }
   }
+  const T* w = weight.data();
+  pack_conv2d_weights(
+      path, f,
+      [&](index_t c, index_t o, index_t jy, index_t jx) {
+        return w[channel_at[static_cast<std::size_t>(c)] + o * weight.stride(0) +
+                 tap_at[static_cast<std::size_t>(jy * f.kernel_w + jx)]];
+      },
+      packed.data());
+  const bool finite =
+      std::all_of(packed.begin(), packed.end(), [](T v) { return std::isfinite(v); });
+  conv_rows_execute<T>(f, path_image_layout<T>(path, f), bias, fn, grad_out,
+                       strided_view<const T, 4>{}, part, params,
+                       [&](const T* image, index_t y, T* row) {
+                         conv2d_row(path, f, image, packed.data(), y, row, finite);
+                       });
 }
 
 /// out = act(dX + bias) where dX is the input gradient of the conv2d of geometry g for the
 /// output gradient `grad_out`, with the conv2d weight `weight`; all views (n, c, h, w)- and
 /// (o, i, ky, kx)-ordered, any strides. `bias` holds g.in_channels values. g.out_height and
-/// g.out_width are grad_out's extents.
+/// g.out_width are grad_out's extents. The sh·sw phases of the result (one for stride 1) each
+/// run as a forward conv2d (conv_transpose_phase), so every element is summed by one thread over
+/// the forward path's order of its taps and channels, whatever the thread count.
 template <class T>
 void conv_transpose_execute(const conv2d_geometry& g, const strided_view<const T, 4>& weight,
                             const strided_view<const T, 4>& grad_out, const T* bias,
                             const strided_view<T, 4>& out, const conv2d_params& params,
                             const char* fn) {
-  const index_t count = g.out_channels * g.in_per_group * g.kernel_h * g.kernel_w;  // checked
-  const bool expanded = transpose_expands(g);
-  std::vector<T> packed = checked_vector<T>(count, fn, "the packed weight", weight);
-  pack_transpose_weights(
-      g, expanded,
-      [&](index_t o, index_t i, index_t ky, index_t kx) { return weight(o, i, ky, kx); },
-      packed.data());
-  conv2d_geometry rows = transposed_rows(g);
-  const auto row_kernel = [&](const T* image, index_t y, T* row) {
-    conv_transpose_nhwc_row(g, expanded, image, packed.data(), y, row);
-  };
-  if (!expanded) {
-    conv_rows_execute<T>(rows, image_layout{rows.in_channels, false}, bias, fn, grad_out,
-                         strided_view<const T, 4>{}, out, params, row_kernel);
-    return;
+  for (index_t py = 0; py < g.stride_h; ++py) {
+    const transpose_phase_axis ay =
+        transpose_phase(py, g.in_height, g.kernel_h, g.stride_h, g.dilation_h, g.pad_top);
+    for (index_t px = 0; px < g.stride_w; ++px) {
+      const transpose_phase_axis ax =
+          transpose_phase(px, g.in_width, g.kernel_w, g.stride_w, g.dilation_w, g.pad_left);
+      conv_transpose_phase<T>(g, ay, ax, py, px, weight, grad_out, bias, out, params, fn);
+    }
   }
-  if (g.batch * g.in_height == 0 || g.in_width == 0 || g.in_channels == 0) return;
-  // The expanded images, shown to the row driver as NHWC images of (O/g)·I channels.
-  const layout_images<T> source = expand_grad_output(g, grad_out, fn, params.threads);
-  rows.in_channels = g.out_per_group * g.in_channels;
-  const strided_view<const T, 4> images(
-      source.data, {g.batch, rows.in_channels, g.out_height, g.out_width},
-      {source.image_stride, 1, g.out_width * rows.in_channels, rows.in_channels});
-  conv_rows_execute<T>(rows, image_layout{rows.in_channels, false}, bias, fn, images,
-                       strided_view<const T, 4>{}, out, params, row_kernel);
 }
 
 }  // namespace detail
