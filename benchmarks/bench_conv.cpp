@@ -50,9 +50,6 @@
 #  include <pthreadpool.h>
 #  include <xnnpack.h>
 #endif
-#if defined(_OPENMP)
-#  include <omp.h>
-#endif
 
 namespace {
 
@@ -192,13 +189,8 @@ cvk::strided_view<const float, 4> input_view(const conv_shape& s, index_t batch)
 
 /// Whether a peer's values equal cvk's (float sums in another order).
 bool close(const cvk::tensor<float, 4>& mine, const std::vector<float>& theirs) {
-  if (static_cast<std::size_t>(mine.size()) != theirs.size()) return false;
-  for (std::size_t i = 0; i < theirs.size(); ++i) {
-    if (!(std::fabs(mine.data()[i] - theirs[i]) <= 1e-3f * (1.0f + std::fabs(theirs[i])))) {
-      return false;
-    }
-  }
-  return true;
+  return static_cast<std::size_t>(mine.size()) == theirs.size() &&
+         cvk_bench::close_floats(mine.data(), theirs.data(), theirs.size());
 }
 
 /// Whether a peer's output equals cvk's on the same input, checked once per process and
@@ -208,29 +200,6 @@ bool agrees_with_cvk(const std::string& key, const conv_shape& s, index_t batch,
   return cvk_bench::checked_once(
       key, [&] { return close(make_plan(s, 1)(input_view(s, batch)), output); });
 }
-
-/// Sets OpenMP's thread count (oneDNN's CPU runtime in Debian's build) for one benchmark and
-/// restores it afterwards.
-class omp_threads_scope {
- public:
-  explicit omp_threads_scope([[maybe_unused]] int threads) {
-#if defined(_OPENMP)
-    omp_set_num_threads(threads);
-#endif
-  }
-  ~omp_threads_scope() {
-#if defined(_OPENMP)
-    omp_set_num_threads(previous_);
-#endif
-  }
-  omp_threads_scope(const omp_threads_scope&) = delete;
-  omp_threads_scope& operator=(const omp_threads_scope&) = delete;
-
- private:
-#if defined(_OPENMP)
-  int previous_ = omp_get_max_threads();
-#endif
-};
 
 // ---------------------------------------------------------------------------------------------
 // cvk
@@ -256,7 +225,7 @@ void bench_onednn(benchmark::State& state, const conv_shape& s, index_t batch, i
   using namespace dnnl;
   using tag = memory::format_tag;
   using dt = memory::data_type;
-  const omp_threads_scope omp_threads(threads);
+  const cvk_bench::omp_threads_scope omp_threads(threads);
   const conv_data& d = data_for(s);
   const index_t pad = s.kernel / 2;
   const index_t os = s.out_size();
@@ -430,7 +399,7 @@ void bench_onednn_backward(benchmark::State& state, const conv_shape& s, gradien
   using namespace dnnl;
   using tag = memory::format_tag;
   using dt = memory::data_type;
-  const omp_threads_scope omp_threads(threads);
+  const cvk_bench::omp_threads_scope omp_threads(threads);
   const conv_data& d = data_for(s);
   const index_t pad = s.kernel / 2;
   const index_t os = s.out_size();

@@ -21,6 +21,10 @@
 
 #include "cvk/core/rng.hpp"
 
+#if defined(_OPENMP)
+#  include <omp.h>
+#endif
+
 namespace cvk_bench {
 
 /// Sizes every O(N) box benchmark runs at.
@@ -146,6 +150,38 @@ bool checked_once(const std::string& key, Check check) {
   if (inserted) it->second = check();
   return it->second;
 }
+
+/// Whether a peer's values `theirs` equal cvk's `mine` (n floats each) up to float sums taken in
+/// another order: a relative tolerance of 1e-3.
+inline bool close_floats(const float* mine, const float* theirs, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!(std::fabs(mine[i] - theirs[i]) <= 1e-3f * (1.0f + std::fabs(theirs[i])))) return false;
+  }
+  return true;
+}
+
+/// Sets OpenMP's thread count (oneDNN's CPU runtime in Debian's build) for one benchmark and
+/// restores it afterwards.
+class omp_threads_scope {
+ public:
+  explicit omp_threads_scope([[maybe_unused]] int threads) {
+#if defined(_OPENMP)
+    omp_set_num_threads(threads);
+#endif
+  }
+  ~omp_threads_scope() {
+#if defined(_OPENMP)
+    omp_set_num_threads(previous_);
+#endif
+  }
+  omp_threads_scope(const omp_threads_scope&) = delete;
+  omp_threads_scope& operator=(const omp_threads_scope&) = delete;
+
+ private:
+#if defined(_OPENMP)
+  int previous_ = omp_get_max_threads();
+#endif
+};
 
 /// Reports `items_per_iteration` items per iteration (boxes/s for box operators).
 inline void set_items(benchmark::State& state, std::size_t items_per_iteration) {

@@ -226,9 +226,7 @@ def op_table(op, rows, columns):
         lines.append("| " + " | ".join(line) + " |")
     lines.append("")
     if any_noisy:
-        lines.append(f"\\* the repetitions of this figure varied by more than {NOISY_CV:.0%} "
-                     "(standard deviation over mean): a noisy measurement.")
-        lines.append("")
+        lines += noisy_note()
     if single_thread_fallback:
         lines.append(f"† {cvk.title} was measured single-threaded only for this row's input; the "
                      "ratio compares that 1-thread figure with the other's figure at this thread "
@@ -333,6 +331,20 @@ def conv_kernel_names(cells, columns, cvk):
     return "; ".join(names) or "—"
 
 
+def figure_cell(entry, format_value):
+    """One implementation's figure in a table: format_value(items/s), '*' when its repetitions
+    were noisy; '—' where it was not measured or counts no items. Returns (text, noisy)."""
+    if entry is None or throughput(entry) is None:
+        return "—", False
+    noisy = entry.get("cvk_cv", 0.0) > NOISY_CV
+    return format_value(throughput(entry)) + ("*" if noisy else ""), noisy
+
+
+def noisy_note():
+    return [f"\\* the repetitions of this figure varied by more than {NOISY_CV:.0%} "
+            "(standard deviation over mean): a noisy measurement.", ""]
+
+
 def conv_table(op, rows, columns, peaks):
     """Markdown lines for a convolution op: GFLOP/s and % of the FMA peak per implementation,
     cvk ÷ each peer, and the issue's target on cvk ÷ the best peer."""
@@ -389,15 +401,10 @@ def conv_table(op, rows, columns, peaks):
         peak = peaks.get(threads, (None, ""))[0]
         for column in columns_here:
             entry = cells.get(column.key)
-            if entry is None or throughput(entry) is None:
-                line.append("—")
-                continue
-            noisy = entry.get("cvk_cv", 0.0) > NOISY_CV
+            text, noisy = figure_cell(entry, lambda flops: f"{flops / 1e9:.1f}")
             any_noisy = any_noisy or noisy
-            flops = throughput(entry)
-            text = f"{flops / 1e9:.1f}" + ("*" if noisy else "")
-            if peak:
-                text += f" ({flops / peak:.0%})"
+            if peak and text != "—":
+                text += f" ({throughput(entry) / peak:.0%})"
             line.append(text)
         if cvk:
             mine = cells.get(cvk.key)
@@ -430,8 +437,76 @@ def conv_table(op, rows, columns, peaks):
                      "measured in the row).")
         lines.append("")
     if any_noisy:
-        lines.append(f"\\* the repetitions of this figure varied by more than {NOISY_CV:.0%} "
-                     "(standard deviation over mean): a noisy measurement.")
+        lines += noisy_note()
+    return lines
+
+
+# Pooling and channel shuffle (benchmarks/bench_pool.cpp, torchvision_bench.py): one table for
+# all of them, rows in the benchmark's registration order. Items differ per operator (output
+# elements, grad_input elements, bytes for the shuffle), so each row names its unit.
+POOL_OPS = ("max_pool2d", "max_pool2d_with_indices", "max_pool2d_backward", "avg_pool2d",
+            "avg_pool2d_backward", "adaptive_avg_pool2d", "channel_shuffle")
+POOL_ITEMS = {"max_pool2d_backward": "grad_input elements",
+              "avg_pool2d_backward": "grad_input elements", "channel_shuffle": "bytes"}
+
+
+def pool_table(results, columns):
+    """Markdown lines for the pooling and channel-shuffle rows: items/s per implementation and
+    cvk ÷ each peer."""
+    ops = [op for op in POOL_OPS if op in results]
+    keys = {key for op in ops for cells in results[op].values() for key in cells}
+    columns_here = sorted((columns[key] for key in keys), key=lambda c: c.order)
+    cvk = primary_cvk(columns_here)
+    peers = [c for c in columns_here if c.impl != "cvk"]
+    lines = ["## Pooling and channel shuffle", ""]
+    lines.append("Median items/s (higher is better); the items are the output's elements, "
+                 "grad_input's for the backward passes and bytes read + written for "
+                 "channel_shuffle (the `items` column). Float, batch 1; the same NCHW or NHWC "
+                 "memory for every implementation. Ratio columns: "
+                 f"{cvk.title if cvk else 'cvk'} ÷ the other in throughput (above 1: cvk is "
+                 "faster); — where one side was not measured.")
+    lines.append("")
+    header = ["operator", "shape", "layout", "threads", "items"] + [c.title for c in columns_here]
+    header += [f"cvk ÷ {c.title}" for c in peers] if cvk else []
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "|".join(["---"] * 5 + ["---:"] * (len(header) - 5)) + "|")
+    any_noisy = False
+    for op in ops:
+        rows = results[op]
+        order = []  # (shape, layout) in JSON order, then threads
+        for _, params, _ in rows:
+            values = dict(params)
+            if (values.get("shape"), values.get("layout")) not in order:
+                order.append((values.get("shape"), values.get("layout")))
+        for row in sorted(rows, key=lambda r: (order.index((dict(r[1]).get("shape"),
+                                                            dict(r[1]).get("layout"))), r[2])):
+            _, params, threads = row
+            cells, values = rows[row], dict(params)
+            line = [op, f"`{values.get('shape', '—')}`", values.get("layout", "—"), str(threads),
+                    POOL_ITEMS.get(op, "output elements")]
+            for column in columns_here:
+                text, noisy = figure_cell(cells.get(column.key), lambda v: f"{si(v)}/s")
+                any_noisy = any_noisy or noisy
+                line.append(text)
+            if cvk:
+                mine = cells.get(cvk.key)
+                for peer in peers:
+                    theirs = cells.get(peer.key)
+                    line.append("—" if mine is None or theirs is None
+                                else f"{ratio(mine, theirs):.2f}×")
+            lines.append("| " + " | ".join(line) + " |")
+    lines.append("")
+    if any_noisy:
+        lines += noisy_note()
+    kernels = OrderedDict()  # oneDNN's kernel names, from the labels
+    for op in ops:
+        for cells in results[op].values():
+            for key, entry in cells.items():
+                label = entry.get("label", "")
+                if columns[key].impl in ("onednn", "dnnl") and label:
+                    kernels.setdefault(label.split(";")[0], None)
+    if kernels:
+        lines.append("- **oneDNN kernels**: " + "; ".join(f"`{k}`" for k in kernels))
         lines.append("")
     return lines
 
@@ -632,9 +707,15 @@ def main():
         lines.append(f"![Throughput per operator]({relative})")
         lines.append("")
     peaks = fma_peaks(results)
+    pool_written = False
     for op, rows in results.items():
         if op == PEAK_OP:
             continue  # printed in the convolution tables' captions
+        if op in POOL_OPS:
+            if not pool_written:  # one table for every pooling operator, where the first is
+                lines += pool_table(results, columns)
+                pool_written = True
+            continue
         lines += conv_table(op, rows, columns, peaks) if is_conv_op(op) else op_table(
             op, rows, columns)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)

@@ -190,6 +190,85 @@ def bench_conv2d(torch, ops, case, dtype, generator):
     return lambda: conv(x, w, b, stride=stride, padding=kernel // 2, groups=groups)
 
 
+# Pooling and channel shuffle: the cases of benchmarks/bench_pool.cpp (same ids and items), NCHW
+# and channels_last (NHWC). id: (channels, image size); windows 3×3 stride 2 padding 1.
+POOL_SHAPES = {"resnet_stem_c64_112": (64, 112), "shufflenet_c240_28": (240, 28),
+               "resnet_head_c2048_7": (2048, 7), "shufflenet_g3_c240_28": (240, 28)}
+
+
+def pool_cases(shape):
+    return [{"shape": shape, "batch": 1, "layout": layout} for layout in ("nchw", "nhwc")]
+
+
+def pool_elements(case, pooled):
+    """Elements of the input (pooled=False) or of the 3×3 s2 p1 output (adaptive: 1×1)."""
+    channels, size = POOL_SHAPES[case["shape"]]
+    if pooled:
+        size = 1 if case["shape"] == "resnet_head_c2048_7" else (size + 2 - 3) // 2 + 1
+    return case["batch"] * channels * size * size
+
+
+def pool_input(torch, case, dtype, generator, pooled=False):
+    channels, size = POOL_SHAPES[case["shape"]]
+    if pooled:
+        size = (size + 2 - 3) // 2 + 1
+    x = torch.rand((case["batch"], channels, size, size), generator=generator, dtype=dtype) * 2 - 1
+    memory_format = torch.channels_last if case["layout"] == "nhwc" else torch.contiguous_format
+    return x.contiguous(memory_format=memory_format)
+
+
+def pool_op(name, shape, description, body, pooled_items=True):
+    """Registers one pooling row set; body(torch, F, x, dy) returns the callable to time."""
+
+    @op(name, pool_cases(shape), description, impl="torch", dtypes=("float",),
+        items=lambda case: pool_elements(case, pooled_items))
+    def bench(torch, ops, case, dtype, generator):
+        del ops
+        x = pool_input(torch, case, dtype, generator)
+        dy = pool_input(torch, case, dtype, generator, pooled=True)
+        return body(torch, torch.nn.functional, x, dy)
+
+    return bench
+
+
+pool_op("max_pool2d", "resnet_stem_c64_112", "F.max_pool2d(x, 3, 2, 1); items = output elements",
+        lambda torch, F, x, dy: lambda: F.max_pool2d(x, 3, 2, 1))
+pool_op("max_pool2d_with_indices", "resnet_stem_c64_112",
+        "F.max_pool2d(x, 3, 2, 1, return_indices=True); items = output elements",
+        lambda torch, F, x, dy: lambda: F.max_pool2d(x, 3, 2, 1, return_indices=True))
+
+
+def _max_backward(torch, F, x, dy):
+    _, indices = F.max_pool2d(x, 3, 2, 1, return_indices=True)
+    backward = torch.ops.aten.max_pool2d_with_indices_backward
+    return lambda: backward(dy, x, [3, 3], [2, 2], [1, 1], [1, 1], False, indices)
+
+
+pool_op("max_pool2d_backward", "resnet_stem_c64_112",
+        "aten.max_pool2d_with_indices_backward, 3×3 s2 p1; items = grad_input elements",
+        _max_backward, pooled_items=False)
+pool_op("avg_pool2d", "shufflenet_c240_28",
+        "F.avg_pool2d(x, 3, 2, 1, count_include_pad=False); items = output elements",
+        lambda torch, F, x, dy: lambda: F.avg_pool2d(x, 3, 2, 1, count_include_pad=False))
+pool_op("avg_pool2d_backward", "shufflenet_c240_28",
+        "aten.avg_pool2d_backward, 3×3 s2 p1, count_include_pad=False; "
+        "items = grad_input elements",
+        lambda torch, F, x, dy: lambda: torch.ops.aten.avg_pool2d_backward(
+            dy, x, [3, 3], [2, 2], [1, 1], False, False, None), pooled_items=False)
+pool_op("adaptive_avg_pool2d", "resnet_head_c2048_7",
+        "F.adaptive_avg_pool2d(x, 1); items = output elements",
+        lambda torch, F, x, dy: lambda: F.adaptive_avg_pool2d(x, 1))
+
+
+@op("channel_shuffle", pool_cases("shufflenet_g3_c240_28"),
+    "torch.channel_shuffle(x, 3); items = bytes read + written", impl="torch", dtypes=("float",),
+    items=lambda case: 2 * 4 * pool_elements(case, False))
+def bench_channel_shuffle(torch, ops, case, dtype, generator):
+    del ops
+    x = pool_input(torch, case, dtype, generator)
+    return lambda: torch.channel_shuffle(x, 3)
+
+
 def time_repetitions(fn, repetitions, min_time):
     """Per-call wall and CPU seconds of each repetition; each runs at least `min_time` seconds."""
     fn()  # warm-up: allocator, lazy initialisation
