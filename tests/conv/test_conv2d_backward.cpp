@@ -196,6 +196,29 @@ TEMPLATE_TEST_CASE(
   CHECK(plain_runs > 0);      // the plain order (8 or more channels per group) ran
 }
 
+/// Input and weight gradients of problem p on small integers (exact sums) equal the reference
+/// loops, in both layouts, contiguous.
+template <class T>
+void check_exact_gradients(const conv_problem& p, cvk::rng& gen) {
+  const auto x = cvk_test::small_integers<T>(gen, cvk_test::product(p.input_nchw()), 2);
+  const auto w = cvk_test::small_integers<T>(gen, cvk_test::product(p.weight_oihw()), 2);
+  const auto dy = cvk_test::small_integers<T>(gen, cvk_test::product(p.output_nchw()), 3);
+  for (const auto l : both_layouts) {
+    INFO(p.describe() << " " << name(l));
+    const auto gy = cvk_test::store(dy, p.output_nchw(), l, storage::contiguous);
+    const auto in = cvk_test::store(x, p.input_nchw(), l, storage::contiguous);
+    const cvk::strided_view<const T, 4> gy_view = gy.view, in_view = in.view;
+    const auto weight = nchw_view(w, p.weight_oihw());
+    const auto params = params_of(p, l);
+    REQUIRE(cvk_test::to_nchw(
+                cvk::conv2d_backward_input(gy_view, weight, in_view.extents(), params).view(), l) ==
+            cvk_test::reference_conv2d_backward_input(p, dy, w));
+    REQUIRE(cvk_test::flatten(
+                cvk::conv2d_backward_weight(gy_view, in_view, p.weight_oihw(), params).view()) ==
+            cvk_test::reference_conv2d_backward_weight(p, dy, x));
+  }
+}
+
 TEMPLATE_TEST_CASE("conv2d backward: edge shapes (1×1 image, kernel = padded input, huge stride)",
                    "[conv][conv2d_backward]", float, double) {
   using T = TestType;
@@ -203,23 +226,7 @@ TEMPLATE_TEST_CASE("conv2d backward: edge shapes (1×1 image, kernel = padded in
   std::vector<conv_problem> problems = cvk_test::edge_problems();
   problems[1].n = 2;  // batch 2: the weight gradient sums over images
   for (const auto& p : problems) {
-    const auto x = cvk_test::small_integers<T>(gen, cvk_test::product(p.input_nchw()), 2);
-    const auto w = cvk_test::small_integers<T>(gen, cvk_test::product(p.weight_oihw()), 2);
-    const auto dy = cvk_test::small_integers<T>(gen, cvk_test::product(p.output_nchw()), 3);
-    for (const auto l : both_layouts) {
-      INFO(p.describe() << " " << name(l));
-      const auto gy = cvk_test::store(dy, p.output_nchw(), l, storage::contiguous);
-      const auto in = cvk_test::store(x, p.input_nchw(), l, storage::contiguous);
-      const cvk::strided_view<const T, 4> gy_view = gy.view, in_view = in.view;
-      const auto weight = nchw_view(w, p.weight_oihw());
-      const auto params = params_of(p, l);
-      REQUIRE(cvk_test::to_nchw(
-                  cvk::conv2d_backward_input(gy_view, weight, in_view.extents(), params).view(),
-                  l) == cvk_test::reference_conv2d_backward_input(p, dy, w));
-      REQUIRE(cvk_test::flatten(
-                  cvk::conv2d_backward_weight(gy_view, in_view, p.weight_oihw(), params).view()) ==
-              cvk_test::reference_conv2d_backward_weight(p, dy, x));
-    }
+    check_exact_gradients<T>(p, gen);
   }
 }
 
@@ -254,23 +261,7 @@ TEMPLATE_TEST_CASE(
     p.stride = {sh.stride, sh.stride};
     p.dilation = {sh.dilation, sh.dilation};
     p.pad = {sh.pad, sh.pad, sh.pad - 1 < 0 ? 0 : sh.pad - 1, sh.pad};
-    const auto x = cvk_test::small_integers<T>(gen, cvk_test::product(p.input_nchw()), 2);
-    const auto w = cvk_test::small_integers<T>(gen, cvk_test::product(p.weight_oihw()), 2);
-    const auto dy = cvk_test::small_integers<T>(gen, cvk_test::product(p.output_nchw()), 3);
-    for (const auto l : both_layouts) {
-      INFO(p.describe() << " " << name(l));
-      const auto gy = cvk_test::store(dy, p.output_nchw(), l, storage::contiguous);
-      const auto in = cvk_test::store(x, p.input_nchw(), l, storage::contiguous);
-      const cvk::strided_view<const T, 4> gy_view = gy.view, in_view = in.view;
-      const auto weight = nchw_view(w, p.weight_oihw());
-      const auto params = params_of(p, l);
-      REQUIRE(cvk_test::to_nchw(
-                  cvk::conv2d_backward_input(gy_view, weight, in_view.extents(), params).view(),
-                  l) == cvk_test::reference_conv2d_backward_input(p, dy, w));
-      REQUIRE(cvk_test::flatten(
-                  cvk::conv2d_backward_weight(gy_view, in_view, p.weight_oihw(), params).view()) ==
-              cvk_test::reference_conv2d_backward_weight(p, dy, x));
-    }
+    check_exact_gradients<T>(p, gen);
   }
 }
 

@@ -80,6 +80,33 @@ tap_walk<T> make_tap_walk(const conv2d_geometry& g, index_t ky, index_t kx, cons
 template <class T>
 inline constexpr index_t grad_tile_registers = simd_registers - 6;
 
+/// R × V vector sums of a register tile, continued from and returned to memory: row r, vector v
+/// at acc + r·step + v·L (stored and reloaded exactly, so a tile may stop and resume).
+template <class T, std::size_t R, std::size_t V>
+struct grad_tile {
+  using vec = simd<T>;
+  typename vec::native s[R][V];
+
+  void load(const T* acc, index_t step) noexcept {
+    CVK_UNROLL
+    for (std::size_t r = 0; r < R; ++r) {
+      CVK_UNROLL
+      for (std::size_t v = 0; v < V; ++v) s[r][v] = vec::load(at(acc, step, r, v));
+    }
+  }
+  void store(T* acc, index_t step) const noexcept {
+    CVK_UNROLL
+    for (std::size_t r = 0; r < R; ++r) {
+      CVK_UNROLL
+      for (std::size_t v = 0; v < V; ++v) vec::store(at(acc, step, r, v), s[r][v]);
+    }
+  }
+  template <class P>
+  static P* at(P* acc, index_t step, std::size_t r, std::size_t v) noexcept {
+    return acc + static_cast<index_t>(r) * step + static_cast<index_t>(v) * vec::lanes;
+  }
+};
+
 /// The plain tile (8 or more input channels per group): acc[r·acc_step + v·L + l] +=
 /// d[d_channel + v·L + l] · x[x_channel + r] over the tap's pixels of rows [row0, row1), for
 /// R input channels r (broadcast) × V vectors of output channels (grad_output padded to whole
@@ -92,15 +119,9 @@ void weight_tile_plain(const tap_walk<T>& t, index_t row0, index_t row1, index_t
   using native = typename vec::native;
   constexpr index_t L = vec::lanes;
   constexpr auto rs = static_cast<std::size_t>(R), vs = static_cast<std::size_t>(V);
-  const auto at = [&](std::size_t r, std::size_t v) {
-    return acc + static_cast<index_t>(r) * acc_step + static_cast<index_t>(v) * L;
-  };
-  native s[rs][vs];
-  CVK_UNROLL
-  for (std::size_t r = 0; r < rs; ++r) {
-    CVK_UNROLL
-    for (std::size_t v = 0; v < vs; ++v) s[r][v] = vec::load(at(r, v));
-  }
+  grad_tile<T, rs, vs> tile;
+  tile.load(acc, acc_step);
+  auto& s = tile.s;
   const index_t x_step = t.stride_w * t.x_pixel;
   t.for_rows(row0, row1, [&](const T* d, const T* x, index_t count) {
     d += d_channel;
@@ -120,11 +141,7 @@ void weight_tile_plain(const tap_walk<T>& t, index_t row0, index_t row1, index_t
       }
     }
   });
-  CVK_UNROLL
-  for (std::size_t r = 0; r < rs; ++r) {
-    CVK_UNROLL
-    for (std::size_t v = 0; v < vs; ++v) vec::store(at(r, v), s[r][v]);
-  }
+  tile.store(acc, acc_step);
 }
 
 /// weight_tile_plain over `count` input channels in tiles of as many channels as fit (at most
@@ -183,15 +200,9 @@ void weight_tile_expanded(const tap_walk<T>& t, index_t row0, index_t row1, inde
     }
   } else {
     constexpr auto rs = static_cast<std::size_t>(Rows), vs = static_cast<std::size_t>(V);
-    const auto at = [&](std::size_t r, std::size_t v) {
-      return acc + static_cast<index_t>(r) * acc_step + static_cast<index_t>(v) * L;
-    };
-    native s[rs][vs];
-    CVK_UNROLL
-    for (std::size_t r = 0; r < rs; ++r) {
-      CVK_UNROLL
-      for (std::size_t v = 0; v < vs; ++v) s[r][v] = vec::load(at(r, v));
-    }
+    grad_tile<T, rs, vs> tile;
+    tile.load(acc, acc_step);
+    auto& s = tile.s;
     t.for_rows(row0, row1, [&](const T* d, const T* x, index_t count) {
       d += c0;
       x += c0;
@@ -213,11 +224,7 @@ void weight_tile_expanded(const tap_walk<T>& t, index_t row0, index_t row1, inde
         }
       }
     });
-    CVK_UNROLL
-    for (std::size_t r = 0; r < rs; ++r) {
-      CVK_UNROLL
-      for (std::size_t v = 0; v < vs; ++v) vec::store(at(r, v), s[r][v]);
-    }
+    tile.store(acc, acc_step);
   }
 }
 
@@ -270,15 +277,9 @@ void weight_tile_row_taps(const tap_walk<T>* walks, index_t row0, index_t row1, 
   using native = typename vec::native;
   constexpr index_t L = vec::lanes;
   constexpr auto ks = static_cast<std::size_t>(KX), vs = static_cast<std::size_t>(V);
-  const auto at = [&](std::size_t k, std::size_t v) {
-    return acc + static_cast<index_t>(k) * tap_step + static_cast<index_t>(v) * L;
-  };
-  native s[ks][vs];
-  CVK_UNROLL
-  for (std::size_t k = 0; k < ks; ++k) {
-    CVK_UNROLL
-    for (std::size_t v = 0; v < vs; ++v) s[k][v] = vec::load(at(k, v));
-  }
+  grad_tile<T, ks, vs> tile;
+  tile.load(acc, tap_step);
+  auto& s = tile.s;
   const tap_walk<T>& t = walks[0];
   index_t lo = 0, hi = t.out_width;  // the columns every tap reaches
   index_t x_offset[ks];
@@ -316,11 +317,7 @@ void weight_tile_row_taps(const tap_walk<T>* walks, index_t row0, index_t row1, 
     for (index_t ox = lo; ox < hi; ++ox) pixel(ox, std::false_type{});
     for (index_t ox = hi; ox < t.out_width; ++ox) pixel(ox, std::true_type{});
   }
-  CVK_UNROLL
-  for (std::size_t k = 0; k < ks; ++k) {
-    CVK_UNROLL
-    for (std::size_t v = 0; v < vs; ++v) vec::store(at(k, v), s[k][v]);
-  }
+  tile.store(acc, tap_step);
 }
 
 /// The expanded sums of one kernel row ky of KX (= KW) taps, over `rows` in-group output
@@ -371,36 +368,15 @@ layout_images<T> padded_grad_output(const conv2d_geometry& g, index_t padded,
     return to_image_layout(rows, image_layout{rows.in_channels, false}, dy, fn,
                            "the NHWC copy of grad_output", threads);
   }
-  const char* what = "the padded copy of grad_output";
-  const index_t pixel = checked_mul(g.groups, padded, fn, what, dy);
-  const index_t image = checked_mul(g.out_height * g.out_width, pixel, fn, what, dy);
-  const index_t count = checked_mul(g.batch, image, fn, what, dy);
-  layout_images<T> result;
-  result.copy = checked_allocation<T>(count, fn, what, dy, [count] {
-    return std::unique_ptr<T[]>(new T[static_cast<std::size_t>(count)]);
-  });
-  T* dst = result.copy.get();
   const index_t og = g.out_per_group;
-  parallel_for(
-      0, g.batch * g.out_height, 16,
-      [&](index_t lo, index_t hi) {
-        for (index_t r = lo; r < hi; ++r) {
-          const index_t n = r / g.out_height, oy = r % g.out_height;
-          for (index_t ox = 0; ox < g.out_width; ++ox) {
-            T* d = dst + (r * g.out_width + ox) * pixel;
-            const T* s = dy.data() + n * dy.stride(0) + oy * dy.stride(2) + ox * dy.stride(3);
-            for (index_t grp = 0; grp < g.groups; ++grp) {
-              for (index_t o = 0; o < padded; ++o) {
-                d[grp * padded + o] = o < og ? s[(grp * og + o) * dy.stride(1)] : T(0);
-              }
-            }
-          }
-        }
-      },
-      threads);
-  result.data = dst;
-  result.image_stride = image;
-  return result;
+  std::vector<index_t> source(static_cast<std::size_t>(
+      checked_mul(g.groups, padded, fn, "the padded copy of grad_output", dy)));
+  for (index_t grp = 0; grp < g.groups; ++grp) {
+    for (index_t o = 0; o < padded; ++o) {
+      source[static_cast<std::size_t>(grp * padded + o)] = o < og ? grp * og + o : -1;
+    }
+  }
+  return gather_grad_output(g, source, dy, fn, "the padded copy of grad_output", threads);
 }
 
 /// grad_weight[o, i, ky, kx] = Σ_{n, oy, ox} dY[n, o, oy, ox] · x[n, grp·I/g + i, iy, ix] over the

@@ -63,6 +63,42 @@ inline conv2d_geometry transposed_rows(const conv2d_geometry& g) noexcept {
 /// (expand_grad_output) — I/g times its size, a layout pass that replaces the NHWC copy.
 inline bool transpose_expands(const conv2d_geometry& g) noexcept { return g.in_per_group < 8; }
 
+/// grad_output (g's output, an (n, c, h, w)-ordered view of any strides) copied pixel by pixel
+/// into source.size() values per pixel: value k of a pixel is its channel source[k], or zero
+/// where source[k] < 0. The expanded and the padded layouts of the gradient loops.
+template <class T>
+layout_images<T> gather_grad_output(const conv2d_geometry& g, const std::vector<index_t>& source,
+                                    const strided_view<const T, 4>& dy, const char* fn,
+                                    const char* what, int threads) {
+  const auto span = static_cast<index_t>(source.size());
+  const index_t image = checked_mul(g.out_height * g.out_width, span, fn, what, dy);
+  const index_t count = checked_mul(g.batch, image, fn, what, dy);
+  layout_images<T> result;
+  result.copy = checked_allocation<T>(count, fn, what, dy, [count] {
+    return std::unique_ptr<T[]>(new T[static_cast<std::size_t>(count)]);
+  });
+  T* dst = result.copy.get();
+  parallel_for(
+      0, g.batch * g.out_height, 16,
+      [&](index_t lo, index_t hi) {
+        for (index_t r = lo; r < hi; ++r) {
+          const index_t n = r / g.out_height, oy = r % g.out_height;
+          for (index_t ox = 0; ox < g.out_width; ++ox) {
+            T* d = dst + (r * g.out_width + ox) * span;
+            const T* s = dy.data() + n * dy.stride(0) + oy * dy.stride(2) + ox * dy.stride(3);
+            for (index_t k = 0; k < span; ++k) {
+              const index_t c = source[static_cast<std::size_t>(k)];
+              d[k] = c < 0 ? T(0) : s[c * dy.stride(1)];
+            }
+          }
+        }
+      },
+      threads);
+  result.data = dst;
+  result.image_stride = image;
+  return result;
+}
+
 /// The output gradient expanded for the small-group loops: element [n][oy][ox][ol][c] is
 /// dY[n, (c / (I/g))·(O/g) + ol, oy, ox], the value channel c's group feeds through its ol-th
 /// output channel; from an (n, c, h, w)-ordered view of any strides. Depthwise (I/g = O/g = 1):
@@ -75,38 +111,14 @@ layout_images<T> expand_grad_output(const conv2d_geometry& g, const strided_view
     return to_image_layout(transposed_rows(g), image_layout{g.out_channels, false}, dy, fn,
                            "the NHWC copy of grad_output", threads);
   }
-  const char* what = "the expanded copy of grad_output";
-  const index_t span = checked_mul(og, channels, fn, what, dy);
-  const index_t pixels = g.out_height * g.out_width;  // checked in resolve_conv2d
-  const index_t image = checked_mul(pixels, span, fn, what, dy);
-  const index_t count = checked_mul(g.batch, image, fn, what, dy);
-  layout_images<T> result;
-  result.copy = checked_allocation<T>(count, fn, what, dy, [count] {
-    return std::unique_ptr<T[]>(new T[static_cast<std::size_t>(count)]);
-  });
-  std::vector<index_t> source(static_cast<std::size_t>(span));
+  std::vector<index_t> source(static_cast<std::size_t>(
+      checked_mul(og, channels, fn, "the expanded copy of grad_output", dy)));
   for (index_t ol = 0; ol < og; ++ol) {
     for (index_t c = 0; c < channels; ++c) {
-      source[static_cast<std::size_t>(ol * channels + c)] = (c / ig * og + ol) * dy.stride(1);
+      source[static_cast<std::size_t>(ol * channels + c)] = c / ig * og + ol;
     }
   }
-  T* dst = result.copy.get();
-  parallel_for(
-      0, g.batch * g.out_height, 16,
-      [&](index_t lo, index_t hi) {
-        for (index_t r = lo; r < hi; ++r) {
-          const index_t n = r / g.out_height, oy = r % g.out_height;
-          for (index_t ox = 0; ox < g.out_width; ++ox) {
-            T* d = dst + (r * g.out_width + ox) * span;
-            const T* s = dy.data() + n * dy.stride(0) + oy * dy.stride(2) + ox * dy.stride(3);
-            for (index_t k = 0; k < span; ++k) d[k] = s[source[static_cast<std::size_t>(k)]];
-          }
-        }
-      },
-      threads);
-  result.data = dst;
-  result.image_stride = image;
-  return result;
+  return gather_grad_output(g, source, dy, fn, "the expanded copy of grad_output", threads);
 }
 
 /// One axis of one phase of a transposed conv. The result positions y ≡ p (mod s) are reached by
