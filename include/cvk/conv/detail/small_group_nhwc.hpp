@@ -146,20 +146,21 @@ inline constexpr std::size_t small_group_pixels = std::max<std::size_t>(
 /// columns `kx` (inside the image for every pixel of the tile unless Border, which reads zeros
 /// outside it: exact for finite weights, see blocked_tile); stores the lanes of groups that
 /// exist into row[ox][O].
-template <class T, std::size_t OG, std::size_t P, bool Border>
+template <class T, std::size_t OG, std::size_t OT, std::size_t P, bool Border>
 void small_group_tile(const conv2d_geometry& g, const T* image, const T* block_weights,
-                      index_t block, tap_range ky, tap_range kx, index_t iy0, index_t ox, T* row) {
+                      index_t block, index_t o0, tap_range ky, tap_range kx, index_t iy0,
+                      index_t ox, T* row) {
   using vec = simd<T>;
   using native = typename vec::native;
   constexpr index_t lanes = vec::lanes;
   const index_t ig = g.in_per_group;
   const index_t pixel = small_group_pixel_size<T>(g);
   const index_t pixel_step = g.stride_w * pixel;
-  native acc[P][OG];
+  native acc[P][OT];
   CVK_UNROLL
   for (std::size_t p = 0; p < P; ++p) {
     CVK_UNROLL
-    for (std::size_t o = 0; o < OG; ++o) acc[p][o] = vec::zero();
+    for (std::size_t o = 0; o < OT; ++o) acc[p][o] = vec::zero();
   }
   const index_t ix0 = ox * g.stride_w - g.pad_left;
   const T* block_image = image + block * ig * lanes;
@@ -179,34 +180,36 @@ void small_group_tile(const conv2d_geometry& g, const T* image, const T* block_w
         CVK_UNROLL
         for (std::size_t p = 0; p < P; ++p) xv[p] = vec::load(x[p] + i * lanes);
         CVK_UNROLL
-        for (std::size_t o = 0; o < OG; ++o) {
+        for (std::size_t o = 0; o < OT; ++o) {
           const native wv =
-              vec::load(w + (i * static_cast<index_t>(OG) + static_cast<index_t>(o)) * lanes);
+              vec::load(w + (i * static_cast<index_t>(OG) + o0 + static_cast<index_t>(o)) * lanes);
           CVK_UNROLL
           for (std::size_t p = 0; p < P; ++p) acc[p][o] = vec::fma(xv[p], wv, acc[p][o]);
         }
       }
     }
   }
-  // Lanes are groups: output channel (b·L + l)·OG + o of pixel ox + p is lane l of acc[p][o].
+  // Lanes are groups: output channel (b·L + l)·OG + o0 + o of pixel ox + p is lane l of
+  // acc[p][o].
   const index_t outs = g.out_channels;
   const index_t groups_here = std::min(lanes, g.groups - block * lanes);
   CVK_UNROLL
   for (std::size_t p = 0; p < P; ++p) {
-    T lane_values[OG][static_cast<std::size_t>(lanes)];
+    T lane_values[OT][static_cast<std::size_t>(lanes)];
     CVK_UNROLL
-    for (std::size_t o = 0; o < OG; ++o) vec::store(lane_values[o], acc[p][o]);
-    T* out = row + (ox + static_cast<index_t>(p)) * outs + block * lanes * static_cast<index_t>(OG);
-    if (groups_here == lanes) {  // a compile-time transpose OG×L → L×OG: it vectorises
+    for (std::size_t o = 0; o < OT; ++o) vec::store(lane_values[o], acc[p][o]);
+    T* out =
+        row + (ox + static_cast<index_t>(p)) * outs + block * lanes * static_cast<index_t>(OG) + o0;
+    if (groups_here == lanes) {  // a compile-time transpose OT×L → L×OT: it vectorises
       constexpr std::size_t n = static_cast<std::size_t>(lanes);
       for (std::size_t l = 0; l < n; ++l) {
-        for (std::size_t o = 0; o < OG; ++o) out[l * OG + o] = lane_values[o][l];
+        for (std::size_t o = 0; o < OT; ++o) out[l * OG + o] = lane_values[o][l];
       }
       continue;
     }
     for (index_t l = 0; l < groups_here; ++l) {
       CVK_UNROLL
-      for (std::size_t o = 0; o < OG; ++o) {
+      for (std::size_t o = 0; o < OT; ++o) {
         out[l * static_cast<index_t>(OG) + static_cast<index_t>(o)] =
             lane_values[o][static_cast<std::size_t>(l)];
       }
@@ -214,9 +217,10 @@ void small_group_tile(const conv2d_geometry& g, const T* image, const T* block_w
   }
 }
 
-template <class T, std::size_t OG>
-void small_group_row_fixed(const conv2d_geometry& g, const T* image, const T* packed, index_t oy,
-                           T* row, bool finite_weights) {
+/// One pass over output row oy for outputs [o0, o0 + OT) of every group (of OG).
+template <class T, std::size_t OG, std::size_t OT>
+void small_group_row_pass(const conv2d_geometry& g, const T* image, const T* packed, index_t oy,
+                          T* row, bool finite_weights, index_t o0, bool blocks_outer) {
   constexpr index_t lanes = simd<T>::lanes;
   const index_t iy0 = oy * g.stride_h - g.pad_top;
   const tap_range ky = valid_taps(iy0, g.kernel_h, g.dilation_h, g.in_height);
@@ -224,29 +228,48 @@ void small_group_row_fixed(const conv2d_geometry& g, const T* image, const T* pa
   const index_t blocks = small_group_blocks<T>(g.groups);
   const index_t block_weights =
       g.kernel_h * g.kernel_w * g.in_per_group * static_cast<index_t>(OG) * lanes;
-  // Tiles outer, group blocks inner: a tile's input pixels stay in L1 across the blocks.
-  for_each_row_tile<small_group_pixels<OG>>(
-      g, interior_columns(g), finite_weights,
-      [&](index_t start, auto size, bool border) {
-        constexpr std::size_t q = decltype(size)::value;
-        for (index_t b = 0; b < blocks; ++b) {
-          if (border) {
-            small_group_tile<T, OG, q, true>(g, image, packed + b * block_weights, b, ky, all, iy0,
-                                             start, row);
-          } else {
-            small_group_tile<T, OG, q, false>(g, image, packed + b * block_weights, b, ky, all, iy0,
-                                              start, row);
+  const auto tiles = [&](index_t b_begin, index_t b_end) {
+    for_each_row_tile<small_group_pixels<OT>>(
+        g, interior_columns(g), finite_weights,
+        [&](index_t start, auto size, bool border) {
+          constexpr std::size_t q = decltype(size)::value;
+          for (index_t b = b_begin; b < b_end; ++b) {
+            const T* w = packed + b * block_weights;
+            if (border) {
+              small_group_tile<T, OG, OT, q, true>(g, image, w, b, o0, ky, all, iy0, start, row);
+            } else {
+              small_group_tile<T, OG, OT, q, false>(g, image, w, b, o0, ky, all, iy0, start, row);
+            }
           }
-        }
-      },
-      [&](index_t ox) {
-        const tap_range kx =
-            valid_taps(ox * g.stride_w - g.pad_left, g.kernel_w, g.dilation_w, g.in_width);
-        for (index_t b = 0; b < blocks; ++b) {
-          small_group_tile<T, OG, 1, false>(g, image, packed + b * block_weights, b, ky, kx, iy0,
-                                            ox, row);
-        }
-      });
+        },
+        [&](index_t ox) {
+          const tap_range kx =
+              valid_taps(ox * g.stride_w - g.pad_left, g.kernel_w, g.dilation_w, g.in_width);
+          for (index_t b = b_begin; b < b_end; ++b) {
+            small_group_tile<T, OG, OT, 1, false>(g, image, packed + b * block_weights, b, o0, ky,
+                                                  kx, iy0, ox, row);
+          }
+        });
+  };
+  if (!blocks_outer) return tiles(0, blocks);
+  for (index_t b = 0; b < blocks; ++b) tiles(b, b + 1);
+}
+
+/// Output row oy: O/g ≤ 4 in one pass (tiles outer, group blocks inner: a tile's input pixels
+/// stay in L1 across the blocks); O/g = 5…8 in two passes of about half the outputs, each with
+/// tiles twice as wide and half the weights (a block's 8·8 weights per tap would not stay in L1
+/// across a row's tiles: the second pass costs one more read of the input, from cache).
+template <class T, std::size_t OG>
+void small_group_row_fixed(const conv2d_geometry& g, const T* image, const T* packed, index_t oy,
+                           T* row, bool finite_weights) {
+  if constexpr (OG <= 4) {
+    small_group_row_pass<T, OG, OG>(g, image, packed, oy, row, finite_weights, 0, false);
+  } else {
+    constexpr std::size_t first = (OG + 1) / 2;
+    small_group_row_pass<T, OG, first>(g, image, packed, oy, row, finite_weights, 0, true);
+    small_group_row_pass<T, OG, OG - first>(g, image, packed, oy, row, finite_weights,
+                                            static_cast<index_t>(first), true);
+  }
 }
 
 /// row[ox·O + o] for output row oy of one group-interleaved image (small_group_pixel_size
