@@ -113,7 +113,7 @@ TEMPLATE_TEST_CASE(
   using T = TestType;
   cvk::rng gen(2019, 10);
   int depthwise_runs = 0;
-  for (int trial = 0; trial < 60; ++trial) {
+  for (int trial = 0; trial < cvk_test::trials(60); ++trial) {
     const conv_problem p = random_problem(gen);
     const auto d = integer_data<T>(gen, p);
     const auto expected = cvk_test::reference_conv2d(p, d.x, d.w, d.b);
@@ -245,7 +245,7 @@ TEMPLATE_TEST_CASE(
       {1, 1, 9, 16, 1, 3, 2, 3},   // generic
   };
   std::array<int, 5> hits{};
-  for (int trial = 0; trial < 64; ++trial) {
+  for (int trial = 0; trial < 64; ++trial) {  // every family often enough to reach its path
     const family& f = families[trial % 4];
     conv_problem p;
     p.n = draw(gen, 1, 2);
@@ -330,7 +330,7 @@ TEMPLATE_TEST_CASE("conv2d: a grouped conv equals the per-group dense convs conc
                    "[conv][conv2d]", float, double) {
   using T = TestType;
   cvk::rng gen(1708);
-  for (int trial = 0; trial < 12; ++trial) {
+  for (int trial = 0; trial < cvk_test::trials(12); ++trial) {
     conv_problem p = random_problem(gen);
     if (trial % 3 == 0) p.o = p.groups * (trial % 2 == 1 ? 8 : 4);  // the unrolled O/g sizes
     const auto d = integer_data<T>(gen, p);
@@ -536,7 +536,7 @@ TEMPLATE_TEST_CASE("conv2d: fused epilogue — bias, residual, relu, relu6, clam
 
 TEST_CASE("conv2d: ONNX auto_pad follows the ONNX Conv formulas", "[conv][conv2d][onnx]") {
   cvk::rng gen(11);
-  for (int trial = 0; trial < 40; ++trial) {
+  for (int trial = 0; trial < cvk_test::trials(40); ++trial) {
     conv_problem p = random_problem(gen);
     p.pad = {0, 0, 0, 0};
     for (const auto mode :

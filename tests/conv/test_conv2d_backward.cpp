@@ -148,7 +148,7 @@ TEMPLATE_TEST_CASE(
   using T = TestType;
   cvk::rng gen(2019, 11);
   int depthwise_runs = 0, plain_runs = 0;
-  for (int trial = 0; trial < 40; ++trial) {
+  for (int trial = 0; trial < cvk_test::trials(40); ++trial) {
     const conv_problem p = random_backward_problem(gen);
     const auto x = cvk_test::small_integers<T>(gen, cvk_test::product(p.input_nchw()), 2);
     const auto w = cvk_test::small_integers<T>(gen, cvk_test::product(p.weight_oihw()), 2);
@@ -271,7 +271,7 @@ TEMPLATE_TEST_CASE(
     "[conv][conv_transpose2d]", float, double) {
   using T = TestType;
   cvk::rng gen(2019, 12);
-  for (int trial = 0; trial < 40; ++trial) {
+  for (int trial = 0; trial < cvk_test::trials(40); ++trial) {
     const transpose_problem t = random_transpose_problem(gen);
     const auto x = cvk_test::small_integers<T>(gen, cvk_test::product(t.input_nchw()), 2);
     const auto w = cvk_test::small_integers<T>(gen, cvk_test::product(t.weight_iohw()), 2);
@@ -326,7 +326,7 @@ TEMPLATE_TEST_CASE(
     "[conv][conv2d_backward][conv_transpose2d]", float, double) {
   using T = TestType;
   cvk::rng gen(77);
-  for (int trial = 0; trial < 30; ++trial) {
+  for (int trial = 0; trial < cvk_test::trials(30); ++trial) {
     const conv_problem p = random_backward_problem(gen);
     const auto w = cvk_test::random_reals<T>(gen, cvk_test::product(p.weight_oihw()));
     const auto dy = cvk_test::random_reals<T>(gen, cvk_test::product(p.output_nchw()));
@@ -357,7 +357,7 @@ TEST_CASE("conv2d backward: central finite differences of conv2d (double)",
   // L(x, w, b) = <conv2d(x, w) + b, gy> is linear in each argument, so the central difference
   // (L(v + e) − L(v − e)) / 2e equals the derivative up to the rounding of L.
   cvk::rng gen(4242);
-  for (int trial = 0; trial < 6; ++trial) {
+  for (int trial = 0; trial < cvk_test::trials(6); ++trial) {
     conv_problem p = random_backward_problem(gen);
     p.n = 1;
     auto x = cvk_test::random_reals<double>(gen, cvk_test::product(p.input_nchw()));
@@ -403,7 +403,7 @@ TEMPLATE_TEST_CASE(
     "[conv][conv2d_backward]", float, double) {
   using T = TestType;
   cvk::rng gen(31337);
-  for (int trial = 0; trial < 30; ++trial) {
+  for (int trial = 0; trial < cvk_test::trials(30); ++trial) {
     const conv_problem p = random_backward_problem(gen);
     const auto x = cvk_test::random_reals<T>(gen, cvk_test::product(p.input_nchw()));
     const auto w = cvk_test::random_reals<T>(gen, cvk_test::product(p.weight_oihw()));

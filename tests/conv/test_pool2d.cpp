@@ -276,7 +276,7 @@ TEMPLATE_TEST_CASE("max_pool2d: random shapes, both layouts, any strides, equal 
                    "[conv][pool2d]", float, double) {
   using T = TestType;
   cvk::rng gen(501, sizeof(T));
-  for (int trial = 0; trial < 60; ++trial) {
+  for (int trial = 0; trial < cvk_test::trials(60); ++trial) {
     const pool_case p = random_case(gen, false);
     auto x = cvk_test::small_integers<T>(gen, cvk_test::product(p.input), 3);  // ties on purpose
     if (trial % 3 == 0) {
@@ -377,7 +377,7 @@ TEMPLATE_TEST_CASE("avg_pool2d: random shapes, both layouts, any strides, equal 
                    "[conv][pool2d]", float, double) {
   using T = TestType;
   cvk::rng gen(502, sizeof(T));
-  for (int trial = 0; trial < 60; ++trial) {
+  for (int trial = 0; trial < cvk_test::trials(60); ++trial) {
     const pool_case p = random_case(gen, true);
     const auto x = cvk_test::small_integers<T>(gen, cvk_test::product(p.input), 4);
     const auto expected = reference_avg_pool(p, x);
@@ -398,7 +398,7 @@ TEMPLATE_TEST_CASE("adaptive_avg_pool2d: random shapes and bins equal the refere
                    "[conv][pool2d]", float, double) {
   using T = TestType;
   cvk::rng gen(503, sizeof(T));
-  for (int trial = 0; trial < 40; ++trial) {
+  for (int trial = 0; trial < cvk_test::trials(40); ++trial) {
     const nchw_t in{cvk_test::draw(gen, 1, 2), cvk_test::draw(gen, 1, 40),
                     cvk_test::draw(gen, 1, 12), cvk_test::draw(gen, 1, 12)};
     const std::array<index_t, 2> size{cvk_test::draw(gen, 1, 14), cvk_test::draw(gen, 1, 14)};
@@ -703,7 +703,7 @@ TEMPLATE_TEST_CASE("channel_shuffle: copy, inverse, permutation and zero-copy vi
                    "[conv][channel_shuffle]", float, double) {
   using T = TestType;
   cvk::rng gen(507, sizeof(T));
-  for (int trial = 0; trial < 30; ++trial) {
+  for (int trial = 0; trial < cvk_test::trials(30); ++trial) {
     const index_t groups = cvk_test::draw(gen, 1, 5);
     const nchw_t e{cvk_test::draw(gen, 1, 2), groups * cvk_test::draw(gen, 1, 5),
                    cvk_test::draw(gen, 1, 4), cvk_test::draw(gen, 1, 4)};

@@ -421,6 +421,17 @@ std::vector<T> random_reals(cvk::rng& gen, std::size_t count) {
   return v;
 }
 
+/// Random trials of a sweep: all `count` in optimised builds (the release preset), a quarter
+/// (at least 4) in unoptimised ones — the sanitizer presets, where every trial costs 20–50× and
+/// the same code paths are reached by the first trials of each seeded sweep.
+inline int trials(int count) {
+#if defined(__OPTIMIZE__)
+  return count;
+#else
+  return count / 4 > 4 ? count / 4 : (count < 4 ? count : 4);
+#endif
+}
+
 /// Uniform in [lo, hi].
 inline index_t draw(cvk::rng& gen, index_t lo, index_t hi) {
   return lo + static_cast<index_t>(gen.below(static_cast<std::uint64_t>(hi - lo + 1)));

@@ -246,10 +246,14 @@ void conv_transpose_execute(const conv2d_geometry& g, const strided_view<const T
                             const strided_view<const T, 4>& grad_out, const T* bias,
                             const strided_view<T, 4>& out, const conv2d_params& params,
                             const char* fn) {
-  for (index_t py = 0; py < g.stride_h; ++py) {
+  // Phases p ≥ the result's extent hold no position: at most min(s, extent) per axis, so a
+  // stride far larger than the image costs nothing (1000 × 10⁶ would be 10⁹ empty phases).
+  const index_t phases_h = std::min(g.stride_h, g.in_height);
+  const index_t phases_w = std::min(g.stride_w, g.in_width);
+  for (index_t py = 0; py < phases_h; ++py) {
     const transpose_phase_axis ay =
         transpose_phase(py, g.in_height, g.kernel_h, g.stride_h, g.dilation_h, g.pad_top);
-    for (index_t px = 0; px < g.stride_w; ++px) {
+    for (index_t px = 0; px < phases_w; ++px) {
       const transpose_phase_axis ax =
           transpose_phase(px, g.in_width, g.kernel_w, g.stride_w, g.dilation_w, g.pad_left);
       conv_transpose_phase<T>(g, ay, ax, py, px, weight, grad_out, bias, out, params, fn);
