@@ -148,34 +148,7 @@ TEMPLATE_TEST_CASE("conv2d: edge shapes (1×1 image, kernel = padded input, huge
                    "[conv][conv2d]", float, double) {
   using T = TestType;
   cvk::rng gen(7);
-  std::vector<conv_problem> problems;
-  conv_problem one;  // 1×1 image, 1×1 kernel, several groups
-  one.c = 6;
-  one.o = 9;
-  one.groups = 3;
-  problems.push_back(one);
-  conv_problem full;  // kernel exactly covers the padded input
-  full.c = 2;
-  full.o = 4;
-  full.h = 3;
-  full.w = 2;
-  full.kh = 5;
-  full.kw = 4;
-  full.pad = {1, 0, 1, 2};
-  problems.push_back(full);
-  conv_problem huge = full;  // stride far larger than the image
-  huge.kh = 2;
-  huge.kw = 1;
-  huge.stride = {1000, 1'000'000};
-  problems.push_back(huge);
-  conv_problem padded_only;  // 1×1 image with padding: most outputs see only zeros
-  padded_only.c = 3;
-  padded_only.o = 3;
-  padded_only.groups = 3;
-  padded_only.kh = 3;
-  padded_only.kw = 3;
-  padded_only.pad = {2, 2, 2, 2};
-  problems.push_back(padded_only);
+  const std::vector<conv_problem> problems = cvk_test::edge_problems();
   for (const auto& p : problems) {
     const auto d = integer_data<T>(gen, p);
     const auto expected = cvk_test::reference_conv2d(p, d.x, d.w, d.b);
