@@ -194,10 +194,22 @@ void channel_shuffle_inverse(const Input& input, index_t groups, layout data_lay
                               "channel_shuffle_inverse");
 }
 
+namespace detail {
+/// A view of a temporary owning tensor would dangle: the view forms take lvalues or views.
+template <class Input>
+constexpr void assert_viewable_argument() {
+  static_assert(
+      std::is_lvalue_reference_v<Input> || as_view_lookup::view_type<std::remove_cvref_t<Input>>,
+      "cvk: channel_shuffle_view of a temporary tensor would dangle; pass a named "
+      "tensor or a view of memory that outlives the result");
+}
+}  // namespace detail
+
 /// The shuffled tensor as a zero-copy rank-5 view of `input`'s memory (see the contract above).
 template <tensor_of_rank<4> Input>
 [[nodiscard]] auto channel_shuffle_view(Input&& input, index_t groups,
                                         layout data_layout = layout::nchw) {
+  detail::assert_viewable_argument<Input>();
   return detail::split_channel_view(std::forward<Input>(input), groups, data_layout, false,
                                     "channel_shuffle_view");
 }
@@ -206,6 +218,7 @@ template <tensor_of_rank<4> Input>
 template <tensor_of_rank<4> Input>
 [[nodiscard]] auto channel_shuffle_inverse_view(Input&& input, index_t groups,
                                                 layout data_layout = layout::nchw) {
+  detail::assert_viewable_argument<Input>();
   return detail::split_channel_view(std::forward<Input>(input), groups, data_layout, true,
                                     "channel_shuffle_inverse_view");
 }
