@@ -393,6 +393,32 @@ TEST_CASE("distance_box_iou and complete_box_iou reject a NaN or negative eps (i
   CHECK(cvk::distance_box_iou(a, b, {.eps = 0.0})(0, 0) == Approx(1.0 / 3.0 - 0.25 / 3.25));
 }
 
+TEST_CASE("distance_box_iou and complete_box_iou with eps = 0 give numbers on degenerate pairs "
+          "(fuzz finding)",
+          "[iou][regression]") {
+  // eps = 0 is allowed; two equal points have an enclosing box of diagonal 0 (DIoU: 0/0 in
+  // torchvision) and two identical boxes make CIoU's α = v / (1 - IoU + v) = 0/0
+  for (const double eps : {0.0, -0.0}) {
+    const cvk::iou_options o{.eps = eps};
+    const std::array<float, 4> point{0, 0, 0, 0};
+    const std::array<float, 4> other_point{2, 3, 2, 3};
+    const std::array<float, 4> box{0, 0, 1, 1};
+    CHECK(cvk::distance_box_iou(point, point, o) == 0.0f);
+    CHECK(cvk::complete_box_iou(point, point, o) == 0.0f);
+    CHECK(cvk::distance_box_iou(box, box, o) == 1.0f);
+    CHECK(cvk::complete_box_iou(box, box, o) == 1.0f);
+    // a distinct point still has a diagonal: the penalty is the full ρ²/c² = 1
+    CHECK(cvk::distance_box_iou(point, other_point, o) == -1.0f);
+    const std::vector<std::array<double, 4>> pts = {{0, 0, 0, 0}, {0, 0, 1, 1}};
+    const auto d = cvk::distance_box_iou(pts, pts, o);
+    const auto c = cvk::complete_box_iou_aligned(pts, pts, o);
+    CHECK(d(0, 0) == 0.0);
+    CHECK(d(1, 1) == 1.0);
+    CHECK(c(0) == 0.0);
+    CHECK(c(1) == 1.0);
+  }
+}
+
 TEST_CASE("the IoU family rejects a box_format outside the enum (issue 9 #8)",
           "[iou][regression]") {
   const std::vector<std::array<float, 4>> a = {{0, 0, 1, 1}};

@@ -43,7 +43,7 @@ long double iou_pair(iou_metric metric, const A& a, const B& b, std::size_t dim,
     case iou_metric::giou:
       return hull <= 0 ? iou : iou - (hull - uni) / hull;
     case iou_metric::diou:
-      return iou - centre2 / (diag2 + eps);
+      return diag2 + eps <= 0 ? iou : iou - centre2 / (diag2 + eps);
     case iou_metric::ciou: {
       const auto angle = [](long double w, long double h) {
         return (w == 0 && h == 0) ? 0.0L : std::atan(w / h);
@@ -55,8 +55,9 @@ long double iou_pair(iou_metric metric, const A& a, const B& b, std::size_t dim,
       const long double da = angle(wa, ha) - angle(wb, hb);
       const long double v =
           4 / (std::numbers::pi_v<long double> * std::numbers::pi_v<long double>)*da * da;
-      const long double alpha = v / (1 - iou + v + eps);
-      return iou - centre2 / (diag2 + eps) - alpha * v;
+      const long double alpha = (1 - iou + v + eps) <= 0 ? 0 : v / (1 - iou + v + eps);
+      const long double diou = diag2 + eps <= 0 ? iou : iou - centre2 / (diag2 + eps);
+      return diou - alpha * v;
     }
   }
   return iou;

@@ -138,7 +138,9 @@ constexpr R pair_metric(const prepared_box<R, Dim>& a, const prepared_box<R, Dim
     const R dx2 = dx * dx;
     const R dy2 = dy * dy;
     const R centre2 = dx2 + dy2;
-    const R diou = iou - centre2 / diag;
+    // c² + eps = 0 (eps = 0 and an enclosing box of one point) gives no penalty, as GIoU's
+    // empty enclosing box does; torchvision divides 0 by 0
+    const R diou = iou - ratio_or_zero(centre2, diag);
     if constexpr (Kind == iou_kind::diou) {
       return diou;
     } else {
@@ -148,7 +150,8 @@ constexpr R pair_metric(const prepared_box<R, Dim>& a, const prepared_box<R, Dim
       const R angle2 = angle * angle;
       const R v = static_cast<R>(4.0 / (std::numbers::pi * std::numbers::pi)) * angle2;
       const R denominator = ((R(1) - iou) + v) + eps;
-      const R alpha = v / denominator;
+      // identical boxes with eps = 0 make the denominator 0 (v = 0): α·v is then 0, not NaN
+      const R alpha = ratio_or_zero(v, denominator);
       const R penalty = alpha * v;
       return diou - penalty;
     }
