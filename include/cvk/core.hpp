@@ -8,6 +8,7 @@
 #include "core/box_traits.hpp"
 #include "core/config.hpp"
 #include "core/errors.hpp"
+#include "core/layout.hpp"
 #include "core/memory.hpp"
 #include "core/parallel.hpp"
 #include "core/rng.hpp"

@@ -23,15 +23,6 @@
 CVK_BEGIN_NAMESPACE
 namespace detail {
 
-/// The same elements with the axes reordered: result axis k is v's axis axes[k].
-template <class T>
-strided_view<T, 4> permute_axes(const strided_view<T, 4>& v,
-                                const std::array<std::size_t, 4>& axes) {
-  return {v.data(),
-          {v.extent(axes[0]), v.extent(axes[1]), v.extent(axes[2]), v.extent(axes[3])},
-          {v.stride(axes[0]), v.stride(axes[1]), v.stride(axes[2]), v.stride(axes[3])}};
-}
-
 /// True when every image of an (n, c, h, w)-ordered view is a contiguous H×W×C block.
 template <class T>
 bool images_are_nhwc(const strided_view<T, 4>& v) noexcept {

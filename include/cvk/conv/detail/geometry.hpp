@@ -13,13 +13,11 @@
 
 #include "../../core/config.hpp"
 #include "../../core/errors.hpp"
+#include "../../core/layout.hpp"
 #include "../../core/strided_view.hpp"
 #include "../../detail/checks.hpp"
 
 CVK_BEGIN_NAMESPACE
-
-/// Axis order of activations (input, residual, output): N×C×H×W (PyTorch) or N×H×W×C.
-enum class layout { nchw, nhwc };
 
 /// Axis order of the weight: O×I/g×KH×KW (PyTorch, ONNX) or KH×KW×I/g×O (TensorFlow, XNNPACK).
 enum class weight_layout { oihw, hwio };
@@ -125,22 +123,6 @@ inline void check_conv2d_params(const conv2d_params& p, const char* fn) {
   if (p.threads < 0) fail("params.threads must be >= 0, got " + std::to_string(p.threads));
 }
 
-/// {N, C, H, W} of an activation tensor's extents in `l`.
-inline std::array<index_t, 4> nchw_extents(const std::array<index_t, 4>& e, layout l) noexcept {
-  return l == layout::nchw ? e : std::array<index_t, 4>{e[0], e[3], e[1], e[2]};
-}
-
-/// The extents in layout `l` of {N, C, H, W}.
-inline std::array<index_t, 4> from_nchw(const std::array<index_t, 4>& e, layout l) noexcept {
-  return l == layout::nchw ? e : std::array<index_t, 4>{e[0], e[2], e[3], e[1]};
-}
-
-/// Axis permutation: the view axis holding N, C, H, W.
-inline std::array<std::size_t, 4> nchw_axes(layout l) noexcept {
-  return l == layout::nchw ? std::array<std::size_t, 4>{0, 1, 2, 3}
-                           : std::array<std::size_t, 4>{0, 3, 1, 2};
-}
-
 /// {O, I/g, KH, KW} of a weight's extents in `l`.
 inline std::array<index_t, 4> oihw_extents(const std::array<index_t, 4>& e,
                                            weight_layout l) noexcept {
@@ -158,9 +140,6 @@ inline std::array<std::size_t, 4> oihw_axes(weight_layout l) noexcept {
                                   : std::array<std::size_t, 4>{3, 2, 0, 1};
 }
 
-inline const char* layout_pattern(layout l) noexcept {
-  return l == layout::nchw ? "N×C×H×W" : "N×H×W×C";
-}
 inline const char* weight_pattern(weight_layout l) noexcept {
   return l == weight_layout::oihw ? "O×I/groups×KH×KW" : "KH×KW×I/groups×O";
 }
