@@ -9,7 +9,8 @@
 //                image) of one 3×224×224 image through the same callable, batch 16.
 // Counters of the callable methods:
 //   outside_callable  fraction of the wall time spent outside the callable (timed inside it);
-//   bytes_per_second  bytes cvk itself touches per call ÷ time. rise per model input: read x
+//   bytes_per_second  bytes cvk itself touches per call ÷ wall time (cvk_bytes_per_second: ÷ the
+//                     time outside the callable, cvk's own rate). rise per model input: read x
 //                     and write the batch slot (2·3·4 B per pixel), write the mask and read it
 //                     twice (12 B), read + write the double accumulator (16 B): 52 B per pixel.
 //                     occlusion: 16 slots filled once (read x, write: 24 B per pixel), per
@@ -81,6 +82,10 @@ void timed(benchmark::State& state, double bytes_per_call, int threads, Run&& ru
   state.counters["outside_callable"] = total > 0.0 ? (total - inside) / total : 0.0;
   state.counters["bytes_per_second"] = benchmark::Counter(
       bytes_per_call * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+  // The same bytes over the time outside the callable only: cvk's own memory rate.
+  state.counters["cvk_bytes_per_second"] =
+      total > inside ? bytes_per_call * static_cast<double>(state.iterations()) / (total - inside)
+                     : 0.0;
 }
 
 void bench_rise_masks(benchmark::State& state, index_t masks, int threads) {

@@ -351,7 +351,13 @@ void rise_masked_image(strided_view<const T, 3> x, const T* mask, strided_view<T
     for (index_t c = 0; c < channels; ++c) {
       for (index_t yy = 0; yy < height; ++yy) {
         const T* mrow = mask + yy * width;
-        for (index_t xx = 0; xx < width; ++xx) image(c, yy, xx) = x(c, yy, xx) * mrow[xx];
+        const T* in = &x(c, yy, 0);
+        T* out = &image(c, yy, 0);
+        if (x.stride(2) == 1) {  // the common contiguous row: vectorised
+          for (index_t xx = 0; xx < width; ++xx) out[xx] = in[xx] * mrow[xx];
+        } else {
+          for (index_t xx = 0; xx < width; ++xx) out[xx] = in[xx * x.stride(2)] * mrow[xx];
+        }
       }
     }
   }

@@ -136,7 +136,13 @@ void copy_image(strided_view<const S, 3> src, strided_view<T, 3> dst) noexcept {
   } else {
     for (index_t c = 0; c < channels; ++c) {
       for (index_t y = 0; y < height; ++y) {
-        for (index_t x = 0; x < width; ++x) dst(c, y, x) = static_cast<T>(src(c, y, x));
+        const S* in = &src(c, y, 0);
+        T* out = &dst(c, y, 0);  // an NCHW batch row: contiguous
+        if (src.stride(2) == 1) {
+          for (index_t x = 0; x < width; ++x) out[x] = static_cast<T>(in[x]);
+        } else {
+          for (index_t x = 0; x < width; ++x) out[x] = static_cast<T>(in[x * src.stride(2)]);
+        }
       }
     }
   }
