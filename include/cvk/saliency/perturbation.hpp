@@ -336,33 +336,6 @@ rise_generator<T> checked_rise_generator(index_t height, index_t width, const ri
   return make_rise_generator<T>(height, width, p.cells, p.keep_probability, p.seed, p.upsample);
 }
 
-/// image(c, y, x) = x(c, y, x)·mask(y, x), walking the image's memory order.
-template <class T>
-void rise_masked_image(strided_view<const T, 3> x, const T* mask, strided_view<T, 3> image) {
-  const index_t channels = x.extent(0), height = x.extent(1), width = x.extent(2);
-  if (image.stride(0) == 1) {  // channels innermost (NHWC batch)
-    for (index_t yy = 0; yy < height; ++yy) {
-      for (index_t xx = 0; xx < width; ++xx) {
-        const T m = mask[yy * width + xx];
-        for (index_t c = 0; c < channels; ++c) image(c, yy, xx) = x(c, yy, xx) * m;
-      }
-    }
-  } else {
-    for (index_t c = 0; c < channels; ++c) {
-      for (index_t yy = 0; yy < height; ++yy) {
-        const T* mrow = mask + yy * width;
-        const T* in = &x(c, yy, 0);
-        T* out = &image(c, yy, 0);
-        if (x.stride(2) == 1) {  // the common contiguous row: vectorised
-          for (index_t xx = 0; xx < width; ++xx) out[xx] = in[xx] * mrow[xx];
-        } else {
-          for (index_t xx = 0; xx < width; ++xx) out[xx] = in[xx * x.stride(2)] * mrow[xx];
-        }
-      }
-    }
-  }
-}
-
 template <class T, class X, class F, class Out>
 void rise_into(const X& inputs, F& f, const rise_params& p, Out&& out) {
   constexpr const char* fn = "rise";
@@ -374,81 +347,16 @@ void rise_into(const X& inputs, F& f, const rise_params& p, Out&& out) {
   }
   const layout l = p.model.data_layout;
   const auto x = perturb_images<T>(inputs, l, fn, "inputs");
-  const index_t images = x.extent(0), channels = x.extent(1), height = x.extent(2),
-                width = x.extent(3);
+  const index_t images = x.extent(0), height = x.extent(2), width = x.extent(3);
   const auto y = perturb_output3(std::forward<Out>(out), {images, height, width}, "N×H×W", fn);
   if (images == 0) return;
   const auto describe = [&] { return checked_view<4>(inputs, fn, "inputs").shape_string(); };
-  const index_t plane = checked_mul(height, width, fn, "a RISE mask", describe);
-  const index_t count = checked_mul(images, p.masks, fn, "the model inputs", describe);
+  checked_mul(checked_mul(images, height, fn, "the RISE sums", describe), width, fn,
+              "the RISE sums", describe);
+  checked_mul(images, p.masks, fn, "the model inputs", describe);
   const auto gen = checked_rise_generator<T>(height, width, p, fn);
-  model_batches<T> batches(p.model, {channels, height, width}, false, fn);
-  const index_t batch = batches.batch_size();
-  const auto describe_batch = [&] {
-    return std::to_string(batch) + " masks of " + std::to_string(height) + "×" +
-           std::to_string(width);
-  };
-  auto masks = checked_vector<T>(checked_mul(batch, plane, fn, "the batch's masks", describe_batch),
-                                 fn, "the batch's masks", describe_batch);
-  const index_t scratch_size = gen.scratch_size();
-  auto scratch = checked_vector<T>(
-      checked_mul(batch, scratch_size, fn, "the mask scratch", describe_batch), fn,
-      "the mask scratch", describe_batch);
-  auto acc = checked_vector<double>(checked_mul(images, plane, fn, "the RISE sums", describe), fn,
-                                    "the RISE sums", describe);
-  const auto mask_of = [&](index_t slot) -> strided_view<T, 2> {
-    return {masks.data() + slot * plane, {height, width}};
-  };
-
-  batches.for_each(
-      count, [&](index_t b) { batches.run_forward(f, b); },
-      [&](index_t i, strided_view<T, 3> image) {
-        const index_t n = i / p.masks, m = i % p.masks, slot = i % batch;
-        const auto mask = mask_of(slot);
-        gen.generate(static_cast<std::uint64_t>(m), mask, scratch.data() + slot * scratch_size);
-        const strided_view<const T, 3> src(x.data() + n * x.stride(0),
-                                           {channels, height, width},
-                                           {x.stride(1), x.stride(2), x.stride(3)});
-        rise_masked_image<T>(src, mask.data(), image);
-      },
-      [&](index_t i, index_t slot) {
-        if (slot + 1 < batch && i + 1 < count) return;
-        // The batch is complete: add its score-weighted masks, rows split across threads;
-        // runs of slots of one image keep the mask order for every pixel.
-        const index_t first = i - slot;
-        parallel_for(
-            0, height, 4,
-            [&](index_t lo, index_t hi) {
-              for (index_t yy = lo; yy < hi; ++yy) {
-                index_t j = 0;
-                while (j <= slot) {
-                  const index_t n = (first + j) / p.masks;
-                  index_t end = j + 1;
-                  while (end <= slot && (first + end) / p.masks == n) ++end;
-                  const index_t base = j;
-                  rise_accumulate_row<T>(
-                      acc.data() + (n * height + yy) * width, yy, width, end - j,
-                      [&](index_t k) { return batches.score(base + k); },
-                      [&](index_t k) { return strided_view<const T, 2>(mask_of(base + k)); });
-                  j = end;
-                }
-              }
-            },
-            p.threads);
-      },
-      p.threads);
-
-  const double divisor = rise_divisor(p.normalization, p.masks, p.keep_probability);
-  parallel_for(
-      0, images * height, 16,
-      [&](index_t lo, index_t hi) {
-        for (index_t r = lo; r < hi; ++r) {
-          const index_t n = r / height, yy = r % height;
-          const double* row = acc.data() + r * width;
-          for (index_t xx = 0; xx < width; ++xx) y(n, yy, xx) = static_cast<T>(row[xx] / divisor);
-        }
-      },
-      p.threads);
+  rise_run<T>(x, f, gen, p.masks, rise_divisor(p.normalization, p.masks, p.keep_probability),
+              p.model, p.threads, y, fn);
 }
 
 template <class Out>
@@ -467,18 +375,7 @@ void rise_masks_into(Out&& out, const rise_params& p, std::uint64_t first) {
               std::string(fn) + ": out must be count×H×W with H, W >= 1, got " + v.shape_string());
   }
   const auto gen = checked_rise_generator<T>(height, width, p, fn);
-  const index_t scratch_size = gen.scratch_size();
-  parallel_for(
-      0, count, 4,
-      [&](index_t lo, index_t hi) {
-        std::vector<T> scratch(static_cast<std::size_t>(scratch_size));
-        for (index_t k = lo; k < hi; ++k) {
-          strided_view<T, 2> plane(v.data() + k * v.stride(0), {height, width},
-                                   {v.stride(1), v.stride(2)});
-          gen.generate(first + static_cast<std::uint64_t>(k), plane, scratch.data());
-        }
-      },
-      p.threads);
+  rise_masks_run<T>(gen, strided_view<T, 3>(v), first, p.threads);
 }
 
 template <class Masks, class Scores, class Out>
@@ -502,27 +399,8 @@ void rise_accumulate_into(const Masks& masks, const Scores& scores, const rise_p
   }
   const index_t images = s.extent(0);
   const auto y = perturb_output3(std::forward<Out>(out), {images, height, width}, "N×H×W", fn);
-  const double divisor = rise_divisor(p.normalization, count, p.keep_probability);
-  parallel_for(
-      0, images * height, 4,
-      [&](index_t lo, index_t hi) {
-        std::vector<double> row(static_cast<std::size_t>(width));
-        for (index_t r = lo; r < hi; ++r) {
-          const index_t n = r / height, yy = r % height;
-          std::fill(row.begin(), row.end(), 0.0);
-          rise_accumulate_row<T>(
-              row.data(), yy, width, count,
-              [&](index_t k) { return s(n, k); },
-              [&](index_t k) {
-                return strided_view<const T, 2>(m.data() + k * m.stride(0), {height, width},
-                                                {m.stride(1), m.stride(2)});
-              });
-          for (index_t xx = 0; xx < width; ++xx) {
-            y(n, yy, xx) = static_cast<T>(row[static_cast<std::size_t>(xx)] / divisor);
-          }
-        }
-      },
-      p.threads);
+  rise_accumulate_run<T>(m, s, rise_divisor(p.normalization, count, p.keep_probability),
+                         strided_view<T, 3>(y), p.threads);
 }
 
 }  // namespace detail

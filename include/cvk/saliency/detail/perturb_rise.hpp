@@ -20,6 +20,7 @@
 #include "../../core/rng.hpp"
 #include "../../core/strided_view.hpp"
 #include "../../detail/checks.hpp"
+#include "../model.hpp"
 #include "resample.hpp"
 
 CVK_BEGIN_NAMESPACE
@@ -181,6 +182,161 @@ void rise_accumulate_row(double* row, index_t y, index_t width, index_t count, S
 inline double rise_divisor(rise_normalization n, index_t masks, double keep) noexcept {
   const double count = static_cast<double>(masks);
   return n == rise_normalization::paper ? count * keep : count;
+}
+
+/// image(c, y, x) = x(c, y, x)·mask(y, x), walking the image's memory order.
+template <class T>
+void rise_masked_image(strided_view<const T, 3> x, const T* mask, strided_view<T, 3> image) {
+  const index_t channels = x.extent(0), height = x.extent(1), width = x.extent(2);
+  if (image.stride(0) == 1) {  // channels innermost (NHWC batch)
+    for (index_t yy = 0; yy < height; ++yy) {
+      for (index_t xx = 0; xx < width; ++xx) {
+        const T m = mask[yy * width + xx];
+        for (index_t c = 0; c < channels; ++c) image(c, yy, xx) = x(c, yy, xx) * m;
+      }
+    }
+  } else {
+    for (index_t c = 0; c < channels; ++c) {
+      for (index_t yy = 0; yy < height; ++yy) {
+        const T* mrow = mask + yy * width;
+        const T* in = &x(c, yy, 0);
+        T* out = &image(c, yy, 0);
+        if (x.stride(2) == 1) {  // the common contiguous row: vectorised
+          for (index_t xx = 0; xx < width; ++xx) out[xx] = in[xx] * mrow[xx];
+        } else {
+          for (index_t xx = 0; xx < width; ++xx) out[xx] = in[xx * x.stride(2)] * mrow[xx];
+        }
+      }
+    }
+  }
+}
+
+/// RISE of the (n, c, h, w) inputs `x` into the N×H×W view `out`: model input i = n·masks + m
+/// is x_n ⊙ M_m, filled batch by batch (each slot draws its mask into its own buffer); after
+/// each batch its score-weighted masks are added to double sums, rows split across threads and
+/// the mask index ascending at every pixel; out = sums / divisor.
+template <class T, class F>
+void rise_run(strided_view<const T, 4> x, F& f, const rise_generator<T>& gen, index_t masks,
+              double divisor, const model_options& options, int threads, strided_view<T, 3> out,
+              const char* fn) {
+  const index_t images = x.extent(0), channels = x.extent(1), height = x.extent(2),
+                width = x.extent(3);
+  const index_t plane = height * width, count = images * masks;  // checked by the caller
+  model_batches<T> batches(options, {channels, height, width}, false, fn);
+  const index_t batch = batches.batch_size();
+  const auto describe_batch = [&] {
+    return std::to_string(batch) + " masks of " + std::to_string(height) + "×" +
+           std::to_string(width);
+  };
+  auto mask_buffer = checked_vector<T>(
+      checked_mul(batch, plane, fn, "the batch's masks", describe_batch), fn, "the batch's masks",
+      describe_batch);
+  const index_t scratch_size = gen.scratch_size();
+  auto scratch = checked_vector<T>(
+      checked_mul(batch, scratch_size, fn, "the mask scratch", describe_batch), fn,
+      "the mask scratch", describe_batch);
+  auto acc = checked_vector<double>(images * plane, fn, "the RISE sums", describe_batch);
+  const auto mask_of = [&](index_t slot) -> strided_view<T, 2> {
+    return {mask_buffer.data() + slot * plane, {height, width}};
+  };
+
+  batches.for_each(
+      count, [&](index_t b) { batches.run_forward(f, b); },
+      [&](index_t i, strided_view<T, 3> image) {
+        const index_t n = i / masks, m = i % masks, slot = i % batch;
+        const auto mask = mask_of(slot);
+        gen.generate(static_cast<std::uint64_t>(m), mask, scratch.data() + slot * scratch_size);
+        const strided_view<const T, 3> src(x.data() + n * x.stride(0), {channels, height, width},
+                                           {x.stride(1), x.stride(2), x.stride(3)});
+        rise_masked_image<T>(src, mask.data(), image);
+      },
+      [&](index_t i, index_t slot) {
+        if (slot + 1 < batch && i + 1 < count) return;
+        // The batch is complete: add its score-weighted masks; runs of slots of one image keep
+        // the mask order at every pixel.
+        const index_t first = i - slot;
+        parallel_for(
+            0, height, 4,
+            [&](index_t lo, index_t hi) {
+              for (index_t yy = lo; yy < hi; ++yy) {
+                index_t j = 0;
+                while (j <= slot) {
+                  const index_t n = (first + j) / masks;
+                  index_t end = j + 1;
+                  while (end <= slot && (first + end) / masks == n) ++end;
+                  const index_t base = j;
+                  rise_accumulate_row<T>(
+                      acc.data() + (n * height + yy) * width, yy, width, end - j,
+                      [&](index_t k) { return batches.score(base + k); },
+                      [&](index_t k) { return strided_view<const T, 2>(mask_of(base + k)); });
+                  j = end;
+                }
+              }
+            },
+            threads);
+      },
+      threads);
+
+  parallel_for(
+      0, images * height, 16,
+      [&](index_t lo, index_t hi) {
+        for (index_t r = lo; r < hi; ++r) {
+          const index_t n = r / height, yy = r % height;
+          const double* row = acc.data() + r * width;
+          for (index_t xx = 0; xx < width; ++xx) {
+            out(n, yy, xx) = static_cast<T>(row[xx] / divisor);
+          }
+        }
+      },
+      threads);
+}
+
+/// Masks first .. first + count − 1 into the count×H×W view `out`, masks split across threads.
+template <class T>
+void rise_masks_run(const rise_generator<T>& gen, strided_view<T, 3> out, std::uint64_t first,
+                    int threads) {
+  const index_t height = out.extent(1), width = out.extent(2);
+  const index_t scratch_size = gen.scratch_size();
+  parallel_for(
+      0, out.extent(0), 4,
+      [&](index_t lo, index_t hi) {
+        std::vector<T> scratch(static_cast<std::size_t>(scratch_size));
+        for (index_t k = lo; k < hi; ++k) {
+          strided_view<T, 2> plane(out.data() + k * out.stride(0), {height, width},
+                                   {out.stride(1), out.stride(2)});
+          gen.generate(first + static_cast<std::uint64_t>(k), plane, scratch.data());
+        }
+      },
+      threads);
+}
+
+/// out(n) = Σ_m scores(n, m)·masks(m) / divisor (masks M×H×W, scores N×M), rows (n, y) split
+/// across threads, the mask index ascending at every pixel.
+template <class T>
+void rise_accumulate_run(strided_view<const T, 3> masks, strided_view<const T, 2> scores,
+                         double divisor, strided_view<T, 3> out, int threads) {
+  const index_t count = masks.extent(0), height = masks.extent(1), width = masks.extent(2);
+  const index_t images = scores.extent(0);
+  parallel_for(
+      0, images * height, 4,
+      [&](index_t lo, index_t hi) {
+        std::vector<double> row(static_cast<std::size_t>(width));
+        for (index_t r = lo; r < hi; ++r) {
+          const index_t n = r / height, yy = r % height;
+          std::fill(row.begin(), row.end(), 0.0);
+          rise_accumulate_row<T>(
+              row.data(), yy, width, count, [&](index_t k) { return scores(n, k); },
+              [&](index_t k) {
+                return strided_view<const T, 2>(masks.data() + k * masks.stride(0),
+                                                {height, width},
+                                                {masks.stride(1), masks.stride(2)});
+              });
+          for (index_t xx = 0; xx < width; ++xx) {
+            out(n, yy, xx) = static_cast<T>(row[static_cast<std::size_t>(xx)] / divisor);
+          }
+        }
+      },
+      threads);
 }
 
 }  // namespace detail
