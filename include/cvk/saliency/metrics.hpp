@@ -113,11 +113,11 @@ CVK_BEGIN_NAMESPACE
 //                          enumerators out of range; threads < 0; model options
 //   cvk::out_of_range      size products that overflow or cannot be allocated
 //
-// Complexity: spearman O(N·H·W·log(H·W)); ssim O(N·H·W·size) (separable windows, 5·W doubles
-// per thread); pointing game O(N·(H·W + tolerance²)); causal metrics N·(S + 1) model calls plus
-// O(N·(S + 1)·C·H·W) to build their inputs and O(N·H·W·log(H·W)) to rank; threads split map
-// pairs (causal metrics: the inputs of a batch), each value computed by one thread in a fixed
-// order: bit-identical for any thread count.
+// Complexity: spearman O(N·H·W·log(H·W)); ssim O(N·H·W·size) (separable windows; a double copy
+// of the pair, 2·H·W + 10·W doubles per thread); pointing game O(N·(H·W + tolerance²)); causal
+// metrics N·(S + 1) model calls plus O(N·(S + 1)·C·H·W) to build their inputs and O(N·H·W·log(H·W))
+// to rank; threads split map pairs (causal metrics: the inputs of a batch), each value computed by
+// one thread in a fixed order: bit-identical for any thread count.
 
 /// Parameters of spearman_correlation.
 struct spearman_params {

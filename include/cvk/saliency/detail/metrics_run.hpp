@@ -111,15 +111,30 @@ struct ssim_setup {
   double k1 = 0.01, k2 = 0.03;
 };
 
-/// Scratch of one thread's SSIM: five filtered rows.
+/// Scratch of one thread's SSIM: both maps as contiguous double rows, five column-filtered rows
+/// and five fully filtered rows.
 struct ssim_scratch {
-  std::vector<double> rows;  // 5·W
+  std::vector<double> maps;     // 2·H·W
+  std::vector<double> columns;  // 5·W
+  std::vector<double> windows;  // 5·Wo
 };
+
+/// out[x] += g·a[x] (or g·a[x]·b[x] when `product`) for x in [0, count): one SSIM moment.
+inline void add_scaled(double* out, const double* a, const double* b, double g, index_t count,
+                       bool product) noexcept {
+  if (product) {
+    for (index_t x = 0; x < count; ++x) out[x] += g * (a[x] * b[x]);
+  } else {
+    for (index_t x = 0; x < count; ++x) out[x] += g * a[x];
+  }
+}
 
 /// Mean SSIM of maps a and b (H×W, H, W >= size) over the valid windows, with data range R
 /// (> 0): S = (2·μa·μb + C1)(2·σab + C2) / ((μa² + μb² + C1)(σa² + σb² + C2)), C1 = (K1·R)²,
-/// C2 = (K2·R)², local moments from the window taps, σ's times cov_norm — skimage's formula,
-/// averaged over the pixels whose window lies inside the map (skimage's crop of (size − 1)/2).
+/// C2 = (K2·R)², local moments from the window taps (vertical pass, then horizontal), σ's times
+/// cov_norm — skimage's formula, averaged over the pixels whose window lies inside the map
+/// (skimage's crop of (size − 1)/2). The maps are first copied to contiguous doubles so that
+/// every pass runs over contiguous rows (vectorised); S is summed in row-major order.
 template <class T>
 double ssim_plane(const strided_view<const T, 2>& a, const strided_view<const T, 2>& b,
                   double data_range, const ssim_setup& s, ssim_scratch& scratch) {
@@ -127,46 +142,65 @@ double ssim_plane(const strided_view<const T, 2>& a, const strided_view<const T,
   const index_t ho = h - size + 1, wo = w - size + 1;
   const double c1 = (s.k1 * data_range) * (s.k1 * data_range);
   const double c2 = (s.k2 * data_range) * (s.k2 * data_range);
-  scratch.rows.assign(static_cast<std::size_t>(5 * w), 0.0);
-  double* ra = scratch.rows.data();
+  scratch.maps.resize(static_cast<std::size_t>(2 * h * w));
+  scratch.columns.resize(static_cast<std::size_t>(5 * w));
+  scratch.windows.resize(static_cast<std::size_t>(5 * wo));
+  double* ma = scratch.maps.data();
+  double* mb = ma + h * w;
+  for (index_t y = 0; y < h; ++y) {
+    for (index_t x = 0; x < w; ++x) {
+      ma[y * w + x] = static_cast<double>(a(y, x));
+      mb[y * w + x] = static_cast<double>(b(y, x));
+    }
+  }
+  double* ra = scratch.columns.data();
   double* rb = ra + w;
   double* raa = rb + w;
   double* rbb = raa + w;
   double* rab = rbb + w;
+  double* ua = scratch.windows.data();
+  double* ub = ua + wo;
+  double* uaa = ub + wo;
+  double* ubb = uaa + wo;
+  double* uab = ubb + wo;
+  const double* taps = s.taps.data();
   double total = 0;
   for (index_t oy = 0; oy < ho; ++oy) {
     // Vertical pass: the window's column moments for every column.
-    std::fill(scratch.rows.begin(), scratch.rows.end(), 0.0);
+    std::fill(scratch.columns.begin(), scratch.columns.end(), 0.0);
     for (index_t k = 0; k < size; ++k) {
-      const double g = s.taps[static_cast<std::size_t>(k)];
-      for (index_t x = 0; x < w; ++x) {
-        const double va = static_cast<double>(a(oy + k, x));
-        const double vb = static_cast<double>(b(oy + k, x));
-        ra[x] += g * va;
-        rb[x] += g * vb;
-        raa[x] += g * (va * va);
-        rbb[x] += g * (vb * vb);
-        rab[x] += g * (va * vb);
-      }
+      const double g = taps[k];
+      const double* pa = ma + (oy + k) * w;
+      const double* pb = mb + (oy + k) * w;
+      // One moment per loop: two or three streams each, which g++ vectorises.
+      add_scaled(ra, pa, pa, g, w, false);
+      add_scaled(rb, pb, pb, g, w, false);
+      add_scaled(raa, pa, pa, g, w, true);
+      add_scaled(rbb, pb, pb, g, w, true);
+      add_scaled(rab, pa, pb, g, w, true);
     }
-    // Horizontal pass and the SSIM of each valid pixel.
+    // Horizontal pass over the column moments.
+    std::fill(scratch.windows.begin(), scratch.windows.end(), 0.0);
+    for (index_t k = 0; k < size; ++k) {
+      const double g = taps[k];
+      add_scaled(ua, ra + k, ra + k, g, wo, false);
+      add_scaled(ub, rb + k, rb + k, g, wo, false);
+      add_scaled(uaa, raa + k, raa + k, g, wo, false);
+      add_scaled(ubb, rbb + k, rbb + k, g, wo, false);
+      add_scaled(uab, rab + k, rab + k, g, wo, false);
+    }
+    // The SSIM of each valid pixel of the row (into ua, vectorised), then their sum in order.
     for (index_t ox = 0; ox < wo; ++ox) {
-      double ua = 0, ub = 0, uaa = 0, ubb = 0, uab = 0;
-      for (index_t k = 0; k < size; ++k) {
-        const double g = s.taps[static_cast<std::size_t>(k)];
-        ua += g * ra[ox + k];
-        ub += g * rb[ox + k];
-        uaa += g * raa[ox + k];
-        ubb += g * rbb[ox + k];
-        uab += g * rab[ox + k];
-      }
-      const double va = s.cov_norm * (uaa - ua * ua);
-      const double vb = s.cov_norm * (ubb - ub * ub);
-      const double vab = s.cov_norm * (uab - ua * ub);
-      const double num = (2 * ua * ub + c1) * (2 * vab + c2);
-      const double den = (ua * ua + ub * ub + c1) * (va + vb + c2);
-      total += num / den;
+      const double mean_aa = ua[ox] * ua[ox], mean_bb = ub[ox] * ub[ox];
+      const double mean_ab = ua[ox] * ub[ox];
+      const double va = s.cov_norm * (uaa[ox] - mean_aa);
+      const double vb = s.cov_norm * (ubb[ox] - mean_bb);
+      const double vab = s.cov_norm * (uab[ox] - mean_ab);
+      const double num = (2 * mean_ab + c1) * (2 * vab + c2);
+      const double den = (mean_aa + mean_bb + c1) * (va + vb + c2);
+      ua[ox] = num / den;
     }
+    for (index_t ox = 0; ox < wo; ++ox) total += ua[ox];
   }
   return total / static_cast<double>(ho * wo);
 }
