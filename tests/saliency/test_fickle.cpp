@@ -8,6 +8,10 @@
 #include <cvk/core/rng.hpp>
 #include <cvk/saliency/fickle.hpp>
 
+#if defined(CVK_TEST_HAS_EIGEN)
+#  include <cvk/adapt/eigen.hpp>
+#endif
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -344,6 +348,36 @@ TEST_CASE("fickle_aggregate: the callable gets sample i's mask; threads", "[fick
     }
   }
 }
+
+#if defined(CVK_TEST_HAS_EIGEN)
+TEST_CASE("fickle: Eigen tensors in and out", "[fickle][adapt]") {
+  cvk::rng gen(44);
+  const nchw_t e{1, 2, 3, 4};
+  const auto x = cvk_test::random_reals<float>(gen, count_of(e));
+  using tensor4 = Eigen::Tensor<float, 4, Eigen::RowMajor>;
+  const Eigen::TensorMap<const tensor4> in(x.data(), e[0], e[1], e[2], e[3]);
+  tensor4 expanded(1, 2, 9, 12);
+  cvk::fickle_expand(in, {.window = 3}, expanded);
+  REQUIRE(std::vector<float>(expanded.data(), expanded.data() + expanded.size()) ==
+          reference_expand(x, e, 3));
+  tensor4 back(1, 2, 3, 4);
+  cvk::fickle_expand_backward(expanded, {.window = 3}, back);
+  const auto want = cvk::fickle_expand_backward(
+      cvk::fickle_expand(cvk::view(x.data(), 1, 2, 3, 4), {.window = 3}), {.window = 3});
+  REQUIRE(std::vector<float>(back.data(), back.data() + back.size()) ==
+          std::vector<float>(want.begin(), want.end()));
+  Eigen::Tensor<float, 3, Eigen::RowMajor> maps(1, 3, 4);
+  const auto sample = [](index_t i, cvk::strided_view<const float, 4>) {
+    cvk::tensor<float, 3> m(1, 3, 4);
+    m(0, 1, 2) = static_cast<float>(i);
+    return m;
+  };
+  cvk::fickle_aggregate(e, sample, {.samples = 4, .aggregation = cvk::fickle_aggregation::max},
+                        maps);
+  CHECK(maps(0, 1, 2) == 3.0f);
+  CHECK(maps(0, 0, 0) == 0.0f);
+}
+#endif
 
 TEST_CASE("fickle: errors", "[fickle]") {
   std::vector<float> x(2 * 3 * 4 * 4, 1.0f);
