@@ -286,7 +286,7 @@ inline ssim_setup make_ssim_setup(const ssim_params& p, index_t n, index_t h, in
                                     "pair's joint max − min), got " +
                                     number_string(p.data_range));
   }
-  check_threads(p.threads, fn);
+  check_thread_count(p.threads, fn);
   ssim_setup s;
   if (p.window == ssim_window::gaussian) {
     if (!(p.sigma > 0.0 && p.sigma <= 1e6)) {
@@ -399,7 +399,7 @@ void spearman_correlation(const A& a, const B& b, Out&& out, const spearman_para
   constexpr const char* fn = "spearman_correlation";
   using T = detail::map_scalar_t<A>;
   detail::assert_map_type<T>();
-  detail::check_threads(p.threads, fn);
+  detail::check_thread_count(p.threads, fn);
   const auto [va, vb] = detail::map_pair<T>(a, b, fn);
   auto o = detail::result_view<1>(std::forward<Out>(out), {va.extent(0)}, fn, "N");
   static_assert(std::is_same_v<typename decltype(o)::element_type, T>,
@@ -460,7 +460,7 @@ pointing_game_result pointing_game(const Maps& maps, const Targets& targets,
   static_assert(std::is_arithmetic_v<M>,
                 "cvk: pointing_game targets are masks of numbers "
                 "(nonzero = inside)");
-  detail::check_threads(p.threads, fn);
+  detail::check_thread_count(p.threads, fn);
   if (!(p.tolerance >= 0.0 && std::isfinite(p.tolerance))) {
     CVK_THROW(invalid_argument, std::string(fn) + ": tolerance must be finite and >= 0, got " +
                                     detail::number_string(p.tolerance));
@@ -532,7 +532,7 @@ namespace detail {
 
 inline void check_causal_params(const causal_params& p, const char* fn) {
   check_model_options(p.model, fn);
-  check_threads(p.threads, fn);
+  check_thread_count(p.threads, fn);
   if (p.step < 1) {
     CVK_THROW(invalid_argument,
               std::string(fn) + ": step must be >= 1 pixel, got " + std::to_string(p.step));
@@ -720,7 +720,7 @@ auto cascading_randomization(Stages&& stages, Method&& method, const randomizati
                 "cvk: the method of cascading_randomization returns N×H×W maps");
   using T = detail::map_scalar_t<Maps>;
   detail::assert_map_type<T>();
-  detail::check_threads(p.threads, fn);
+  detail::check_thread_count(p.threads, fn);
   std::vector<T> rows_spearman, rows_abs, rows_ssim;
   tensor<T, 3> original;
   index_t stage = 0, n = 0;

@@ -188,7 +188,7 @@ inline void check_normalize_params(const normalize_params& p, const char* fn) {
     CVK_THROW(invalid_argument, std::string(fn) + ": percentile must be in [0, 100], got " +
                                     number_string(p.percentile));
   }
-  check_threads(p.threads, fn);
+  check_thread_count(p.threads, fn);
 }
 
 /// The range of the selected values of a plane, and the values themselves appended to
@@ -344,7 +344,7 @@ inline void check_reduce_params(const reduce_params& p, const char* fn) {
       p.mode != channel_reduction::mean) {
     CVK_THROW(invalid_argument, std::string(fn) + ": mode is not a cvk::channel_reduction");
   }
-  check_threads(p.threads, fn);
+  check_thread_count(p.threads, fn);
 }
 
 /// Colours of N×H×W maps into an N×H×W×3 view, rows split among threads.
@@ -499,7 +499,7 @@ inline void check_overlay_params(const overlay_params& p, const char* fn) {
     CVK_THROW(invalid_argument, std::string(fn) + ": image_weight must be in [0, 1], got " +
                                     number_string(p.image_weight));
   }
-  check_threads(p.threads, fn);
+  check_thread_count(p.threads, fn);
 }
 
 template <class U, std::size_t R>
@@ -527,7 +527,7 @@ void upsample_bilinear(const Maps& maps, Out&& out, const upsample_params& p = {
   constexpr const char* fn = "upsample_bilinear";
   using T = detail::map_scalar_t<Maps>;
   detail::assert_map_type<T>();
-  detail::check_threads(p.threads, fn);
+  detail::check_thread_count(p.threads, fn);
   const auto m = detail::maps_input<T>(maps, fn);
   auto o = detail::checked_view<3>(std::forward<Out>(out), fn, "out");
   using O = typename decltype(o)::element_type;
@@ -612,7 +612,7 @@ void gaussian_smooth(const Maps& maps, double sigma, Out&& out, const smooth_par
   detail::assert_map_type<T>();
   detail::check_blur_sigma(sigma, fn);
   detail::check_blur_border(p.border, fn);
-  detail::check_threads(p.threads, fn);
+  detail::check_thread_count(p.threads, fn);
   const auto m = detail::maps_input<T>(maps, fn);
   detail::checked_count(m.extents(), fn, "maps");
   auto o = detail::result_view<3>(std::forward<Out>(out), m.extents(), fn, "N×H×W");
@@ -693,7 +693,7 @@ requires(!tensor_of_static_rank<Maps, 2>) void colormap(const Maps& maps, Out&& 
   using T = detail::map_scalar_t<Maps>;
   detail::assert_map_type<T>();
   detail::check_cmap(p.map, fn);
-  detail::check_threads(p.threads, fn);
+  detail::check_thread_count(p.threads, fn);
   const auto m = detail::maps_input<T>(maps, fn);
   auto o = detail::result_view<4>(std::forward<Out>(out),
                                   {m.extent(0), m.extent(1), m.extent(2), 3}, fn, "N×H×W×3");

@@ -90,7 +90,7 @@ strided_view<const T, 3> maps_input(const X& x, const char* fn, const char* argu
 }
 
 /// Throws cvk::invalid_argument unless threads >= 0.
-inline void check_threads(int threads, const char* fn) {
+inline void check_thread_count(int threads, const char* fn) {
   if (threads < 0) {
     CVK_THROW(invalid_argument,
               std::string(fn) + ": threads must be >= 0 (0 = all), got " + std::to_string(threads));
