@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+# cvk — computer-vision kernels, header-only C++20.
+# Writes tests/data/saliency_cam_torch.txt: a tiny PyTorch 1.13 network (conv → grouped conv
+# (groups=2) → ReLU → global average pooling → linear), its activations at the grouped-conv
+# layer ("conv") and at the ReLU that feeds the pooling ("feat"), the gradients of each image's
+# target logit there (autograd), and the maps every CAM method must give, written here from the
+# papers' formulas as pytorch-grad-cam applies them (not with its code): Grad-CAM, Grad-CAM++
+# (eq. 19 with eps 1e-6, and its eps -> 0 limit), XGrad-CAM, LayerCAM, HiResCAM, Grad-CAM
+# element-wise, Eigen-CAM (SVD of the centred and of the raw activation matrix, sign: the value
+# of largest magnitude positive), CAM from the FC weights, and Score-CAM through a linear model
+# (both align_corners conventions). Maps are written before any ReLU, normalisation or resize.
+# Each dtype (float32, float64) runs the network in that dtype; the maps are then computed in
+# float64 from those activations and gradients and rounded to the dtype. Needs Debian's
+# python3-torch (run with /usr/bin/python3); CI never runs it. Format: tests/fixture_writer.py.
+# SPDX-License-Identifier: MIT
+import pathlib
+
+import torch
+import torch.nn.functional as F
+
+from fixture_writer import write_table  # same directory: the shared table writer
+
+SEED = 20190611
+DATA_DIR = pathlib.Path(__file__).resolve().parent / "data"
+DTYPES = ((torch.float32, "float32"), (torch.float64, "float64"))
+
+N, C, HI, WI = 2, 3, 12, 10     # input images
+K1 = 8                          # channels of the first conv
+K, NUM_CLASSES = 6, 5           # channels of the grouped conv (the target layer), classes
+CLASSES = [3, 1]                # target class of each image
+PP_EPS = 1e-6                   # grad_cam_plusplus.py
+XGRAD_EPS = 1e-7                # xgrad_cam.py
+SCORE_EPS = 1e-8                # score_cam.py
+
+
+class TinyNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(C, K1, 3, stride=2, padding=1)           # 12×10 -> 6×5
+        self.grouped = torch.nn.Conv2d(K1, K, 3, padding=1, groups=2)         # the target layer
+        self.fc = torch.nn.Linear(K, NUM_CLASSES)
+
+    def forward(self, x):
+        self.conv_out = self.grouped(self.conv(x))
+        self.conv_out.retain_grad()
+        self.feat = F.relu(self.conv_out)
+        self.feat.retain_grad()
+        return self.fc(self.feat.mean(dim=(2, 3)))
+
+
+def relu(t):
+    return torch.clamp(t, min=0)
+
+
+def weighted(weights, a):
+    """Σ_k w[n, k]·A^k → N×H×W."""
+    return (weights[:, :, None, None] * a).sum(dim=1)
+
+
+def grad_cam(a, g):
+    return weighted(g.mean(dim=(2, 3)), a)
+
+
+def grad_cam_pp(a, g, reduced):
+    s = a.sum(dim=(2, 3))[:, :, None, None]
+    if reduced:
+        alpha = torch.where(g > 0, 1.0 / (2.0 + g * s), torch.zeros_like(g))
+    else:
+        g2 = g * g
+        alpha = g2 / (2 * g2 + s * g2 * g + PP_EPS)
+        alpha = torch.where(g != 0, alpha, torch.zeros_like(g))
+    return weighted((relu(g) * alpha).sum(dim=(2, 3)), a)
+
+
+def xgrad_cam(a, g):
+    weights = (g * a).sum(dim=(2, 3)) / (a.sum(dim=(2, 3)) + XGRAD_EPS)
+    return weighted(weights, a)
+
+
+def eigen_cam(a, center):
+    maps = []
+    for image in a:
+        k, h, w = image.shape
+        x = image.reshape(k, h * w).T                     # pixels × channels
+        x = torch.nan_to_num(x, nan=0.0)
+        if center:
+            x = x - x.mean(dim=0)
+        _, _, vh = torch.linalg.svd(x, full_matrices=False)
+        p = x @ vh[0]
+        if p[torch.argmax(p.abs())] < 0:                  # largest magnitude positive
+            p = -p
+        maps.append(p.reshape(h, w))
+    return torch.stack(maps)
+
+
+def score_cam(images, a, lin_w, lin_b, align_corners):
+    up = F.interpolate(a, size=images.shape[-2:], mode="bilinear", align_corners=align_corners)
+    lo = up.amin(dim=(2, 3), keepdim=True)
+    hi = up.amax(dim=(2, 3), keepdim=True)
+    masks = (up - lo) / (hi - lo + SCORE_EPS)             # N×K×Hi×Wi
+    masked = images[:, None] * masks[:, :, None]           # N×K×C×Hi×Wi
+    scores = (masked * lin_w).sum(dim=(2, 3, 4)) + lin_b   # the linear model, N×K
+    return weighted(torch.softmax(scores, dim=1), a), scores
+
+
+def check_conditioning(a, g):
+    """Grad-CAM++'s denominators stay away from 0 and XGrad-CAM's sums away from −eps."""
+    s = a.sum(dim=(2, 3))[:, :, None, None]
+    nonzero = g != 0
+    assert ((2 + g * s).abs()[nonzero] > 0.2).all(), "pick another seed: 2 + g·S near 0"
+    assert (a.sum(dim=(2, 3)).abs() > 0.05).all(), "pick another seed: Σ A near 0"
+
+
+def main():
+    torch.manual_seed(SEED)
+    net64 = TinyNet().double()
+    images64 = torch.rand(N, C, HI, WI, dtype=torch.float64) * 2 - 1
+    lin_w64 = torch.rand(C, HI, WI, dtype=torch.float64) * 2 - 1
+    lin_b64 = torch.tensor(0.25, dtype=torch.float64)
+    path = DATA_DIR / "saliency_cam_torch.txt"
+    with open(path, "w") as out:
+        out.write("# Generated by tests/gen_saliency_cam_fixtures.py (PyTorch "
+                  f"{torch.__version__}); do not edit.\n")
+        out.write("# Every rank-4 tensor is one row per image (K·H·W values, NCHW); maps one "
+                  "row per image (H·W values), before any ReLU.\n")
+        write_table(out, "params", torch.tensor([[N, C, HI, WI, K, 6, 5, NUM_CLASSES]]),
+                    torch.int64)
+        write_table(out, "classes", torch.tensor([CLASSES]), torch.int64)
+        for dtype, name in DTYPES:
+            net = TinyNet().to(dtype)
+            net.load_state_dict({k: v.to(dtype) for k, v in net64.state_dict().items()})
+            images = images64.to(dtype)
+            logits = net(images)
+            logits[torch.arange(N), torch.tensor(CLASSES)].sum().backward()
+            layers = {
+                "conv": (net.conv_out.detach(), net.conv_out.grad.detach()),
+                "feat": (net.feat.detach(), net.feat.grad.detach()),
+            }
+            fc_w = net.fc.weight.detach()
+
+            def put(table, tensor, dt=dtype):
+                write_table(out, f"{name}/{table}", tensor.to(dt), dt)
+
+            put("images", images)
+            put("fc_weight", fc_w)
+            lin_w, lin_b = lin_w64.to(dtype), lin_b64.to(dtype)
+            put("linear_weight", lin_w.reshape(1, -1))
+            put("linear_bias", lin_b.reshape(1, 1))
+            for layer, (a, g) in layers.items():
+                put(f"{layer}/activations", a)
+                put(f"{layer}/gradients", g)
+                a64, g64 = a.double(), g.double()
+                if layer == "conv":
+                    check_conditioning(a64, g64)
+                maps = {
+                    "grad_cam": grad_cam(a64, g64),
+                    "grad_cam_pp": grad_cam_pp(a64, g64, reduced=False),
+                    "grad_cam_pp_reduced": grad_cam_pp(a64, g64, reduced=True),
+                    "xgrad_cam": xgrad_cam(a64, g64),
+                    "layer_cam": (relu(g64) * a64).sum(dim=1),
+                    "hires_cam": (g64 * a64).sum(dim=1),
+                    "grad_cam_elementwise": relu(g64 * a64).sum(dim=1),
+                    "eigen_cam": eigen_cam(a64, center=True),
+                    "eigen_cam_uncentred": eigen_cam(a64, center=False),
+                }
+                if layer == "feat":
+                    cam = weighted(fc_w.double()[CLASSES], a64)
+                    # GAP → linear head: g^k = w[c, k]/(H·W), so Grad-CAM·H·W = CAM.
+                    hw = a.shape[2] * a.shape[3]
+                    assert torch.allclose(maps["grad_cam"] * hw, cam, rtol=1e-5, atol=1e-6)
+                    maps["cam"] = cam
+                    for align, tag in ((True, "align_corners"), (False, "half_pixel")):
+                        m, scores = score_cam(images.double(), a64, lin_w.double(), lin_b.double(),
+                                              align)
+                        maps[f"score_cam_{tag}"] = m
+                        put(f"feat/score_cam_{tag}_scores", scores)
+                for method, m in maps.items():
+                    put(f"{layer}/{method}", m)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
