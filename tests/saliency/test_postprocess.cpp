@@ -754,8 +754,11 @@ TEST_CASE("normalize: NaN and inf are rejected naming the map and pixel; empty i
   CHECK_THROWS_WITH(cvk::normalize(maps), Contains("maps[0] holds -inf at (0, 1)"));
   // Nothing is written before the error, in place either.
   maps(1, 0, 0) = 5;
-  CHECK_THROWS_AS(cvk::normalize(maps, maps, {.per_map = false}), cvk::invalid_argument);
-  CHECK(maps(1, 0, 0) == 5);
+  for (const bool per_map : {true, false}) {
+    CHECK_THROWS_AS(cvk::normalize(maps, maps, {.per_map = per_map, .threads = 1}),
+                    cvk::invalid_argument);
+    CHECK(maps(1, 0, 0) == 5);
+  }
   CHECK(cvk::normalize(cvk::tensor<float, 3>(0, 4, 4)).extents() ==
         std::array<index_t, 3>{0, 4, 4});
   CHECK(cvk::normalize(cvk::tensor<double, 3>(2, 0, 4)).size() == 0);
