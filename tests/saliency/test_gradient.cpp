@@ -40,6 +40,18 @@ using cvk::layout;
 std::size_t image_size(const nchw_t& e) { return static_cast<std::size_t>(e[1] * e[2] * e[3]); }
 std::size_t total_size(const nchw_t& e) { return static_cast<std::size_t>(e[0]) * image_size(e); }
 
+/// Calls f(n, c, y, x) for every index of extents e, row-major.
+template <class F>
+void for_each_index(const nchw_t& e, F&& f) {
+  for (index_t n = 0; n < e[0]; ++n) {
+    for (index_t c = 0; c < e[1]; ++c) {
+      for (index_t y = 0; y < e[2]; ++y) {
+        for (index_t x = 0; x < e[3]; ++x) f(n, c, y, x);
+      }
+    }
+  }
+}
+
 /// Image n of an NCHW-ordered vector.
 template <class T>
 std::vector<T> image_of(const std::vector<T>& x, const nchw_t& e, index_t n) {
@@ -149,16 +161,15 @@ struct writing_callable {
     log->images += b.extent(0);
     log->largest_batch = std::max(log->largest_batch, b.extent(0));
     for (index_t n = 0; n < b.extent(0); ++n) {
+      const nchw_t one{1, b.extent(1), b.extent(2), b.extent(3)};
       std::vector<T> image;
-      for (index_t c = 0; c < b.extent(1); ++c)
-        for (index_t y = 0; y < b.extent(2); ++y)
-          for (index_t x = 0; x < b.extent(3); ++x) image.push_back(b(n, c, y, x));
+      for_each_index(
+          one, [&](index_t, index_t c, index_t y, index_t x) { image.push_back(b(n, c, y, x)); });
       scores(n) = model->score(image);
       const auto d = model->gradient(image);
       std::size_t e = 0;
-      for (index_t c = 0; c < b.extent(1); ++c)
-        for (index_t y = 0; y < b.extent(2); ++y)
-          for (index_t x = 0; x < b.extent(3); ++x) g(n, c, y, x) = d[e++];
+      for_each_index(one,
+                     [&](index_t, index_t c, index_t y, index_t x) { g(n, c, y, x) = d[e++]; });
     }
   }
 };
@@ -248,7 +259,9 @@ std::vector<T> reference_smooth_grad(const Model& m, const std::vector<T>& x, co
       std::vector<double> a(image.size());
       for (std::size_t i = 0; i < image.size(); ++i) {
         a[i] = static_cast<double>(g[i]);
-        if (p.base == cvk::smooth_grad_base::gradient_x_input) a[i] *= static_cast<double>(noisy[i]);
+        if (p.base == cvk::smooth_grad_base::gradient_x_input) {
+          a[i] *= static_cast<double>(noisy[i]);
+        }
       }
       attributions.push_back(a);
     }
@@ -310,8 +323,8 @@ ig_reference_result<T> reference_ig(const Model& m, const std::vector<T>& x,
     }
     double total = 0.0;
     for (std::size_t i = 0; i < image.size(); ++i) {
-      const auto a = static_cast<T>(
-          (static_cast<double>(image[i]) - static_cast<double>(base[i])) * sum[i]);
+      const auto a =
+          static_cast<T>((static_cast<double>(image[i]) - static_cast<double>(base[i])) * sum[i]);
       r.attributions.push_back(a);
       total += static_cast<double>(a);
     }
@@ -343,7 +356,7 @@ void require_close(const std::vector<T>& got, const std::vector<double>& want, d
   INFO(what);
   REQUIRE(got.size() == want.size());
   for (std::size_t i = 0; i < got.size(); ++i) {
-    const double g = static_cast<double>(got[i]);
+    const auto g = static_cast<double>(got[i]);
     if (!(std::abs(g - want[i]) <= abs_tol + rel_tol * std::abs(want[i]))) {
       INFO("element " << i << ": got " << g << ", want " << want[i]);
       REQUIRE(std::abs(g - want[i]) <= abs_tol + rel_tol * std::abs(want[i]));
@@ -475,9 +488,8 @@ TEST_CASE("integrated_gradients_rule: numpy's leggauss and Captum's torch.linspa
         cvk::integration_method::riemann_middle, cvk::integration_method::riemann_trapezoid,
         cvk::integration_method::gauss_legendre}) {
     for (const index_t n : {1, 2, 3, 5, 7, 10, 20, 50, 64}) {
-      const std::string name =
-          std::string("rule_") + cvk::detail::integration_method_name(method) + "_" +
-          std::to_string(n);
+      const std::string name = std::string("rule_") + cvk::detail::integration_method_name(method) +
+                               "_" + std::to_string(n);
       if (!file.has_table(name)) continue;
       ++tables;
       INFO(name);
@@ -497,9 +509,10 @@ TEST_CASE("integrated_gradients_rule: numpy's leggauss and Captum's torch.linspa
   CHECK(tables == 9 + 4 * 8);
 }
 
-TEMPLATE_TEST_CASE("vanilla_gradient and gradient_x_input: reference loop, layouts, storages, "
-                   "batch sizes and threads",
-                   "[gradient]", float, double) {
+TEMPLATE_TEST_CASE(
+    "vanilla_gradient and gradient_x_input: reference loop, layouts, storages, "
+    "batch sizes and threads",
+    "[gradient]", float, double) {
   using T = TestType;
   cvk::rng gen(11, sizeof(T));
   const nchw_t e{5, 3, 4, 6};
@@ -540,9 +553,9 @@ TEMPLATE_TEST_CASE("vanilla_gradient and gradient_x_input: reference loop, layou
       const auto want = reference_elementwise(model, x, e, cvk::gradient_mode::raw, true);
       for (const index_t batch : batch_sizes) {
         call_log log;
-        const auto got = cvk::gradient_x_input(
-            stored.view, callable<T>(model, l, log),
-            {.model = {.batch_size = batch, .data_layout = l}, .threads = 2});
+        const auto got =
+            cvk::gradient_x_input(stored.view, callable<T>(model, l, log),
+                                  {.model = {.batch_size = batch, .data_layout = l}, .threads = 2});
         require_identical(values_of(got, l), want, "gradient_x_input");
         CHECK(log.images == e[0]);
       }
@@ -575,8 +588,8 @@ TEMPLATE_TEST_CASE("smooth_grad: the reference loop with the same cvk::rng strea
                                   .scale = scale,
                                   .base = base,
                                   .seed = 99};
-        INFO("kind " << static_cast<int>(kind) << ", base " << static_cast<int>(base)
-                     << ", scale " << static_cast<int>(scale));
+        INFO("kind " << static_cast<int>(kind) << ", base " << static_cast<int>(base) << ", scale "
+                     << static_cast<int>(scale));
         const auto want = reference_smooth_grad(model, x, e, p);
         for (const layout l : cvk_test::both_layouts) {
           const auto stored = cvk_test::store(x, e, l, cvk_test::storage::padded_inner);
@@ -599,9 +612,10 @@ TEMPLATE_TEST_CASE("smooth_grad: the reference loop with the same cvk::rng strea
   }
 }
 
-TEMPLATE_TEST_CASE("smooth_grad: bit-identical for any batch size, thread count and layout; "
-                   "sigma = 0 gives the gradient",
-                   "[gradient]", float, double) {
+TEMPLATE_TEST_CASE(
+    "smooth_grad: bit-identical for any batch size, thread count and layout; "
+    "sigma = 0 gives the gradient",
+    "[gradient]", float, double) {
   using T = TestType;
   cvk::rng gen(13, sizeof(T));
   const nchw_t e{4, 3, 5, 7};
@@ -618,13 +632,12 @@ TEMPLATE_TEST_CASE("smooth_grad: bit-identical for any batch size, thread count 
         for (const index_t batch : batch_sizes) {
           for (const int threads : thread_counts) {
             call_log log;
-            const auto got = cvk::smooth_grad(
-                stored.view, callable<T>(model, l, log),
-                {.kind = kind,
-                 .samples = 5,
-                 .seed = 2024,
-                 .model = {.batch_size = batch, .data_layout = l},
-                 .threads = threads});
+            const auto got = cvk::smooth_grad(stored.view, callable<T>(model, l, log),
+                                              {.kind = kind,
+                                               .samples = 5,
+                                               .seed = 2024,
+                                               .model = {.batch_size = batch, .data_layout = l},
+                                               .threads = threads});
             const auto values = values_of(got, l);
             if (first.empty()) {
               first = values;
@@ -638,10 +651,9 @@ TEMPLATE_TEST_CASE("smooth_grad: bit-identical for any batch size, thread count 
     }
     // Another seed draws other noise.
     call_log log;
-    const auto other = cvk::smooth_grad(cvk_test::store(x, e, layout::nchw,
-                                                        cvk_test::storage::contiguous).view,
-                                        callable<T>(model, layout::nchw, log),
-                                        {.kind = kind, .samples = 5, .seed = 2025});
+    const auto other = cvk::smooth_grad(
+        cvk_test::store(x, e, layout::nchw, cvk_test::storage::contiguous).view,
+        callable<T>(model, layout::nchw, log), {.kind = kind, .samples = 5, .seed = 2025});
     CHECK(values_of(other, layout::nchw) != first);
   }
   SECTION("sigma = 0: every sample is the input") {
@@ -658,12 +670,12 @@ TEMPLATE_TEST_CASE("smooth_grad: bit-identical for any batch size, thread count 
                                            .sigma = 0.0,
                                            .scale = cvk::noise_scale::absolute});
     std::vector<T> g2;
+    g2.reserve(g.size());
     for (const T v : g) g2.push_back(v * v);
     require_identical(values_of(squares, layout::nchw), g2, "smoothgrad_sq");
-    const auto variance = cvk::smooth_grad(stored.view, callable<T>(model, layout::nchw, log),
-                                           {.kind = cvk::smooth_grad_kind::vargrad,
-                                            .samples = 6,
-                                            .sigma = 0.0});
+    const auto variance =
+        cvk::smooth_grad(stored.view, callable<T>(model, layout::nchw, log),
+                         {.kind = cvk::smooth_grad_kind::vargrad, .samples = 6, .sigma = 0.0});
     require_identical(values_of(variance, layout::nchw), std::vector<T>(g.size(), T(0)),
                       "vargrad: exactly zero");
   }
@@ -674,10 +686,9 @@ TEMPLATE_TEST_CASE("smooth_grad: bit-identical for any batch size, thread count 
     const double range = static_cast<double>(*hi) - static_cast<double>(*lo);
     call_log log;
     // Image 2 alone draws from streams 0..samples−1, as image 0 of a batch of one.
-    const auto relative = cvk::smooth_grad(cvk_test::store(image, one, layout::nchw,
-                                                           cvk_test::storage::contiguous).view,
-                                           callable<T>(model, layout::nchw, log),
-                                           {.samples = 4, .sigma = 0.2, .seed = 5});
+    const auto relative = cvk::smooth_grad(
+        cvk_test::store(image, one, layout::nchw, cvk_test::storage::contiguous).view,
+        callable<T>(model, layout::nchw, log), {.samples = 4, .sigma = 0.2, .seed = 5});
     const auto absolute = cvk::smooth_grad(
         cvk_test::store(image, one, layout::nchw, cvk_test::storage::contiguous).view,
         callable<T>(model, layout::nchw, log),
@@ -712,7 +723,7 @@ TEMPLATE_TEST_CASE("integrated_gradients: the closed-form integral of a quadrati
       // Integrand along the path: a + b·α with a = 2w·x′ + v, b = 2w·(x − x′).
       std::vector<double> want(x.size());
       std::vector<double> delta(static_cast<std::size_t>(e[0]), 0.0);
-      const double nd = static_cast<double>(n);
+      const auto nd = static_cast<double>(n);
       for (std::size_t i = 0; i < x.size(); ++i) {
         const std::size_t k = i % image_size(e);
         const double span = static_cast<double>(x[i]) - static_cast<double>(baseline[i]);
@@ -725,8 +736,8 @@ TEMPLATE_TEST_CASE("integrated_gradients: the closed-form integral of a quadrati
         want[i] = span * integral;
         delta[i / image_size(e)] += span * (integral - (a + b / 2));
       }
-      require_close(values_of(r.attributions, layout::nchw), want, tolerance<T>(),
-                    tolerance<T>(), "attributions");
+      require_close(values_of(r.attributions, layout::nchw), want, tolerance<T>(), tolerance<T>(),
+                    "attributions");
       require_close(values_of_delta(r.delta), delta, 10 * tolerance<T>(), 0.0, "delta");
       CHECK(log.images == e[0] * n + 2 * e[0]);
     }
@@ -764,22 +775,25 @@ TEMPLATE_TEST_CASE("integrated_gradients: n Gauss–Legendre points are exact up
   }
 }
 
-TEMPLATE_TEST_CASE("integrated_gradients: reference loop, baselines, layouts, batch sizes, "
-                   "threads and callable calls",
-                   "[gradient]", float, double) {
+TEMPLATE_TEST_CASE(
+    "integrated_gradients: reference loop, baselines, layouts, batch sizes, "
+    "threads and callable calls",
+    "[gradient]", float, double) {
   using T = TestType;
   using cvk::integration_method;
   cvk::rng gen(16, sizeof(T));
   const nchw_t e{4, 3, 3, 5};
   const nchw_t one_image{1, e[1], e[2], e[3]};
   const mlp_model<T> model{random_vector<T>(gen, 6 * image_size(e), -0.5, 0.5),
-                           random_vector<T>(gen, 6, -0.5, 0.5),
-                           random_vector<T>(gen, 6, -1.0, 1.0), T(0.25)};
+                           random_vector<T>(gen, 6, -0.5, 0.5), random_vector<T>(gen, 6, -1.0, 1.0),
+                           T(0.25)};
   const auto x = random_vector<T>(gen, total_size(e), -1.0, 1.0);
   const auto baseline = random_vector<T>(gen, total_size(e), -1.0, 1.0);
   const auto single = random_vector<T>(gen, image_size(e), -1.0, 1.0);
   std::vector<T> broadcast;
-  for (index_t n = 0; n < e[0]; ++n) broadcast.insert(broadcast.end(), single.begin(), single.end());
+  for (index_t n = 0; n < e[0]; ++n) {
+    broadcast.insert(broadcast.end(), single.begin(), single.end());
+  }
   const std::vector<T> zeros(image_size(e), T(0));
 
   for (const auto method :
@@ -806,16 +820,16 @@ TEMPLATE_TEST_CASE("integrated_gradients: reference loop, baselines, layouts, ba
                 .model = {.batch_size = batch, .data_layout = l},
                 .threads = threads};
             call_log log;
-            const auto given = cvk::integrated_gradients(sx.view, sb.view,
-                                                         callable<T>(model, l, log), p);
+            const auto given =
+                cvk::integrated_gradients(sx.view, sb.view, callable<T>(model, l, log), p);
             require_identical(values_of(given.attributions, l), want_given.attributions,
                               "given baseline");
             require_identical(values_of_delta(given.delta), want_given.delta, "given delta");
             CHECK(log.images == e[0] * steps + 2 * e[0]);
             CHECK(log.largest_batch == batch);
             call_log log1;
-            const auto broad = cvk::integrated_gradients(sx.view, s1.view,
-                                                         callable<T>(model, l, log1), p);
+            const auto broad =
+                cvk::integrated_gradients(sx.view, s1.view, callable<T>(model, l, log1), p);
             require_identical(values_of(broad.attributions, l), want_single.attributions,
                               "broadcast baseline");
             require_identical(values_of_delta(broad.delta), want_single.delta, "broadcast delta");
@@ -858,7 +872,8 @@ TEMPLATE_TEST_CASE("integrated_gradients: reference loop, baselines, layouts, ba
     const auto sx = cvk_test::store(x, e, layout::nchw, cvk_test::storage::contiguous);
     call_log log;
     const auto a = cvk::integrated_gradients(
-        sx.view, cvk_test::store(single, one_image, layout::nchw, cvk_test::storage::contiguous).view,
+        sx.view,
+        cvk_test::store(single, one_image, layout::nchw, cvk_test::storage::contiguous).view,
         callable<T>(model, layout::nchw, log));
     const auto b = cvk::integrated_gradients(
         sx.view, cvk_test::store(broadcast, e, layout::nchw, cvk_test::storage::contiguous).view,
@@ -867,8 +882,8 @@ TEMPLATE_TEST_CASE("integrated_gradients: reference loop, baselines, layouts, ba
                       values_of(b.attributions, layout::nchw), "broadcast");
     require_identical(values_of_delta(a.delta), values_of_delta(b.delta), "broadcast delta");
     const auto z = cvk::integrated_gradients(sx.view, callable<T>(model, layout::nchw, log));
-    const auto z2 = cvk::integrated_gradients(
-        sx.view, cvk::tensor<T, 4>(e), callable<T>(model, layout::nchw, log));
+    const auto z2 = cvk::integrated_gradients(sx.view, cvk::tensor<T, 4>(e),
+                                              callable<T>(model, layout::nchw, log));
     require_identical(values_of(z.attributions, layout::nchw),
                       values_of(z2.attributions, layout::nchw), "zero");
     require_identical(values_of_delta(z.delta), values_of_delta(z2.delta), "zero delta");
@@ -882,7 +897,9 @@ TEMPLATE_TEST_CASE("gradient methods: PyTorch 1.13 goldens (tanh MLP, autograd)"
   const std::string dt = std::is_same_v<T, float> ? "float32" : "float64";
   const auto read = [&](const std::string& name) {
     std::vector<T> v;
-    for (const double d : file.table(name).template values<double>()) v.push_back(static_cast<T>(d));
+    for (const double d : file.table(name).template values<double>()) {
+      v.push_back(static_cast<T>(d));
+    }
     return v;
   };
   const auto golden = [&](const std::string& name) {
@@ -903,28 +920,26 @@ TEMPLATE_TEST_CASE("gradient methods: PyTorch 1.13 goldens (tanh MLP, autograd)"
     const cvk::model_options m{.batch_size = 3, .data_layout = l};
     call_log log;
     const auto g = callable<T>(model, l, log);
-    require_close(values_of(cvk::vanilla_gradient(sx.view, g, {.mode = cvk::gradient_mode::raw,
-                                                               .model = m}),
-                            l),
-                  golden("gradient"), tol, tol, "raw gradient");
+    require_close(
+        values_of(cvk::vanilla_gradient(sx.view, g, {.mode = cvk::gradient_mode::raw, .model = m}),
+                  l),
+        golden("gradient"), tol, tol, "raw gradient");
     require_close(values_of(cvk::vanilla_gradient(sx.view, g, {.model = m}), l),
                   golden("abs_gradient"), tol, tol, "absolute gradient");
-    require_close(
-        values_of(cvk::vanilla_gradient(sx.view, g,
-                                        {.mode = cvk::gradient_mode::channel_max, .model = m}),
-                  l),
-        golden("channel_max"), tol, tol, "channel max");
-    require_close(values_of(cvk::gradient_x_input(sx.view, g, {.model = m}), l),
-                  golden("x_input"), tol, tol, "gradient × input");
+    require_close(values_of(cvk::vanilla_gradient(
+                                sx.view, g, {.mode = cvk::gradient_mode::channel_max, .model = m}),
+                            l),
+                  golden("channel_max"), tol, tol, "channel max");
+    require_close(values_of(cvk::gradient_x_input(sx.view, g, {.model = m}), l), golden("x_input"),
+                  tol, tol, "gradient × input");
 
     for (const auto method :
          {cvk::integration_method::riemann_left, cvk::integration_method::riemann_right,
           cvk::integration_method::riemann_middle, cvk::integration_method::riemann_trapezoid,
           cvk::integration_method::gauss_legendre}) {
       for (const index_t steps : {index_t{7}, index_t{50}}) {
-        const std::string name = std::string("ig_") +
-                                 cvk::detail::integration_method_name(method) + "_" +
-                                 std::to_string(steps);
+        const std::string name = std::string("ig_") + cvk::detail::integration_method_name(method) +
+                                 "_" + std::to_string(steps);
         INFO(name);
         const cvk::integrated_gradients_params p{.steps = steps, .method = method, .model = m};
         const auto zero = cvk::integrated_gradients(sx.view, g, p);
@@ -940,17 +955,18 @@ TEMPLATE_TEST_CASE("gradient methods: PyTorch 1.13 goldens (tanh MLP, autograd)"
       }
     }
 
-    const auto sg = file.table("smooth_grad").template values<double>();  // samples sigma_r sigma_a seed
-    for (const auto kind : {cvk::smooth_grad_kind::smoothgrad,
-                            cvk::smooth_grad_kind::smoothgrad_sq, cvk::smooth_grad_kind::vargrad}) {
+    // samples, sigma (range_fraction), sigma (absolute), seed
+    const auto sg = file.table("smooth_grad").template values<double>();
+    for (const auto kind : {cvk::smooth_grad_kind::smoothgrad, cvk::smooth_grad_kind::smoothgrad_sq,
+                            cvk::smooth_grad_kind::vargrad}) {
       for (const auto base :
            {cvk::smooth_grad_base::gradient, cvk::smooth_grad_base::gradient_x_input}) {
         for (const auto scale : {cvk::noise_scale::range_fraction, cvk::noise_scale::absolute}) {
           const std::string name =
               std::string("smooth_") +
-              (kind == cvk::smooth_grad_kind::smoothgrad
-                   ? "smoothgrad"
-                   : kind == cvk::smooth_grad_kind::smoothgrad_sq ? "smoothgrad_sq" : "vargrad") +
+              (kind == cvk::smooth_grad_kind::smoothgrad      ? "smoothgrad"
+               : kind == cvk::smooth_grad_kind::smoothgrad_sq ? "smoothgrad_sq"
+                                                              : "vargrad") +
               (base == cvk::smooth_grad_base::gradient ? "_gradient" : "_x_input") +
               (scale == cvk::noise_scale::range_fraction ? "_range" : "_absolute");
           INFO(name);
@@ -979,15 +995,12 @@ TEST_CASE("gradient methods: Eigen tensors in and out", "[gradient]") {
   using row_tensor = Eigen::Tensor<double, 4, Eigen::RowMajor>;
   const Eigen::TensorMap<const row_tensor> row(x.data(), e[0], e[1], e[2], e[3]);
   Eigen::Tensor<double, 4> col(e[0], e[1], e[2], e[3]);  // column-major: reversed strides
-  for (index_t n = 0; n < e[0]; ++n)
-    for (index_t c = 0; c < e[1]; ++c)
-      for (index_t y = 0; y < e[2]; ++y)
-        for (index_t w = 0; w < e[3]; ++w) col(n, c, y, w) = row(n, c, y, w);
+  for_each_index(
+      e, [&](index_t n, index_t c, index_t y, index_t w) { col(n, c, y, w) = row(n, c, y, w); });
   call_log log;
   const auto g = callable<double>(model, layout::nchw, log);
   const auto want = cvk::integrated_gradients(
-      cvk_test::store(x, e, layout::nchw, cvk_test::storage::contiguous).view, g,
-      {.steps = 5});
+      cvk_test::store(x, e, layout::nchw, cvk_test::storage::contiguous).view, g, {.steps = 5});
   const auto from_row = cvk::integrated_gradients(row, g, {.steps = 5});
   const auto from_col = cvk::integrated_gradients(col, col, g, {.steps = 5});
   require_identical(values_of(from_row.attributions, layout::nchw),
@@ -996,10 +1009,9 @@ TEST_CASE("gradient methods: Eigen tensors in and out", "[gradient]") {
   Eigen::Tensor<double, 4> out(e[0], e[1], e[2], e[3]);
   cvk::smooth_grad(col, g, {.samples = 3}, out);
   const auto want_sg = cvk::smooth_grad(row, g, {.samples = 3});
-  for (index_t n = 0; n < e[0]; ++n)
-    for (index_t c = 0; c < e[1]; ++c)
-      for (index_t y = 0; y < e[2]; ++y)
-        for (index_t w = 0; w < e[3]; ++w) CHECK(out(n, c, y, w) == want_sg.view()(n, c, y, w));
+  for_each_index(e, [&](index_t n, index_t c, index_t y, index_t w) {
+    CHECK(out(n, c, y, w) == want_sg.view()(n, c, y, w));
+  });
   Eigen::Tensor<double, 1> delta(e[0]);
   Eigen::Tensor<double, 4> attributions(e[0], e[1], e[2], e[3]);
   cvk::integrated_gradients(col, g, {.steps = 5}, attributions, delta);
@@ -1007,8 +1019,8 @@ TEST_CASE("gradient methods: Eigen tensors in and out", "[gradient]") {
 }
 #endif
 
-TEMPLATE_TEST_CASE("gradient methods: a callable returning its scores and gradients",
-                   "[gradient]", float, double) {
+TEMPLATE_TEST_CASE("gradient methods: a callable returning its scores and gradients", "[gradient]",
+                   float, double) {
   using T = TestType;
   cvk::rng gen(18, sizeof(T));
   const nchw_t e{3, 2, 3, 4};
@@ -1027,9 +1039,10 @@ TEMPLATE_TEST_CASE("gradient methods: a callable returning its scores and gradie
     const auto b = cvk::integrated_gradients(sx.view, writing, {.steps = 4, .model = m});
     require_identical(values_of(a.attributions, l), values_of(b.attributions, l), "IG");
     require_identical(values_of_delta(a.delta), values_of_delta(b.delta), "IG delta");
-    require_identical(values_of(cvk::smooth_grad(sx.view, returning, {.samples = 3, .model = m}), l),
-                      values_of(cvk::smooth_grad(sx.view, writing, {.samples = 3, .model = m}), l),
-                      "smooth_grad");
+    require_identical(
+        values_of(cvk::smooth_grad(sx.view, returning, {.samples = 3, .model = m}), l),
+        values_of(cvk::smooth_grad(sx.view, writing, {.samples = 3, .model = m}), l),
+        "smooth_grad");
   }
 }
 
@@ -1099,9 +1112,10 @@ TEST_CASE("gradient methods: errors and empty inputs", "[gradient]") {
   SECTION("empty images are shape errors") {
     const cvk::tensor<T, 4> no_channels(nchw_t{2, 0, 3, 3});
     const cvk::tensor<T, 4> no_rows(nchw_t{2, 2, 0, 3});
-    CHECK_THROWS_WITH(cvk::vanilla_gradient(no_channels, g),
-                      Catch::Contains("vanilla_gradient: inputs must be N×C×H×W with C, H, W >= 1") &&
-                          Catch::Contains("got 2×0×3×3"));
+    CHECK_THROWS_WITH(
+        cvk::vanilla_gradient(no_channels, g),
+        Catch::Contains("vanilla_gradient: inputs must be N×C×H×W with C, H, W >= 1") &&
+            Catch::Contains("got 2×0×3×3"));
     CHECK_THROWS_AS(cvk::integrated_gradients(no_rows, g), cvk::shape_error);
     CHECK_THROWS_AS(cvk::smooth_grad(no_rows, g), cvk::shape_error);
     CHECK_THROWS_WITH(
@@ -1121,17 +1135,18 @@ TEST_CASE("gradient methods: errors and empty inputs", "[gradient]") {
   SECTION("parameters") {
     CHECK_THROWS_WITH(cvk::integrated_gradients(sx.view, g, {.steps = 0}),
                       Catch::Contains("integrated_gradients: steps must be >= 1, got 0"));
-    CHECK_THROWS_AS(cvk::integrated_gradients(
-                        sx.view, g,
-                        {.steps = 1, .method = cvk::integration_method::riemann_trapezoid}),
-                    cvk::invalid_argument);
-    CHECK_THROWS_AS(cvk::integrated_gradients(
-                        sx.view, g, {.method = static_cast<cvk::integration_method>(7)}),
-                    cvk::invalid_argument);
+    CHECK_THROWS_AS(
+        cvk::integrated_gradients(
+            sx.view, g, {.steps = 1, .method = cvk::integration_method::riemann_trapezoid}),
+        cvk::invalid_argument);
+    CHECK_THROWS_AS(
+        cvk::integrated_gradients(sx.view, g, {.method = static_cast<cvk::integration_method>(7)}),
+        cvk::invalid_argument);
     CHECK_THROWS_WITH(cvk::smooth_grad(sx.view, g, {.samples = 0}),
                       Catch::Contains("smooth_grad: params.samples must be >= 1, got 0"));
-    CHECK_THROWS_WITH(cvk::smooth_grad(sx.view, g, {.sigma = -0.1}),
-                      Catch::Contains("smooth_grad: params.sigma must be finite and >= 0, got -0.1"));
+    CHECK_THROWS_WITH(
+        cvk::smooth_grad(sx.view, g, {.sigma = -0.1}),
+        Catch::Contains("smooth_grad: params.sigma must be finite and >= 0, got -0.1"));
     CHECK_THROWS_AS(cvk::smooth_grad(sx.view, g, {.sigma = std::nan("")}), cvk::invalid_argument);
     CHECK_THROWS_AS(
         cvk::smooth_grad(sx.view, g, {.sigma = std::numeric_limits<double>::infinity()}),
@@ -1146,9 +1161,9 @@ TEST_CASE("gradient methods: errors and empty inputs", "[gradient]") {
                     cvk::invalid_argument);
     CHECK_THROWS_WITH(cvk::vanilla_gradient(sx.view, g, {.model = {.batch_size = 0}}),
                       Catch::Contains("vanilla_gradient: model.batch_size must be >= 1, got 0"));
-    CHECK_THROWS_AS(cvk::gradient_x_input(sx.view, g,
-                                          {.model = {.data_layout = static_cast<layout>(9)}}),
-                    cvk::invalid_argument);
+    CHECK_THROWS_AS(
+        cvk::gradient_x_input(sx.view, g, {.model = {.data_layout = static_cast<layout>(9)}}),
+        cvk::invalid_argument);
     CHECK_THROWS_WITH(cvk::gradient_x_input(sx.view, g, {.threads = -1}),
                       Catch::Contains("gradient_x_input: threads must be >= 0, got -1"));
     CHECK(log.calls == 0);
@@ -1201,12 +1216,10 @@ TEST_CASE("gradient methods: errors and empty inputs", "[gradient]") {
     CHECK_THROWS_WITH(cvk::integrated_gradients(huge, g, {.steps = index_t{1} << 30}, out),
                       Catch::Contains("integrated_gradients: the interpolated model inputs") &&
                           Catch::Contains("overflows"));
-    CHECK_THROWS_WITH(cvk::smooth_grad(huge, g,
-                                       {.samples = index_t{1} << 30,
-                                        .scale = cvk::noise_scale::absolute},
-                                       out),
-                      Catch::Contains("smooth_grad: the noisy model inputs") &&
-                          Catch::Contains("overflows"));
+    CHECK_THROWS_WITH(
+        cvk::smooth_grad(huge, g,
+                         {.samples = index_t{1} << 30, .scale = cvk::noise_scale::absolute}, out),
+        Catch::Contains("smooth_grad: the noisy model inputs") && Catch::Contains("overflows"));
     CHECK_THROWS_WITH(cvk::vanilla_gradient(huge, g),
                       Catch::Contains("vanilla_gradient: the result") &&
                           Catch::Contains("more than can be allocated"));

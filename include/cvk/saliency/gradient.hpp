@@ -50,7 +50,8 @@ CVK_BEGIN_NAMESPACE
 //                        sigma·(max − min of image n) (range_fraction, PAIR's stdev_spread).
 //                        Defaults: 25 samples and σ = 0.15·(max − min) (PAIR, the paper authors'
 //                        code; Captum: 5 samples, absolute σ = 1; zennit: 20, 0.1·range);
-//                        smoothgrad (Captum; PAIR's magnitude=True is smoothgrad_sq); base gradient.
+//                        smoothgrad (Captum; PAIR's magnitude=True is smoothgrad_sq); base
+//                        gradient.
 //   integrated_gradients attr = (x − x′) ⊙ Σ_k w_k·g(x′ + α_k(x − x′)), the rule (α_k, w_k) of
 //                        params.method with params.steps points, exactly Captum's
 //                        approximation_methods.py (integrated_gradients_rule returns it; Captum
@@ -257,10 +258,10 @@ template <class T>
 tensor<T, 4> gradient_result(const std::array<index_t, 4>& nchw, layout l, const char* fn) {
   const auto extents = from_nchw(nchw, l);
   const auto describe = [&] { return shape_string(extents, 4); };
-  const index_t size = checked_mul(
-      checked_mul(checked_mul(nchw[0], nchw[1], fn, "the result", describe), nchw[2], fn,
-                  "the result", describe),
-      nchw[3], fn, "the result", describe);
+  const index_t size =
+      checked_mul(checked_mul(checked_mul(nchw[0], nchw[1], fn, "the result", describe), nchw[2],
+                              fn, "the result", describe),
+                  nchw[3], fn, "the result", describe);
   return checked_allocation<T>(size, fn, "the result", describe,
                                [&] { return tensor<T, 4>(extents); });
 }
@@ -333,8 +334,8 @@ smoothing_plan smooth_grad_plan(strided_view<const T, 4> x, const smooth_grad_pa
 /// The (n, c, h, w)-ordered view of an IG baseline: the inputs' shape, or one image of it
 /// (broadcast to every input).
 template <class T, class B>
-strided_view<const T, 4> ig_baseline(const B& baseline, const strided_view<const T, 4>& x,
-                                     layout l, const char* fn) {
+strided_view<const T, 4> ig_baseline(const B& baseline, const strided_view<const T, 4>& x, layout l,
+                                     const char* fn) {
   assert_same_scalar<T, B>();
   const strided_view<const T, 4> v = checked_view<4>(baseline, fn, "baseline");
   const auto b = permute_axes(v, nchw_axes(l));
@@ -374,6 +375,12 @@ strided_view<const T, 4> zero_baseline(const strided_view<const T, 4>& x) noexce
   return {&zero, {1, x.extent(1), x.extent(2), x.extent(3)}, {0, 0, 0, 0}};
 }
 
+/// A model argument: anything but the params struct, which takes its place in the forms without a
+/// baseline (`integrated_gradients(inputs, g, params, attributions)` must not read as
+/// `integrated_gradients(inputs, baseline, g, params)`).
+template <class G>
+concept model_argument = !std::is_same_v<std::remove_cvref_t<G>, integrated_gradients_params>;
+
 /// Common path of every integrated_gradients form. `baseline` null: the zero baseline.
 template <class T, class Inputs, class B, class G, class Attr, class Delta>
 void integrated_gradients_forms(const Inputs& inputs, const B* baseline, G& g,
@@ -384,8 +391,8 @@ void integrated_gradients_forms(const Inputs& inputs, const B* baseline, G& g,
   check_integration(p.method, p.steps, fn);
   const auto b = baseline != nullptr ? ig_baseline<T>(*baseline, x, p.model.data_layout, fn)
                                      : zero_baseline<T>(x);
-  const auto out = gradient_output<T>(*attributions, nchw_of(x), p.model.data_layout, fn,
-                                      "attributions");
+  const auto out =
+      gradient_output<T>(*attributions, nchw_of(x), p.model.data_layout, fn, "attributions");
   strided_view<T, 1> d;
   if (delta != nullptr) {
     assert_same_scalar<T, Delta>();
@@ -411,9 +418,8 @@ void vanilla_gradient(const Inputs& inputs, G&& g, const vanilla_gradient_params
   const auto what = detail::elementwise_of(params.mode, fn);
   auto extents = detail::nchw_of(x);
   if (what == detail::elementwise_gradient::channel_max) extents[1] = 1;
-  const auto o =
-      detail::gradient_output<T>(std::forward<Out>(out), extents, params.model.data_layout, fn,
-                                 "out");
+  const auto o = detail::gradient_output<T>(std::forward<Out>(out), extents,
+                                            params.model.data_layout, fn, "out");
   detail::vanilla_gradient_into<T>(x, g, params, what, o, fn);
 }
 
@@ -446,8 +452,8 @@ void gradient_x_input(const Inputs& inputs, G&& g, const gradient_x_input_params
   const auto x = detail::gradient_inputs<T>(inputs, params.model, params.threads, fn);
   const auto o = detail::gradient_output<T>(std::forward<Out>(out), detail::nchw_of(x),
                                             params.model.data_layout, fn, "out");
-  detail::run_elementwise_gradient<T>(x, g, detail::elementwise_gradient::times_input,
-                                      params.model, params.threads, o, fn);
+  detail::run_elementwise_gradient<T>(x, g, detail::elementwise_gradient::times_input, params.model,
+                                      params.threads, o, fn);
 }
 
 /// The value-returning form: a new tensor<T, 4>.
@@ -459,8 +465,8 @@ auto gradient_x_input(const Inputs& inputs, G&& g, const gradient_x_input_params
   const auto x = detail::gradient_inputs<T>(inputs, params.model, params.threads, fn);
   auto result = detail::gradient_result<T>(detail::nchw_of(x), params.model.data_layout, fn);
   const auto o = detail::permute_axes(result.view(), detail::nchw_axes(params.model.data_layout));
-  detail::run_elementwise_gradient<T>(x, g, detail::elementwise_gradient::times_input,
-                                      params.model, params.threads, o, fn);
+  detail::run_elementwise_gradient<T>(x, g, detail::elementwise_gradient::times_input, params.model,
+                                      params.threads, o, fn);
   return result;
 }
 
@@ -516,8 +522,7 @@ auto integrated_gradients(const Inputs& inputs, G&& g,
 
 /// Integrated gradients from `baseline` (the inputs' shape, or one image for every input), with
 /// the completeness delta.
-template <class Inputs, class Baseline, class G>
-requires(!std::is_same_v<std::remove_cvref_t<G>, integrated_gradients_params>)
+template <class Inputs, class Baseline, detail::model_argument G>
 auto integrated_gradients(const Inputs& inputs, const Baseline& baseline, G&& g,
                           const integrated_gradients_params& params = {}) {
   using T = detail::gradient_scalar_t<Inputs>;
@@ -554,8 +559,7 @@ void integrated_gradients(const Inputs& inputs, G&& g, const integrated_gradient
 }
 
 /// Given baseline, attributions only (the endpoints are not evaluated).
-template <class Inputs, class Baseline, class G, class Attributions>
-requires(!std::is_same_v<std::remove_cvref_t<G>, integrated_gradients_params>)
+template <class Inputs, class Baseline, detail::model_argument G, class Attributions>
 void integrated_gradients(const Inputs& inputs, const Baseline& baseline, G&& g,
                           const integrated_gradients_params& params, Attributions&& attributions) {
   using T = detail::gradient_scalar_t<Inputs>;

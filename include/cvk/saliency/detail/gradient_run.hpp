@@ -43,8 +43,7 @@ inline model_options fitted_batches(model_options o, index_t count) noexcept {
 /// Calls body(c, y) for every row (c, y) of a C×H×W image, rows split over threads in chunks
 /// of about 16384 elements (chunk boundaries depend only on the shape).
 template <class Body>
-void for_each_image_row(index_t channels, index_t height, index_t width, int threads,
-                        Body&& body) {
+void for_each_image_row(index_t channels, index_t height, index_t width, int threads, Body&& body) {
   const index_t grain = std::max<index_t>(1, 16384 / std::max<index_t>(width, 1));
   parallel_for(
       0, channels * height, grain,
@@ -179,7 +178,8 @@ void run_smooth_grad(strided_view<const T, 4> x, G& g, const smoothing_plan& pla
   const auto image_text = [&] { return std::to_string(image_size) + " values"; };
   // Welford's update for the variance (non-negative by construction, exactly 0 for identical
   // samples) where Captum takes E[a²] − E[a]², which can round below zero.
-  std::vector<double> first = checked_vector<double>(image_size, fn, "the accumulators", image_text);
+  std::vector<double> first =
+      checked_vector<double>(image_size, fn, "the accumulators", image_text);
   std::vector<double> second;
   if (plan.statistic == smoothing_statistic::variance) {
     second = checked_vector<double>(image_size, fn, "the accumulators", image_text);
@@ -232,7 +232,8 @@ void run_smooth_grad(strided_view<const T, 4> x, G& g, const smoothing_plan& pla
               }
             }
             if (last) {
-              const double sum = plan.statistic == smoothing_statistic::variance ? m2[col] : acc[col];
+              const double sum =
+                  plan.statistic == smoothing_statistic::variance ? m2[col] : acc[col];
               out(n, c, y, col) = static_cast<T>(sum / static_cast<double>(samples));
             }
           }
@@ -249,9 +250,9 @@ void run_smooth_grad(strided_view<const T, 4> x, G& g, const smoothing_plan& pla
 /// delta_n = Σ attr_n − (f(x_n) − f(x′_n)), summed in double in (c, h, w) order.
 template <class T, class G>
 void run_integrated_gradients(strided_view<const T, 4> x, strided_view<const T, 4> baseline, G& g,
-                              const integration_rule& rule, const model_options& model,
-                              int threads, strided_view<T, 4> out, bool has_delta,
-                              strided_view<T, 1> delta, const char* fn) {
+                              const integration_rule& rule, const model_options& model, int threads,
+                              strided_view<T, 4> out, bool has_delta, strided_view<T, 1> delta,
+                              const char* fn) {
   const index_t count = x.extent(0);
   const index_t channels = x.extent(1), height = x.extent(2), width = x.extent(3);
   if (count == 0) return;
@@ -332,7 +333,9 @@ void run_integrated_gradients(strided_view<const T, 4> x, strided_view<const T, 
           double sum = 0.0;
           for (index_t c = 0; c < channels; ++c) {
             for (index_t y = 0; y < height; ++y) {
-              for (index_t col = 0; col < width; ++col) sum += static_cast<double>(out(n, c, y, col));
+              for (index_t col = 0; col < width; ++col) {
+                sum += static_cast<double>(out(n, c, y, col));
+              }
             }
           }
           const double change = static_cast<double>(f_inputs[static_cast<std::size_t>(n)]) -
