@@ -849,8 +849,11 @@ TEST_CASE("rise: rise equals rise_accumulate over rise_masks, bit for bit", "[pe
             }
         scores(n, m) = model.score(masked);
       }
-    const auto again = cvk::rise_accumulate(masks, scores, p);
-    REQUIRE(flat3(again) == flat3(maps));
+    for (const int threads : {1, 2, 3}) {
+      cvk::rise_params q = p;
+      q.threads = threads;
+      REQUIRE(flat3(cvk::rise_accumulate(masks, scores, q)) == flat3(maps));
+    }
     // Write-into form, strided output.
     std::vector<double> buffer(static_cast<std::size_t>(e[0] * 13 * 16 * 2));
     cvk::strided_view<double, 3> out(buffer.data(), {e[0], 13, 16}, {13 * 32, 32, 2});

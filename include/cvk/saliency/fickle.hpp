@@ -426,8 +426,11 @@ tensor<T, 3> fickle_aggregate(const std::array<index_t, 4>& feature_shape, Sampl
   detail::check_fickle_mask(p, fn);
   const auto images = detail::fickle_feature_nchw(feature_shape, p, fn)[0];
   const auto a = detail::fickle_run<T>(feature_shape, sample, p, {images, -1, -1}, fn);
+  const auto describe = [&] { return detail::shape_string(a.shape, 3); };
   auto out = detail::checked_allocation<T>(
-      a.shape[0] * a.shape[1] * a.shape[2], fn, "the result",
+      detail::checked_mul(detail::checked_mul(a.shape[0], a.shape[1], fn, "the result", describe),
+                          a.shape[2], fn, "the result", describe),
+      fn, "the result",
       [&] { return detail::shape_string(a.shape, 3); }, [&] { return tensor<T, 3>(a.shape); });
   detail::fickle_write<T>(a, out.view());
   return out;

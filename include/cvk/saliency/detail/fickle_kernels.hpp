@@ -129,10 +129,11 @@ class fickle_reduction {
  public:
   fickle_reduction(fickle_aggregation mode, double threshold, index_t images, index_t height,
                    index_t width, const char* fn)
-      : mode_(mode), threshold_(threshold), images_(images), plane_(height * width) {
+      : mode_(mode), threshold_(threshold), images_(images) {
     const auto describe = [&] {
       return std::to_string(images) + "×" + std::to_string(height) + "×" + std::to_string(width);
     };
+    plane_ = checked_mul(height, width, fn, "the aggregated maps", describe);
     values_ = checked_vector<double>(checked_mul(images, plane_, fn, "the aggregated maps",
                                                  describe),
                                      fn, "the aggregated maps", describe);
@@ -202,7 +203,7 @@ class fickle_reduction {
 
   fickle_aggregation mode_;
   double threshold_;
-  index_t images_, plane_;
+  index_t images_, plane_ = 0;
   index_t samples_ = 0;
   std::vector<double> values_;
 };
