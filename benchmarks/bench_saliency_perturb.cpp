@@ -100,10 +100,9 @@ void bench_rise_masks(benchmark::State& state, index_t masks, int threads) {
     benchmark::ClobberMemory();
   }
   cvk_bench::set_items(state, static_cast<std::size_t>(masks));
-  state.counters["bytes_per_second"] =
-      benchmark::Counter(static_cast<double>(masks * height * width) * 4.0 *
-                             static_cast<double>(state.iterations()),
-                         benchmark::Counter::kIsRate);
+  state.counters["bytes_per_second"] = benchmark::Counter(
+      static_cast<double>(masks * height * width) * 4.0 * static_cast<double>(state.iterations()),
+      benchmark::Counter::kIsRate);
   state.SetLabel("cvk; masks/s = items_per_second");
 }
 
@@ -129,8 +128,7 @@ void bench_occlusion(benchmark::State& state, int threads) {
                                 .threads = threads};
   const double windows = 27.0 * 27.0;
   const double elements = static_cast<double>(image_elements);
-  const double bytes =
-      16.0 * elements * 8.0 + windows * 3.0 * 16.0 * 16.0 * 28.0 + elements * 12.0;
+  const double bytes = 16.0 * elements * 8.0 + windows * 3.0 * 16.0 * 16.0 * 28.0 + elements * 12.0;
   timed(state, bytes, threads, [&](sum_model f) {
     cvk::occlusion(x, f, p, out);
     benchmark::DoNotOptimize(out.data());
@@ -141,10 +139,9 @@ void bench_occlusion(benchmark::State& state, int threads) {
 
 std::vector<std::pair<std::string, std::size_t>> shape_params(
     std::vector<std::pair<std::string, std::size_t>> extra) {
-  std::vector<std::pair<std::string, std::size_t>> params{
-      {"C", static_cast<std::size_t>(channels)},
-      {"H", static_cast<std::size_t>(height)},
-      {"W", static_cast<std::size_t>(width)}};
+  std::vector<std::pair<std::string, std::size_t>> params{{"C", static_cast<std::size_t>(channels)},
+                                                          {"H", static_cast<std::size_t>(height)},
+                                                          {"W", static_cast<std::size_t>(width)}};
   params.insert(params.end(), extra.begin(), extra.end());
   return params;
 }
@@ -154,14 +151,13 @@ const bool registered = [] {
     cvk_bench::add(cvk_bench::name("rise_masks", "cvk", "float",
                                    {{"H", 224}, {"W", 224}, {"cells", 7}, {"masks", 64}}, threads),
                    [threads](benchmark::State& state) { bench_rise_masks(state, 64, threads); });
+    cvk_bench::add(cvk_bench::name("rise", "cvk", "float",
+                                   shape_params({{"masks", 256}, {"batch", 16}}), threads),
+                   [threads](benchmark::State& state) { bench_rise(state, 256, threads); });
     cvk_bench::add(
-        cvk_bench::name("rise", "cvk", "float", shape_params({{"masks", 256}, {"batch", 16}}),
-                        threads),
-        [threads](benchmark::State& state) { bench_rise(state, 256, threads); });
-    cvk_bench::add(cvk_bench::name("occlusion", "cvk", "float",
-                                   shape_params({{"window", 16}, {"stride", 8}, {"batch", 16}}),
-                                   threads),
-                   [threads](benchmark::State& state) { bench_occlusion(state, threads); });
+        cvk_bench::name("occlusion", "cvk", "float",
+                        shape_params({{"window", 16}, {"stride", 8}, {"batch", 16}}), threads),
+        [threads](benchmark::State& state) { bench_occlusion(state, threads); });
   }
   return true;
 }();

@@ -34,7 +34,9 @@ using cvk_test::storage;
 
 constexpr std::array<cvk::layout, 2> layouts{cvk::layout::nchw, cvk::layout::nhwc};
 
-std::size_t count_of(const nchw_t& e) { return static_cast<std::size_t>(e[0] * e[1] * e[2] * e[3]); }
+std::size_t count_of(const nchw_t& e) {
+  return static_cast<std::size_t>(e[0] * e[1] * e[2] * e[3]);
+}
 
 /// The expansion by its definition (NCHW): out[n][k][i·s + a][j·s + b] = x[n][k][i + a − r]
 /// [j + b − r] or 0, looping over the windows rather than over the output.
@@ -79,8 +81,7 @@ auto values_nchw(const X& x, cvk::layout l) {
 }
 
 const cvk_test::fixture_file& goldens() {
-  static const cvk_test::fixture_file file(
-      cvk_test::test_data_path("saliency_perturb_torch.txt"));
+  static const cvk_test::fixture_file file(cvk_test::test_data_path("saliency_perturb_torch.txt"));
   return file;
 }
 
@@ -92,11 +93,11 @@ TEST_CASE("fickle_expand: hand case 1x1x2x2, s = 3", "[fickle]") {
   REQUIRE(y.extent(2) == 6);
   REQUIRE(y.extent(3) == 6);
   // Block (i, j) is the 3×3 window centred on (i, j), zero outside the 2×2 map.
-  const std::vector<double> want{0, 0, 0, 0, 0, 0,   //
-                                 0, 1, 2, 1, 2, 0,   //
-                                 0, 3, 4, 3, 4, 0,   //
-                                 0, 1, 2, 1, 2, 0,   //
-                                 0, 3, 4, 3, 4, 0,   //
+  const std::vector<double> want{0, 0, 0, 0, 0, 0,  //
+                                 0, 1, 2, 1, 2, 0,  //
+                                 0, 3, 4, 3, 4, 0,  //
+                                 0, 1, 2, 1, 2, 0,  //
+                                 0, 3, 4, 3, 4, 0,  //
                                  0, 0, 0, 0, 0, 0};
   CHECK(std::vector<double>(y.begin(), y.end()) == want);
   // Its adjoint sums each feature's copies: every feature appears 4 times here.
@@ -118,8 +119,8 @@ TEMPLATE_TEST_CASE("fickle_expand and its adjoint: random maps against the refer
     const auto l = layouts[gen.below(2)];
     const auto st = cvk_test::all_storages[gen.below(4)];
     const int threads = static_cast<int>(cvk_test::draw(gen, 1, 3));
-    INFO("trial " << trial << " " << e[0] << "x" << e[1] << "x" << e[2] << "x" << e[3] << " s "
-                  << s << " layout " << static_cast<int>(l) << " " << cvk_test::to_string(st));
+    INFO("trial " << trial << " " << e[0] << "x" << e[1] << "x" << e[2] << "x" << e[3] << " s " << s
+                  << " layout " << static_cast<int>(l) << " " << cvk_test::to_string(st));
     const cvk::fickle_params p{.window = s, .data_layout = l, .threads = threads};
     const auto x = cvk_test::random_reals<T>(gen, count_of(e));
     const auto stored = cvk_test::store(x, e, l, st);
@@ -191,7 +192,8 @@ TEST_CASE("fickle_expand: torch goldens (F.unfold and autograd)", "[fickle]") {
       const auto ys = cvk_test::store(y, {e[0], e[1], e[2] * s, e[3] * s}, l, storage::transposed);
       const auto grad = values_nchw(cvk::fickle_expand_backward(ys.view, p), l);
       const auto want = f.table(name + "/grad").values<double>();
-      for (std::size_t i = 0; i < grad.size(); ++i) REQUIRE(grad[i] == Approx(want[i]).margin(1e-13));
+      for (std::size_t i = 0; i < grad.size(); ++i)
+        REQUIRE(grad[i] == Approx(want[i]).margin(1e-13));
     }
   }
 }
@@ -271,12 +273,10 @@ TEST_CASE("fickle_dropout_mask: reproducible, per sample, the same in both layou
 TEST_CASE("fickle_aggregate: the four reductions by hand", "[fickle]") {
   // Sample i returns, for 2 images of 2×3: image 0 = base + i·ramp, image 1 = a map that is
   // zero in sample 0 (selects nothing) and negative-peaked in sample 1.
-  const std::array<std::array<double, 6>, 3> image0{{{1, 0, 0, 0, 0, 2},
-                                                      {0, 4, 1, 0, 3, 0},
-                                                      {0, 0, 0, 1, 0, 0.5}}};
-  const std::array<std::array<double, 6>, 3> image1{{{0, 0, 0, 0, 0, 0},
-                                                      {-1, -2, -3, -1, -2, -3},
-                                                      {1, 1, 1, 1, 1, 1}}};
+  const std::array<std::array<double, 6>, 3> image0{
+      {{1, 0, 0, 0, 0, 2}, {0, 4, 1, 0, 3, 0}, {0, 0, 0, 1, 0, 0.5}}};
+  const std::array<std::array<double, 6>, 3> image1{
+      {{0, 0, 0, 0, 0, 0}, {-1, -2, -3, -1, -2, -3}, {1, 1, 1, 1, 1, 1}}};
   const auto sample = [&](index_t i, cvk::strided_view<const float, 4>) {
     cvk::tensor<double, 3> m(2, 2, 3);
     for (index_t q = 0; q < 6; ++q) {
@@ -299,14 +299,12 @@ TEST_CASE("fickle_aggregate: the four reductions by hand", "[fickle]") {
   // threshold 0.5: sample 0 of image 0 (max 2) selects {0: 1 >= 1, 5: 2}; sample 1 (max 4)
   // selects {1: 4, 4: 3}; sample 2 (max 1) selects {3: 1, 5: 0.5}. Image 1: sample 0 is all zero
   // (nothing), sample 1 has max −1 (nothing), sample 2 selects everything.
-  CHECK(run(A::threshold_union, 0.5) ==
-        std::vector<float>{1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1});
-  CHECK(run(A::vote, 0.5) == std::vector<float>{1.0f / 3, 1.0f / 3, 0, 1.0f / 3, 1.0f / 3,
-                                                2.0f / 3, 1.0f / 3, 1.0f / 3, 1.0f / 3, 1.0f / 3,
-                                                1.0f / 3, 1.0f / 3});
+  CHECK(run(A::threshold_union, 0.5) == std::vector<float>{1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1});
+  CHECK(run(A::vote, 0.5) == std::vector<float>{1.0f / 3, 1.0f / 3, 0, 1.0f / 3, 1.0f / 3, 2.0f / 3,
+                                                1.0f / 3, 1.0f / 3, 1.0f / 3, 1.0f / 3, 1.0f / 3,
+                                                1.0f / 3});
   // threshold 0.8: sample 0 selects {5}, sample 1 {1} (3 < 3.2), sample 2 {3}.
-  CHECK(run(A::threshold_union, 0.8) ==
-        std::vector<float>{0, 1, 0, 1, 0, 1, 1, 1, 1, 1, 1, 1});
+  CHECK(run(A::threshold_union, 0.8) == std::vector<float>{0, 1, 0, 1, 0, 1, 1, 1, 1, 1, 1, 1});
 }
 
 TEST_CASE("fickle_aggregate: the callable gets sample i's mask; threads", "[fickle]") {
@@ -400,8 +398,9 @@ TEST_CASE("fickle: errors", "[fickle]") {
   // Masks.
   CHECK_THROWS_WITH(cvk::fickle_dropout_mask<float>({2, 3, 4, 4}, P{.drop_probability = 1.5}, 0),
                     Catch::Contains("drop_probability must be in [0, 1], got 1.5"));
-  CHECK_THROWS_AS(cvk::fickle_dropout_mask<float>({2, 3, 4, 4}, P{.drop_probability = std::nan("")}, 0),
-                  cvk::invalid_argument);
+  CHECK_THROWS_AS(
+      cvk::fickle_dropout_mask<float>({2, 3, 4, 4}, P{.drop_probability = std::nan("")}, 0),
+      cvk::invalid_argument);
   CHECK_THROWS_AS(cvk::fickle_dropout_mask<float>({2, 0, 4, 4}, P{}, 0), cvk::shape_error);
   CHECK_THROWS_AS(cvk::fickle_dropout_mask<float>(
                       {2, 3, 4, 4}, P{.sharing = static_cast<cvk::fickle_mask_sharing>(5)}, 0),

@@ -37,7 +37,9 @@ using cvk_test::storage;
 
 constexpr std::array<cvk::layout, 2> layouts{cvk::layout::nchw, cvk::layout::nhwc};
 
-std::size_t count_of(const nchw_t& e) { return static_cast<std::size_t>(e[0] * e[1] * e[2] * e[3]); }
+std::size_t count_of(const nchw_t& e) {
+  return static_cast<std::size_t>(e[0] * e[1] * e[2] * e[3]);
+}
 
 /// Element (c, y, x) of image b of a model batch in layout l.
 template <class T>
@@ -126,7 +128,8 @@ std::vector<T> reference_occlusion(const occlusion_case& p, const std::vector<T>
   std::array<std::vector<std::array<index_t, 2>>, 3> windows;
   for (std::size_t a = 0; a < 3; ++a) {
     const index_t shifts = (extent[a] - k[a] + s[a] - 1) / s[a] + 1;
-    for (index_t j = 0; j < shifts; ++j) windows[a].push_back({j * s[a], std::min(j * s[a] + k[a], extent[a])});
+    for (index_t j = 0; j < shifts; ++j)
+      windows[a].push_back({j * s[a], std::min(j * s[a] + k[a], extent[a])});
   }
   std::vector<T> result(x.size());
   for (index_t n = 0; n < n_img; ++n) {
@@ -146,7 +149,8 @@ std::vector<T> reference_occlusion(const occlusion_case& p, const std::vector<T>
                 mask[i] = 1;
                 T b = value;
                 if (baseline.size() == image) b = baseline[i];
-                if (baseline.size() == x.size()) b = baseline[static_cast<std::size_t>(n) * image + i];
+                if (baseline.size() == x.size())
+                  b = baseline[static_cast<std::size_t>(n) * image + i];
                 occluded[i] = b;
               }
           const long double diff = static_cast<long double>(base_score - model.score(occluded));
@@ -233,8 +237,7 @@ struct tiny_net {
 };
 
 const cvk_test::fixture_file& goldens() {
-  static const cvk_test::fixture_file file(
-      cvk_test::test_data_path("saliency_perturb_torch.txt"));
+  static const cvk_test::fixture_file file(cvk_test::test_data_path("saliency_perturb_torch.txt"));
   return file;
 }
 
@@ -299,8 +302,8 @@ TEST_CASE("occlusion: cropped border windows", "[perturb]") {
         std::vector<float>{12, 12, 9, 12, 12, 9, 15, 15, 9});
   CHECK(calls == 3);  // 5 model inputs in batches of 2
   // 4×5 with window 3, stride 2: rows [0,3) and [2,4) (cropped), columns [0,3), [2,5).
-  occlusion_case q{.e = {1, 1, 4, 5}, .window = {.height = 3, .width = 3},
-                   .strides = {.height = 2, .width = 2}};
+  occlusion_case q{
+      .e = {1, 1, 4, 5}, .window = {.height = 3, .width = 3}, .strides = {.height = 2, .width = 2}};
   cvk::rng gen(17);
   auto model = random_model<double>(gen, q.e, cvk::layout::nchw, true);
   const auto xs = cvk_test::random_reals<double>(gen, count_of(q.e));
@@ -344,7 +347,8 @@ TEST_CASE("occlusion: a linear model's closed form", "[perturb]") {
                 for (index_t cc = 0; cc < e[1]; ++cc)
                   for (index_t yy = wy; yy < wy + 2; ++yy)
                     for (index_t xw = wx; xw < wx + 2; ++xw) {
-                      const auto i = static_cast<std::size_t>(((n * e[1] + cc) * e[2] + yy) * e[3] + xw);
+                      const auto i =
+                          static_cast<std::size_t>(((n * e[1] + cc) * e[2] + yy) * e[3] + xw);
                       total += model.w[i % image] * (x[i] - 0.5);
                     }
               }
@@ -395,7 +399,8 @@ TEMPLATE_TEST_CASE("occlusion: random problems against Captum's formula", "[pert
     } else {
       want = reference_occlusion<T>(q, x, base, value, model);
       got = values_nchw(
-          cvk::occlusion(cvk::strided_view<const T, 4>(stored.view), stored_base.view, model, p), l);
+          cvk::occlusion(cvk::strided_view<const T, 4>(stored.view), stored_base.view, model, p),
+          l);
     }
     require_close(got, want, tol, q.describe());
     // Every batch held at most batch_size images.
@@ -469,8 +474,9 @@ TEMPLATE_TEST_CASE("occlusion: torch goldens (Captum's formula)", "[perturb]", f
                                     .baseline = v[12],
                                     .average = average,
                                     .model = {.batch_size = 4, .data_layout = l}};
-      const auto got = kind == 0 ? values_nchw(cvk::occlusion(stored.view, net, p), l)
-                                 : values_nchw(cvk::occlusion(stored.view, stored_base.view, net, p), l);
+      const auto got = kind == 0
+                           ? values_nchw(cvk::occlusion(stored.view, net, p), l)
+                           : values_nchw(cvk::occlusion(stored.view, stored_base.view, net, p), l);
       // Differences of float scores: absolute tolerance scaled by the score's size.
       require_close(got, want, tol, name + " layout " + std::to_string(static_cast<int>(l)));
     }
@@ -511,20 +517,24 @@ TEST_CASE("occlusion: errors and empty inputs", "[perturb]") {
   const auto throws = [&](const P& p, const char* text) {
     CHECK_THROWS_WITH(cvk::occlusion(in, model, p), Catch::Contains(text));
   };
-  throws(P{.window = {.height = 5, .width = 2}}, "window.height = 5 is larger than the input's height (4)");
+  throws(P{.window = {.height = 5, .width = 2}},
+         "window.height = 5 is larger than the input's height (4)");
   throws(P{.window = {.height = 2, .width = 6}}, "window.width = 6 is larger");
   throws(P{.window = {.channels = 3, .height = 2, .width = 2}}, "window.channels = 3 is larger");
   throws(P{.window = {.channels = -1, .height = 2, .width = 2}}, "window.channels must be >= 1");
   throws(P{.window = {.height = 0, .width = 2}}, "window.height must be >= 1, got 0");
-  throws(P{.window = {.height = 2, .width = 2}, .strides = {.height = 0}}, "strides.height must be >= 1, got 0");
+  throws(P{.window = {.height = 2, .width = 2}, .strides = {.height = 0}},
+         "strides.height must be >= 1, got 0");
   throws(P{.window = {.height = 2, .width = 2}, .strides = {.width = 3}},
          "strides.width = 3 must not exceed window.width = 2");
-  throws(P{.window = {.height = 2, .width = 2}, .model = {.batch_size = 0}}, "batch_size must be >= 1");
+  throws(P{.window = {.height = 2, .width = 2}, .model = {.batch_size = 0}},
+         "batch_size must be >= 1");
   throws(P{.window = {.height = 2, .width = 2}, .threads = -1}, "threads must be >= 0");
   CHECK_THROWS_AS(cvk::occlusion(in, model, P{.window = {.height = 9, .width = 2}}),
                   cvk::invalid_argument);
   // A stride larger than a window spanning the whole axis is Captum's exception: one window.
-  CHECK_NOTHROW(cvk::occlusion(in, model, P{.window = {.height = 4, .width = 2}, .strides = {.height = 7}}));
+  CHECK_NOTHROW(
+      cvk::occlusion(in, model, P{.window = {.height = 4, .width = 2}, .strides = {.height = 7}}));
   // Shapes.
   std::vector<float> out_bad(2 * 2 * 4 * 4);
   CHECK_THROWS_AS(cvk::occlusion(in, model, P{.window = {.height = 2, .width = 2}},
@@ -544,13 +554,16 @@ TEST_CASE("occlusion: errors and empty inputs", "[perturb]") {
                     Catch::Contains("occlusion: the forward callable returned"));
   // Empty: N = 0 gives an empty result without calling the model; C, H or W = 0 is an error.
   calls = 0;
-  const auto none = cvk::occlusion(cvk::view(x.data(), 0, 2, 4, 5), model, P{.window = {.height = 2, .width = 2}});
+  const auto none = cvk::occlusion(cvk::view(x.data(), 0, 2, 4, 5), model,
+                                   P{.window = {.height = 2, .width = 2}});
   CHECK(none.size() == 0);
   CHECK(none.extent(1) == 2);
   CHECK(calls == 0);
-  CHECK_THROWS_AS(cvk::occlusion(cvk::view(x.data(), 1, 2, 0, 5), model, P{.window = {.height = 1, .width = 1}}),
+  CHECK_THROWS_AS(cvk::occlusion(cvk::view(x.data(), 1, 2, 0, 5), model,
+                                 P{.window = {.height = 1, .width = 1}}),
                   cvk::shape_error);
-  CHECK_THROWS_AS(cvk::occlusion(cvk::view(x.data(), 1, 0, 4, 5), model, P{.window = {.height = 1, .width = 1}}),
+  CHECK_THROWS_AS(cvk::occlusion(cvk::view(x.data(), 1, 0, 4, 5), model,
+                                 P{.window = {.height = 1, .width = 1}}),
                   cvk::shape_error);
   // NaN scores flow into the attributions.
   const auto nan_model = [](cvk::strided_view<const float, 4> b, cvk::strided_view<float, 1> s) {
@@ -578,8 +591,7 @@ long double mirrored(const std::vector<double>& grid, index_t cells, long double
   const auto y0 = static_cast<index_t>(std::floor(gy)), x0 = static_cast<index_t>(std::floor(gx));
   const long double fy = gy - static_cast<long double>(y0), fx = gx - static_cast<long double>(x0);
   const auto at = [&](index_t y, index_t x) {
-    return static_cast<long double>(
-        grid[static_cast<std::size_t>(mirror(y) * cells + mirror(x))]);
+    return static_cast<long double>(grid[static_cast<std::size_t>(mirror(y) * cells + mirror(x))]);
   };
   return (1 - fy) * ((1 - fx) * at(y0, x0) + fx * at(y0, x0 + 1)) +
          fy * ((1 - fx) * at(y0 + 1, x0) + fx * at(y0 + 1, x0 + 1));
@@ -645,8 +657,9 @@ TEMPLATE_TEST_CASE("rise masks: both upsamplings against their formulas", "[pert
   }
 }
 
-TEST_CASE("rise masks: torchray upsampling equals TorchRay's pipeline through resize_bilinear_plane",
-          "[perturb]") {
+TEST_CASE(
+    "rise masks: torchray upsampling equals TorchRay's pipeline through resize_bilinear_plane",
+    "[perturb]") {
   // TorchRay: reflect-pad the grid by 1, F.interpolate(align_corners=False) to c′·(cells + 2),
   // crop [c′, c′ + H + cell) and then the shift — here with the shared bilinear kernel.
   cvk::rng gen(123);
@@ -691,8 +704,8 @@ TEMPLATE_TEST_CASE("rise masks: torch goldens (TorchRay's and the RISE authors' 
     const std::string name = "risemask" + std::to_string(k);
     const auto v = int_params(f, name);
     const auto mode = v[3] == 0 ? cvk::rise_upsample::paper : cvk::rise_upsample::torchray;
-    const auto got = cvk_mask<T>(f.table(name + "/grid").values<double>(), v[2], v[0], v[1], v[4],
-                                 v[5], mode);
+    const auto got =
+        cvk_mask<T>(f.table(name + "/grid").values<double>(), v[2], v[0], v[1], v[4], v[5], mode);
     const auto want = f.table(name + "/mask").values<double>();
     INFO(name);
     REQUIRE(got.size() == want.size());
@@ -791,8 +804,7 @@ TEST_CASE("rise: end-to-end torch goldens (cvk::rng re-implemented in Python)", 
   }
 }
 
-TEST_CASE("rise: bit-identical for any batch size, thread count, layout and storage",
-          "[perturb]") {
+TEST_CASE("rise: bit-identical for any batch size, thread count, layout and storage", "[perturb]") {
   cvk::rng gen(2024);
   const nchw_t e{2, 2, 15, 13};
   const auto x = cvk_test::random_reals<float>(gen, count_of(e));
@@ -830,8 +842,12 @@ TEST_CASE("rise: rise equals rise_accumulate over rise_masks, bit for bit", "[pe
   const auto x = cvk_test::random_reals<double>(gen, count_of(e));
   auto model = random_model<double>(gen, e, cvk::layout::nchw, true);
   for (const auto norm : {cvk::rise_normalization::paper, cvk::rise_normalization::torchray}) {
-    const cvk::rise_params p{.masks = 33, .cells = 3, .keep_probability = 0.6, .seed = 8,
-                             .upsample = cvk::rise_upsample::torchray, .normalization = norm,
+    const cvk::rise_params p{.masks = 33,
+                             .cells = 3,
+                             .keep_probability = 0.6,
+                             .seed = 8,
+                             .upsample = cvk::rise_upsample::torchray,
+                             .normalization = norm,
                              .model = {.batch_size = 7}};
     const auto maps = cvk::rise(cvk::view(x.data(), e[0], e[1], e[2], e[3]), model, p);
     const auto masks = cvk::rise_masks<double>(33, {13, 16}, p);
@@ -869,7 +885,8 @@ TEST_CASE("rise: a model scoring a fixed region puts the saliency there", "[pert
   // so the map is the covariance-weighted sum of masks, largest over R.
   const index_t h = 64, w = 64, r0y = 8, r0x = 36, side = 16;
   std::vector<float> x(static_cast<std::size_t>(h * w), 1.0f);
-  const auto region_model = [&](cvk::strided_view<const float, 4> b, cvk::strided_view<float, 1> s) {
+  const auto region_model = [&](cvk::strided_view<const float, 4> b,
+                                cvk::strided_view<float, 1> s) {
     for (index_t n = 0; n < b.extent(0); ++n) {
       double t = 0;
       for (index_t y = r0y; y < r0y + side; ++y)
@@ -953,14 +970,16 @@ TEST_CASE("rise: errors and empty inputs", "[perturb]") {
   CHECK_THROWS_AS(cvk::rise_masks<float>(3, {8, 8}, P{.cells = 0}), cvk::invalid_argument);
   CHECK_THROWS_AS(cvk::rise_masks<float>(3, {0, 8}), cvk::shape_error);
   CHECK_THROWS_AS(cvk::rise_masks<float>(-1, {8, 8}), cvk::shape_error);
-  CHECK_THROWS_AS(cvk::rise_masks<float>(2, {8, 8}, P{.cells = std::numeric_limits<index_t>::max()}),
-                  cvk::out_of_range);
+  CHECK_THROWS_AS(
+      cvk::rise_masks<float>(2, {8, 8}, P{.cells = std::numeric_limits<index_t>::max()}),
+      cvk::out_of_range);
   // A callable returning the wrong number of scores.
   const auto long_model = [](cvk::strided_view<const float, 4> b) {
     return std::vector<float>(static_cast<std::size_t>(b.extent(0) + 2), 0.0f);
   };
-  CHECK_THROWS_WITH(cvk::rise(in, long_model, P{.masks = 4}),
-                    Catch::Contains("rise: the forward callable returned 10 scores for a batch of 8"));
+  CHECK_THROWS_WITH(
+      cvk::rise(in, long_model, P{.masks = 4}),
+      Catch::Contains("rise: the forward callable returned 10 scores for a batch of 8"));
   // Shapes.
   std::vector<float> out(2 * 8 * 7);
   CHECK_THROWS_WITH(cvk::rise(in, model, P{.masks = 4}, cvk::view(out.data(), 2, 8, 7)),

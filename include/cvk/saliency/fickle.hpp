@@ -231,8 +231,8 @@ fickle_aggregated fickle_run(const std::array<index_t, 4>& feature_shape, Sample
               std::string(fn) + ": samples must be >= 1, got " + std::to_string(p.samples));
   }
   if (!(p.threshold >= 0.0 && p.threshold <= 1.0)) {
-    CVK_THROW(invalid_argument, std::string(fn) + ": threshold must be in [0, 1], got " +
-                                    number_string(p.threshold));
+    CVK_THROW(invalid_argument,
+              std::string(fn) + ": threshold must be in [0, 1], got " + number_string(p.threshold));
   }
   if (p.aggregation != fickle_aggregation::mean && p.aggregation != fickle_aggregation::max &&
       p.aggregation != fickle_aggregation::threshold_union &&
@@ -252,17 +252,17 @@ fickle_aggregated fickle_run(const std::array<index_t, 4>& feature_shape, Sample
     using M = typename decltype(map)::value_type;
     static_assert(std::is_same_v<M, float> || std::is_same_v<M, double>,
                   "cvk: fickle_aggregate's sample callable must return float or double maps");
-    const bool fits = shape[1] < 0 ? map.extent(0) == images && map.extent(1) >= 1 &&
-                                         map.extent(2) >= 1
-                                   : map.extent(0) == shape[0] && map.extent(1) == shape[1] &&
-                                         map.extent(2) == shape[2];
+    const bool fits =
+        shape[1] < 0
+            ? map.extent(0) == images && map.extent(1) >= 1 && map.extent(2) >= 1
+            : map.extent(0) == shape[0] && map.extent(1) == shape[1] && map.extent(2) == shape[2];
     if (!fits) {
       const std::string want =
           shape[1] < 0 ? "N×H×W with N = " + std::to_string(images) + " and H, W >= 1"
                        : shape_string(shape, 3) + (i == 0 ? " (out's shape)" : " (sample 0's)");
       CVK_THROW(shape_error, std::string(fn) + ": sample " + std::to_string(i) +
-                                 " returned a map of " + map.shape_string() + ", expected " +
-                                 want + " for feature_shape " + shape_string(feature_shape, 4));
+                                 " returned a map of " + map.shape_string() + ", expected " + want +
+                                 " for feature_shape " + shape_string(feature_shape, 4));
     }
     shape = {images, map.extent(1), map.extent(2)};
     const index_t height = shape[1], width = shape[2];
@@ -350,8 +350,9 @@ std::array<index_t, 4> fickle_unexpanded_nchw(const View& g, const fickle_params
   const auto e = nchw_extents(g.extents(), p.data_layout);
   if (e[2] % p.window != 0 || e[3] % p.window != 0) {
     CVK_THROW(shape_error, std::string(fn) + ": grad_expanded must be " +
-                               layout_pattern(p.data_layout) + " with H and W multiples of window " +
-                               std::to_string(p.window) + ", got " + g.shape_string());
+                               layout_pattern(p.data_layout) +
+                               " with H and W multiples of window " + std::to_string(p.window) +
+                               ", got " + g.shape_string());
   }
   return {e[0], e[1], e[2] / p.window, e[3] / p.window};
 }
@@ -382,8 +383,8 @@ void fickle_expand_backward(const G& grad_expanded, const fickle_params& p, Out&
   detail::check_fickle_window(p, fn);
   const auto g = detail::checked_view<4>(grad_expanded, fn, "grad_expanded");
   const auto e = detail::fickle_unexpanded_nchw(g, p, fn);
-  const auto y =
-      detail::fickle_output(std::forward<Out>(grad_features), e, p.data_layout, fn, "grad_features");
+  const auto y = detail::fickle_output(std::forward<Out>(grad_features), e, p.data_layout, fn,
+                                       "grad_features");
   detail::fickle_expand_backward_kernel<T>(
       detail::permute_axes(strided_view<const T, 4>(g), detail::nchw_axes(p.data_layout)), y,
       p.window, p.threads);
@@ -398,8 +399,8 @@ tensor<T, 4> fickle_dropout_mask(const std::array<index_t, 4>& feature_shape,
   detail::check_fickle_mask(p, fn);
   const auto e = detail::fickle_mask_nchw(feature_shape, p, fn);
   auto out = detail::fickle_tensor<T>(detail::from_nchw(e, p.data_layout), fn, "the mask");
-  detail::fickle_mask_into<T>(detail::permute_axes(out.view(), detail::nchw_axes(p.data_layout)),
-                              p, sample);
+  detail::fickle_mask_into<T>(detail::permute_axes(out.view(), detail::nchw_axes(p.data_layout)), p,
+                              sample);
   return out;
 }
 
@@ -430,8 +431,8 @@ tensor<T, 3> fickle_aggregate(const std::array<index_t, 4>& feature_shape, Sampl
   auto out = detail::checked_allocation<T>(
       detail::checked_mul(detail::checked_mul(a.shape[0], a.shape[1], fn, "the result", describe),
                           a.shape[2], fn, "the result", describe),
-      fn, "the result",
-      [&] { return detail::shape_string(a.shape, 3); }, [&] { return tensor<T, 3>(a.shape); });
+      fn, "the result", [&] { return detail::shape_string(a.shape, 3); },
+      [&] { return tensor<T, 3>(a.shape); });
   detail::fickle_write<T>(a, out.view());
   return out;
 }
@@ -450,10 +451,10 @@ void fickle_aggregate(const std::array<index_t, 4>& feature_shape, Sample&& samp
   static_assert(!std::is_const_v<typename decltype(y)::element_type>,
                 "cvk: an output argument must be a mutable tensor");
   if (y.extent(0) != images || y.extent(1) < 1 || y.extent(2) < 1) {
-    CVK_THROW(shape_error, std::string(fn) + ": out must be N×H×W with N = " +
-                               std::to_string(images) + " (feature_shape " +
-                               detail::shape_string(feature_shape, 4) + ") and H, W >= 1, got " +
-                               y.shape_string());
+    CVK_THROW(shape_error, std::string(fn) +
+                               ": out must be N×H×W with N = " + std::to_string(images) +
+                               " (feature_shape " + detail::shape_string(feature_shape, 4) +
+                               ") and H, W >= 1, got " + y.shape_string());
   }
   const auto a =
       detail::fickle_run<T>(feature_shape, sample, p, {images, y.extent(1), y.extent(2)}, fn);

@@ -190,8 +190,8 @@ inline void check_perturb_threads(int threads, const char* fn) {
 template <class T, class X>
 strided_view<const T, 4> perturb_images(const X& x, layout l, const char* fn,
                                         const char* argument) {
-  const auto v = permute_axes(strided_view<const T, 4>(checked_view<4>(x, fn, argument)),
-                              nchw_axes(l));
+  const auto v =
+      permute_axes(strided_view<const T, 4>(checked_view<4>(x, fn, argument)), nchw_axes(l));
   if (v.extent(1) < 1 || v.extent(2) < 1 || v.extent(3) < 1) {
     CVK_THROW(shape_error, std::string(fn) + ": " + argument + " must be " + layout_pattern(l) +
                                " with C, H, W >= 1, got " +
@@ -231,11 +231,11 @@ tensor<T, R> perturb_tensor(const std::array<index_t, R>& extents, const char* f
                             const char* argument) {
   index_t count = 1;
   for (std::size_t a = 0; a < R; ++a) {
-    count = checked_mul(count, extents[a], fn, argument,
-                        [&] { return shape_string(extents, R); });
+    count = checked_mul(count, extents[a], fn, argument, [&] { return shape_string(extents, R); });
   }
-  return checked_allocation<T>(count, fn, argument, [&] { return shape_string(extents, R); },
-                               [&] { return tensor<T, R>(extents); });
+  return checked_allocation<T>(
+      count, fn, argument, [&] { return shape_string(extents, R); },
+      [&] { return tensor<T, R>(extents); });
 }
 
 template <class T, class X, class B, class F, class Out>
@@ -249,8 +249,8 @@ void occlusion_into(const X& inputs, const B* baselines, F& f, const occlusion_p
   const std::string input_text = checked_view<4>(inputs, fn, "inputs").shape_string();
   const std::array<index_t, 3> chw{x.extent(1), x.extent(2), x.extent(3)};
   const auto g = make_occlusion_geometry(chw, p.window, p.strides, input_text, fn);
-  const auto y = perturb_output4(std::forward<Out>(out), {x.extent(0), chw[0], chw[1], chw[2]}, l,
-                                 fn);
+  const auto y =
+      perturb_output4(std::forward<Out>(out), {x.extent(0), chw[0], chw[1], chw[2]}, l, fn);
   occlusion_baseline<T> base;
   base.value = static_cast<T>(p.baseline);
   if (baselines != nullptr) {
@@ -258,11 +258,10 @@ void occlusion_into(const X& inputs, const B* baselines, F& f, const occlusion_p
         strided_view<const T, 4>(checked_view<4>(*baselines, fn, "baselines")), nchw_axes(l));
     if ((b.extent(0) != 1 && b.extent(0) != x.extent(0)) || b.extent(1) != chw[0] ||
         b.extent(2) != chw[1] || b.extent(3) != chw[2]) {
-      CVK_THROW(shape_error,
-                std::string(fn) + ": baselines must be " + layout_pattern(l) + " with N = 1 or " +
-                    std::to_string(x.extent(0)) + " and the inputs' C, H, W (inputs " +
-                    input_text + "), got " +
-                    checked_view<4>(*baselines, fn, "baselines").shape_string());
+      CVK_THROW(shape_error, std::string(fn) + ": baselines must be " + layout_pattern(l) +
+                                 " with N = 1 or " + std::to_string(x.extent(0)) +
+                                 " and the inputs' C, H, W (inputs " + input_text + "), got " +
+                                 checked_view<4>(*baselines, fn, "baselines").shape_string());
     }
     base.tensor = b;
     base.has_tensor = true;
@@ -326,8 +325,7 @@ rise_generator<T> checked_rise_generator(index_t height, index_t width, const ri
             ? checked_mul(checked_add(p.cells, 1, fn, "the upsampled RISE grid", describe), cell,
                           fn, "the upsampled RISE grid", describe)
             : checked_add(d, cell, fn, "the upsampled RISE grid", describe);
-    check_allocation_size(up, 2 * sizeof(index_t) + sizeof(T), fn, "the RISE tap tables",
-                          describe);
+    check_allocation_size(up, 2 * sizeof(index_t) + sizeof(T), fn, "the RISE tap tables", describe);
   }
   const index_t scratch =
       checked_mul(p.cells, checked_add(p.cells, width, fn, "the RISE mask scratch", describe), fn,
@@ -393,9 +391,9 @@ void rise_accumulate_into(const Masks& masks, const Scores& scores, const rise_p
               std::string(fn) + ": masks must hold at least one mask, got " + m.shape_string());
   }
   if (s.extent(1) != count) {
-    CVK_THROW(shape_error, std::string(fn) + ": scores must be N×M with M = " +
-                               std::to_string(count) + " (masks " + m.shape_string() + "), got " +
-                               s.shape_string());
+    CVK_THROW(shape_error, std::string(fn) +
+                               ": scores must be N×M with M = " + std::to_string(count) +
+                               " (masks " + m.shape_string() + "), got " + s.shape_string());
   }
   const index_t images = s.extent(0);
   const auto y = perturb_output3(std::forward<Out>(out), {images, height, width}, "N×H×W", fn);
@@ -427,8 +425,8 @@ void occlusion(const X& inputs, F&& f, const occlusion_params& p, Out&& out) {
 /// Occlusion attributions with occluded elements taken from `baselines` (the inputs' shape, or
 /// a batch of 1 used for every image).
 template <class X, class B, class F>
-requires tensor_like<const B&> auto occlusion(const X& inputs, const B& baselines, F&& f,
-                                              const occlusion_params& p) {
+requires tensor_like<const B&>
+auto occlusion(const X& inputs, const B& baselines, F&& f, const occlusion_params& p) {
   using T = detail::perturb_scalar_t<X>;
   detail::assert_perturb_types<T, B>();
   detail::assert_forward_function<F, T>();
@@ -479,8 +477,8 @@ tensor<T, 3> rise_masks(index_t count, const std::array<index_t, 2>& size,
                                std::to_string(count) + " and size " +
                                detail::shape_string(size, 2));
   }
-  auto result = detail::perturb_tensor<T>(std::array<index_t, 3>{count, size[0], size[1]}, fn,
-                                          "the masks");
+  auto result =
+      detail::perturb_tensor<T>(std::array<index_t, 3>{count, size[0], size[1]}, fn, "the masks");
   detail::rise_masks_into(result, p, first);
   return result;
 }
@@ -500,9 +498,9 @@ auto rise_accumulate(const Masks& masks, const Scores& scores, const rise_params
   detail::assert_perturb_types<T, Scores>();
   const auto m = detail::checked_view<3>(masks, "rise_accumulate", "masks");
   const auto s = detail::checked_view<2>(scores, "rise_accumulate", "scores");
-  auto result = detail::perturb_tensor<T>(
-      std::array<index_t, 3>{s.extent(0), m.extent(1), m.extent(2)}, "rise_accumulate",
-      "the saliency maps");
+  auto result =
+      detail::perturb_tensor<T>(std::array<index_t, 3>{s.extent(0), m.extent(1), m.extent(2)},
+                                "rise_accumulate", "the saliency maps");
   detail::rise_accumulate_into(masks, scores, p, result);
   return result;
 }

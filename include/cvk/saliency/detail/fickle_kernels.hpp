@@ -71,8 +71,8 @@ void fickle_expand_kernel(strided_view<const T, 4> in, strided_view<T, 4> out, i
 template <class T>
 void fickle_expand_backward_kernel(strided_view<const T, 4> grad_out, strided_view<T, 4> grad_in,
                                    index_t s, int threads) {
-  const index_t batch = grad_in.extent(0), channels = grad_in.extent(1),
-                height = grad_in.extent(2), width = grad_in.extent(3);
+  const index_t batch = grad_in.extent(0), channels = grad_in.extent(1), height = grad_in.extent(2),
+                width = grad_in.extent(3);
   const index_t r = (s - 1) / 2;
   parallel_for(
       0, batch * height, 4,
@@ -134,9 +134,9 @@ class fickle_reduction {
       return std::to_string(images) + "×" + std::to_string(height) + "×" + std::to_string(width);
     };
     plane_ = checked_mul(height, width, fn, "the aggregated maps", describe);
-    values_ = checked_vector<double>(checked_mul(images, plane_, fn, "the aggregated maps",
-                                                 describe),
-                                     fn, "the aggregated maps", describe);
+    values_ =
+        checked_vector<double>(checked_mul(images, plane_, fn, "the aggregated maps", describe), fn,
+                               "the aggregated maps", describe);
   }
 
   /// Adds one sample's maps: `map(n, p)` reads pixel p (row-major) of image n. Images split

@@ -107,8 +107,9 @@ occlusion_geometry make_occlusion_geometry(const std::array<index_t, 3>& chw, co
   g.axes[1] = make_occlusion_axis(chw[1], w.height, s.height, "height", input_shape, fn);
   g.axes[2] = make_occlusion_axis(chw[2], w.width, s.width, "width", input_shape, fn);
   const auto describe = [&] { return input_shape; };
-  g.windows = checked_mul(checked_mul(g.axes[0].count, g.axes[1].count, fn, "the windows", describe),
-                          g.axes[2].count, fn, "the windows", describe);
+  g.windows =
+      checked_mul(checked_mul(g.axes[0].count, g.axes[1].count, fn, "the windows", describe),
+                  g.axes[2].count, fn, "the windows", describe);
   return g;
 }
 
@@ -207,8 +208,8 @@ void occlusion_run(strided_view<const T, 4> inputs, const occlusion_baseline<T>&
     index_t image = -1, window = -1;
   };
   std::vector<slot_content> slots(static_cast<std::size_t>(batches.batch_size()));
-  auto accumulator = checked_vector<double>(image_size, fn, "the attribution accumulator",
-                                            describe);
+  auto accumulator =
+      checked_vector<double>(image_size, fn, "the attribution accumulator", describe);
   T clean_score = T(0);
   const index_t batch = batches.batch_size();
 

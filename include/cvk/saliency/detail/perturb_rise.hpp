@@ -27,7 +27,7 @@ CVK_BEGIN_NAMESPACE
 
 /// The upsampled grid RISE crops its masks from (see perturbation.hpp's contract).
 enum class rise_upsample {
-  paper,    ///< (cells + 1)·⌈D/cells⌉ samples, cells stretched by (cells + 1)/cells (RISE code)
+  paper,  ///< (cells + 1)·⌈D/cells⌉ samples, cells stretched by (cells + 1)/cells (RISE code)
   torchray  ///< D + ⌈D/cells⌉ samples of cells of ⌈(D + ⌈D/cells⌉)/cells⌉ (TorchRay's rise)
 };
 
@@ -111,7 +111,8 @@ struct rise_generator {
     rng gen(seed, m);
     T* grid = scratch;
     T* lines = scratch + cells * cells;
-    for (index_t i = 0; i < cells * cells; ++i) grid[i] = gen.uniform<double>() < keep ? T(1) : T(0);
+    for (index_t i = 0; i < cells * cells; ++i)
+      grid[i] = gen.uniform<double>() < keep ? T(1) : T(0);
     const auto shift_y = static_cast<index_t>(gen.below(static_cast<std::uint64_t>(rows.cell)));
     const auto shift_x = static_cast<index_t>(gen.below(static_cast<std::uint64_t>(cols.cell)));
     upsample(grid, shift_y, shift_x, mask, lines);
@@ -228,13 +229,13 @@ void rise_run(strided_view<const T, 4> x, F& f, const rise_generator<T>& gen, in
     return std::to_string(batch) + " masks of " + std::to_string(height) + "×" +
            std::to_string(width);
   };
-  auto mask_buffer = checked_vector<T>(
-      checked_mul(batch, plane, fn, "the batch's masks", describe_batch), fn, "the batch's masks",
-      describe_batch);
+  auto mask_buffer =
+      checked_vector<T>(checked_mul(batch, plane, fn, "the batch's masks", describe_batch), fn,
+                        "the batch's masks", describe_batch);
   const index_t scratch_size = gen.scratch_size();
-  auto scratch = checked_vector<T>(
-      checked_mul(batch, scratch_size, fn, "the mask scratch", describe_batch), fn,
-      "the mask scratch", describe_batch);
+  auto scratch =
+      checked_vector<T>(checked_mul(batch, scratch_size, fn, "the mask scratch", describe_batch),
+                        fn, "the mask scratch", describe_batch);
   auto acc = checked_vector<double>(images * plane, fn, "the RISE sums", describe_batch);
   const auto mask_of = [&](index_t slot) -> strided_view<T, 2> {
     return {mask_buffer.data() + slot * plane, {height, width}};
@@ -327,8 +328,7 @@ void rise_accumulate_run(strided_view<const T, 3> masks, strided_view<const T, 2
           rise_accumulate_row<T>(
               row.data(), yy, width, count, [&](index_t k) { return scores(n, k); },
               [&](index_t k) {
-                return strided_view<const T, 2>(masks.data() + k * masks.stride(0),
-                                                {height, width},
+                return strided_view<const T, 2>(masks.data() + k * masks.stride(0), {height, width},
                                                 {masks.stride(1), masks.stride(2)});
               });
           for (index_t xx = 0; xx < width; ++xx) {
