@@ -368,10 +368,9 @@ void integrated_gradients_into(strided_view<const T, 4> x, strided_view<const T,
   run_integrated_gradients<T>(x, b, g, rule, p.model, p.threads, out, has_delta, delta, fn);
 }
 
-/// The zero baseline: one image of zeros, as a view with zero strides over one value.
+/// The zero baseline: one image of zeros, as a view with zero strides over `zero`.
 template <class T>
-strided_view<const T, 4> zero_baseline(const strided_view<const T, 4>& x) noexcept {
-  static constexpr T zero = T(0);
+strided_view<const T, 4> zero_baseline(const strided_view<const T, 4>& x, const T& zero) noexcept {
   return {&zero, {1, x.extent(1), x.extent(2), x.extent(3)}, {0, 0, 0, 0}};
 }
 
@@ -389,8 +388,9 @@ void integrated_gradients_forms(const Inputs& inputs, const B* baseline, G& g,
   constexpr const char* fn = "integrated_gradients";
   const auto x = gradient_inputs<T>(inputs, p.model, p.threads, fn);
   check_integration(p.method, p.steps, fn);
+  const T zero = 0;
   const auto b = baseline != nullptr ? ig_baseline<T>(*baseline, x, p.model.data_layout, fn)
-                                     : zero_baseline<T>(x);
+                                     : zero_baseline<T>(x, zero);
   const auto out =
       gradient_output<T>(*attributions, nchw_of(x), p.model.data_layout, fn, "attributions");
   strided_view<T, 1> d;
