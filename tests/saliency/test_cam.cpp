@@ -482,7 +482,7 @@ TEMPLATE_TEST_CASE("cam: equals the reference, and Grad-CAM·H·W = CAM for a GA
                    "[saliency][cam]", float, double) {
   using T = TestType;
   cvk::rng gen(1104);
-  for (const nchw_t e : {nchw_t{2, 5, 2, 4}, nchw_t{3, 7, 3, 4}, nchw_t{1, 1100, 5, 6}}) {
+  for (const nchw_t e : {nchw_t{2, 5, 4, 4}, nchw_t{3, 7, 3, 4}, nchw_t{1, 1100, 5, 6}}) {
     const index_t classes_count = 4, z = e[2] * e[3];
     const auto a = uniform<T>(gen, cvk_test::product(e), T(-1), T(1));
     const auto w = uniform<T>(gen, static_cast<std::size_t>(classes_count * e[1]), T(-1), T(1));
@@ -524,10 +524,10 @@ TEMPLATE_TEST_CASE("cam: equals the reference, and Grad-CAM·H·W = CAM for a GA
       const auto grad_values = values3(grad.view());
       for (std::size_t i = 0; i < cam_values.size(); ++i) {
         const T scaled = grad_values[i] * static_cast<T>(z);
-        if (z == 8 && l == layout::nchw) {
-          // Z a power of two and contiguous planes: α's pairwise lane sum of eight w/8 only
-          // doubles, so α = w/8 exactly, and every partial sum of the map scales by 1/8 exactly.
-          // (NHWC sums the pixels in sequence: 3·w/8 can round.)
+        if (z == 16 && l == layout::nchw) {
+          // Z = 16 and contiguous planes: α's lane sum puts one w/16 in each of 16 lanes and
+          // adds them pairwise (only doublings), so α = w/16 exactly, and every partial sum of
+          // the map scales by 1/16 exactly. (NHWC sums the pixels in sequence: 3·w/16 rounds.)
           REQUIRE(scaled == cam_values[i]);
         } else {
           REQUIRE(

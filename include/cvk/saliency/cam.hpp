@@ -102,7 +102,8 @@ CVK_BEGIN_NAMESPACE
 // 0 (pytorch-grad-cam); ±inf activations give an all-NaN map. score_cam: a NaN in A^k makes
 // its mask NaN (torch's min/max propagate NaN), so the model sees NaN; a NaN score makes every
 // weight of the image NaN, hence its whole map. Constant channels: eigen_cam gives zeros;
-// score_cam's mask of a constant channel is 0 (the ε keeps 0/0 away).
+// score_cam's mask of a constant channel is 0 (the ε keeps 0/0 away) — unless the resize
+// leaves the plane one ulp uneven (double, align_corners = false), which 1/ε magnifies.
 // Empty inputs: N = 0 gives an empty 0×H×W result (no model call); H·W = 0 an N×0×W or N×H×0
 // result; K = 0 maps of zeros (the empty sum; ReLU keeps them 0; score_cam then calls no model).
 //

@@ -29,7 +29,7 @@ struct cam_tensors {
 
 /// Partial sums of every long sum over pixels or channels: fixed, so that the rounding of a
 /// result depends neither on the thread count nor on the build's vector width.
-inline constexpr index_t cam_lanes = 16;
+inline constexpr index_t cam_lanes = 16;  // lane_sum's pairwise tree is written for 16
 /// Pixels of one map task (its accumulators, on the stack).
 inline constexpr index_t cam_pixel_block = 2048;
 /// Channels are split across map tasks only while fewer than this many (image, pixel block)
@@ -38,7 +38,7 @@ inline constexpr index_t cam_min_tasks = 32;
 inline constexpr index_t cam_task_elements = 8192;
 /// Fewest channels of a weight task (64 contiguous channels of one NHWC pixel fill 4 cache
 /// lines of float).
-inline constexpr index_t cam_min_weight_channels = 64;
+inline constexpr index_t cam_min_weight_channels = 256;
 
 /// max(v, 0) that keeps NaN (numpy's np.maximum, torch's relu propagate it too).
 template <class T>
@@ -46,20 +46,42 @@ constexpr T cam_relu(T v) noexcept {
   return v < T(0) ? T(0) : v;
 }
 
-/// Σ_{i < count} term(i) in cam_lanes interleaved partial sums (partial l holds the terms
-/// i ≡ l mod cam_lanes, in order), combined pairwise: a fixed order the compiler can vectorize.
-template <class T, class Term>
-T lane_sum(index_t count, const Term& term) {
-  T acc[cam_lanes] = {};
+/// out[q] = Σ_{i < count} term(q, i) for q < Q: for each q, the full blocks of cam_lanes terms in
+/// cam_lanes interleaved partial sums (partial l holds the terms i ≡ l mod cam_lanes, in order)
+/// combined pairwise, plus the last count mod cam_lanes terms summed in order — a fixed order
+/// the compiler can vectorize. The Q sums are independent chains, interleaved for the
+/// out-of-order core; each sum's rounding is the same for any Q.
+template <class T, index_t Q, class Term>
+void lane_sums(index_t count, const Term& term, T* out) {
+  // Only constant indices into acc (no partial-lane stores), so it stays in vector registers.
+  T acc[static_cast<std::size_t>(Q)][cam_lanes] = {};
   index_t i = 0;
   for (; i + cam_lanes <= count; i += cam_lanes) {
-    for (index_t l = 0; l < cam_lanes; ++l) acc[l] += term(i + l);
+    for (index_t q = 0; q < Q; ++q) {
+      for (index_t l = 0; l < cam_lanes; ++l) acc[q][l] += term(q, i + l);
+    }
   }
-  for (index_t l = 0; i + l < count; ++l) acc[l] += term(i + l);
-  for (index_t width = cam_lanes / 2; width > 0; width /= 2) {
-    for (index_t l = 0; l < width; ++l) acc[l] += acc[l + width];
+  for (index_t q = 0; q < Q; ++q) {
+    T* a = acc[q];
+    for (index_t l = 0; l < 8; ++l) a[l] += a[l + 8];
+    for (index_t l = 0; l < 4; ++l) a[l] += a[l + 4];
+    for (index_t l = 0; l < 2; ++l) a[l] += a[l + 2];
+    T tail = 0;
+    for (index_t j = i; j < count; ++j) tail += term(q, j);
+    out[q] = (a[0] + a[1]) + tail;
   }
-  return acc[0];
+}
+
+/// Independent sums computed together by lane_sums.
+inline constexpr index_t cam_interleave = 4;
+
+/// Σ_{i < count} term(i) in lane_sums' order.
+template <class T, class Term>
+T lane_sum(index_t count, const Term& term) {
+  T result;
+  lane_sums<T, 1>(
+      count, [&](index_t, index_t i) { return term(i); }, &result);
+  return result;
 }
 
 /// Memory order of a call's tensors: `planes` when every (n, c) plane of both is contiguous
@@ -116,13 +138,15 @@ void cam_channel_sums(const cam_tensors<T>& t, const cam_memory& m, index_t n, i
   const T* a0 = t.a.data() + n * t.a.stride(0);
   const T* g0 = t.g.data() + n * t.g.stride(0);
   switch (m.order) {
-    case cam_order::planes:
+    case cam_order::planes: {
+      const index_t sa = t.a.stride(1), sg = t.g.stride(1);
       for (index_t k = k0; k < k1; ++k) {
-        const T* ap = a0 + k * t.a.stride(1);
-        const T* gp = g0 + k * t.g.stride(1);
+        const T* ap = a0 + k * sa;
+        const T* gp = g0 + k * sg;
         out[k - k0] = lane_sum<T>(hw, [&](index_t i) { return f(k, ap[i], gp[i]); });
       }
       return;
+    }
     case cam_order::pixels: {
       const index_t count = k1 - k0;
       std::fill(out, out + count, T(0));
@@ -163,13 +187,24 @@ void cam_map_block(const cam_tensors<T>& t, const cam_memory& m, index_t n, inde
         for (index_t i = 0; i < len; ++i) map[i] += term(n, k, ap[i], gp[i]);
       }
       return;
-    case cam_order::pixels:
-      for (index_t i = 0; i < len; ++i) {
-        const T* ap = a0 + (p0 + i) * m.pixel_stride_a + k0 * t.a.stride(1);
-        const T* gp = g0 + (p0 + i) * m.pixel_stride_g + k0 * t.g.stride(1);
+    case cam_order::pixels: {
+      const index_t sa = m.pixel_stride_a, sg = m.pixel_stride_g;
+      index_t i = 0;
+      for (; i + cam_interleave <= len; i += cam_interleave) {
+        const T* ap = a0 + (p0 + i) * sa + k0 * t.a.stride(1);
+        const T* gp = g0 + (p0 + i) * sg + k0 * t.g.stride(1);
+        lane_sums<T, cam_interleave>(
+            k1 - k0,
+            [&](index_t q, index_t j) { return term(n, k0 + j, ap[q * sa + j], gp[q * sg + j]); },
+            map + i);
+      }
+      for (; i < len; ++i) {
+        const T* ap = a0 + (p0 + i) * sa + k0 * t.a.stride(1);
+        const T* gp = g0 + (p0 + i) * sg + k0 * t.g.stride(1);
         map[i] = lane_sum<T>(k1 - k0, [&](index_t j) { return term(n, k0 + j, ap[j], gp[j]); });
       }
       return;
+    }
     case cam_order::generic:
       std::fill(map, map + len, T(0));
       for (index_t k = k0; k < k1; ++k) {
