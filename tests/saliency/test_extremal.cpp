@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstddef>
 #include <limits>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -701,7 +702,7 @@ TEST_CASE("area regulariser: value and gradient (finite differences away from ti
       std::swap(v[static_cast<std::size_t>(i)], v[static_cast<std::size_t>(cvk_test::draw(gen, 0, i))]);
     }
     const index_t zeros = cvk::detail::regulariser_zeros(n, area);
-    std::vector<index_t> order(static_cast<std::size_t>(n));
+    cvk::detail::regulariser_scratch<double> scratch(n);
     std::vector<double> grad(static_cast<std::size_t>(n));
     const auto value = [&](const std::vector<double>& x) {
       std::vector<double> s = x;
@@ -713,8 +714,8 @@ TEST_CASE("area regulariser: value and gradient (finite differences away from ti
       }
       return -lambda * sum / static_cast<double>(n);
     };
-    const double regul = cvk::detail::area_regulariser(v.data(), n, zeros, lambda, order.data(),
-                                                        grad.data());
+    const double regul =
+        cvk::detail::area_regulariser(v.data(), n, zeros, lambda, grad.data(), scratch);
     REQUIRE(regul == Approx(value(v)).epsilon(1e-12));
     for (std::size_t i = 0; i < v.size(); ++i) {
       const double saved = v[i], eps = 1e-6;
@@ -730,6 +731,41 @@ TEST_CASE("area regulariser: value and gradient (finite differences away from ti
   CHECK(cvk::detail::regulariser_zeros(67600, 0.1) == 60840);
   CHECK(cvk::detail::regulariser_zeros(10, 0.3) == 7);
   CHECK(cvk::detail::regulariser_zeros(100, 0.07) == 93);
+}
+
+TEMPLATE_TEST_CASE("stable_value_order: the permutation of std::stable_sort (ties, ±0, ±inf, "
+                   "NaN last)",
+                   "[saliency][extremal]", float, double) {
+  using T = TestType;
+  cvk::rng gen(12);
+  const T specials[] = {T(0), -T(0), T(1), T(-1), std::numeric_limits<T>::infinity(),
+                        -std::numeric_limits<T>::infinity(), std::numeric_limits<T>::quiet_NaN(),
+                        -std::numeric_limits<T>::quiet_NaN(), std::numeric_limits<T>::denorm_min(),
+                        -std::numeric_limits<T>::max(), T(0.5)};
+  for (int trial = 0; trial < 30; ++trial) {
+    const index_t n = cvk_test::draw(gen, 0, trial < 5 ? 8 : 3000);
+    std::vector<T> v(static_cast<std::size_t>(n));
+    for (auto& x : v) {
+      const double u = gen.uniform(0.0, 1.0);
+      if (u < 0.2) {
+        x = specials[cvk_test::draw(gen, 0, 10)];
+      } else if (u < 0.5) {
+        x = static_cast<T>(cvk_test::draw(gen, -3, 3)) / T(4);  // many ties
+      } else {
+        x = static_cast<T>(gen.uniform(-1e3, 1e3) * std::pow(10.0, gen.uniform(-30.0, 30.0)));
+      }
+    }
+    std::vector<index_t> expected(static_cast<std::size_t>(n));
+    std::iota(expected.begin(), expected.end(), index_t{0});
+    std::stable_sort(expected.begin(), expected.end(), [&](index_t i, index_t j) {
+      const T a = v[static_cast<std::size_t>(i)], b = v[static_cast<std::size_t>(j)];
+      return a < b || (!std::isnan(a) && std::isnan(b));
+    });
+    cvk::detail::regulariser_scratch<T> scratch(n);
+    cvk::detail::stable_value_order(v.data(), n, scratch);
+    INFO("trial " << trial << " n " << n);
+    REQUIRE(scratch.order == expected);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

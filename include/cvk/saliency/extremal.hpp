@@ -10,8 +10,10 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <numeric>
 #include <string>
 #include <type_traits>
@@ -636,17 +638,68 @@ inline index_t regulariser_zeros(index_t n, double area) noexcept {
   return static_cast<index_t>(static_cast<double>(n) * (1.0 - area));
 }
 
+/// Scratch of stable_value_order and area_regulariser for n values.
+template <class T>
+struct regulariser_scratch {
+  using key_type = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  std::vector<index_t> order, order_tmp;
+  std::vector<key_type> keys, keys_tmp;
+  explicit regulariser_scratch(index_t n)
+      : order(static_cast<std::size_t>(n)),
+        order_tmp(static_cast<std::size_t>(n)),
+        keys(static_cast<std::size_t>(n)),
+        keys_tmp(static_cast<std::size_t>(n)) {}
+};
+
+/// The permutation that sorts v[0, n) ascending, stably (equal values keep their index order;
+/// −0 equals +0; every NaN equals every other and sorts last): sc.order. A least-significant-
+/// digit radix sort of order-preserving integer keys, 8 bits per pass (passes whose digit is the
+/// same for every key are skipped) — the order std::stable_sort with `<` (NaN last) gives.
+template <class T>
+void stable_value_order(const T* v, index_t n, regulariser_scratch<T>& sc) {
+  using key_type = typename regulariser_scratch<T>::key_type;
+  constexpr key_type sign = key_type{1} << (8 * sizeof(key_type) - 1);
+  for (index_t i = 0; i < n; ++i) {
+    const T x = v[i];
+    key_type k = 0;
+    if (std::isnan(x)) {
+      k = ~key_type{0};
+    } else {
+      const auto b = std::bit_cast<key_type>(x == T(0) ? T(0) : x);
+      k = (b & sign) != 0 ? static_cast<key_type>(~b) : static_cast<key_type>(b | sign);
+    }
+    sc.keys[static_cast<std::size_t>(i)] = k;
+    sc.order[static_cast<std::size_t>(i)] = i;
+  }
+  std::array<index_t, 257> count{};
+  for (std::size_t pass = 0; pass < sizeof(key_type); ++pass) {
+    const unsigned shift = static_cast<unsigned>(8 * pass);
+    count.fill(0);
+    for (index_t i = 0; i < n; ++i) {
+      ++count[((sc.keys[static_cast<std::size_t>(i)] >> shift) & 0xFFU) + 1];
+    }
+    if (std::find(count.begin() + 1, count.end(), n) != count.end()) continue;  // one bucket
+    for (std::size_t d = 1; d < count.size(); ++d) count[d] += count[d - 1];
+    for (index_t i = 0; i < n; ++i) {
+      const key_type k = sc.keys[static_cast<std::size_t>(i)];
+      const auto dst = static_cast<std::size_t>(count[(k >> shift) & 0xFFU]++);
+      sc.keys_tmp[dst] = k;
+      sc.order_tmp[dst] = sc.order[static_cast<std::size_t>(i)];
+    }
+    sc.keys.swap(sc.keys_tmp);
+    sc.order.swap(sc.order_tmp);
+  }
+}
+
 /// TorchRay's area regulariser of one full mask v (n values): returns
 /// regul = −λ·mean_i (sort(v)_i − r_i)², r_i = [i >= first_one], and writes
 /// grad = d(−regul)/d v = 2λ/n·(v_j − r_{rank(j)}), through the permutation of a stable sort
-/// (ties keep their positions' order; NaN sorts last). `order` is scratch of n indices.
+/// (stable_value_order: ties keep their positions' order, NaN sorts last).
 template <class T>
-double area_regulariser(const T* v, index_t n, index_t first_one, double lambda, index_t* order,
-                        T* grad) {
-  std::iota(order, order + n, index_t{0});
-  std::stable_sort(order, order + n, [v](index_t i, index_t j) {
-    return v[i] < v[j] || (!std::isnan(v[i]) && std::isnan(v[j]));
-  });
+double area_regulariser(const T* v, index_t n, index_t first_one, double lambda, T* grad,
+                        regulariser_scratch<T>& sc) {
+  stable_value_order(v, n, sc);
+  const index_t* order = sc.order.data();
   const T factor = static_cast<T>(2.0 * lambda / static_cast<double>(n));
   double sum = 0;
   for (index_t i = 0; i < n; ++i) {
@@ -709,8 +762,12 @@ void run_extremal(strided_view<const T, 4> image, G& callable, const extremal_pa
   std::vector<T> full = checked_vector<T>(checked_mul(areas, full_size, fn, "state", state_text),
                                           fn, "state", state_text);
   std::vector<T> grad_full(full.size(), T(0));
-  std::vector<index_t> order(static_cast<std::size_t>(checked_mul(areas, full_size, fn, "state",
-                                                                   state_text)));
+  check_allocation_size(checked_mul(checked_mul(areas, full_size, fn, "state", state_text), 24,
+                                    fn, "state", state_text),
+                        1, fn, "state", state_text);
+  std::vector<regulariser_scratch<T>> sort_scratch;
+  sort_scratch.reserve(static_cast<std::size_t>(areas));
+  for (index_t a = 0; a < areas; ++a) sort_scratch.emplace_back(full_size);
   std::vector<index_t> zeros(static_cast<std::size_t>(areas));
   for (index_t a = 0; a < areas; ++a) {
     // Python's int(max_area * (1 - a)) in double.
@@ -755,7 +812,8 @@ void run_extremal(strided_view<const T, 4> image, G& callable, const extremal_pa
           for (index_t a = lo; a < hi; ++a) {
             regul[static_cast<std::size_t>(a)] = area_regulariser(
                 full.data() + a * full_size, full_size, zeros[static_cast<std::size_t>(a)],
-                lambda, order.data() + a * full_size, grad_full.data() + a * full_size);
+                lambda, grad_full.data() + a * full_size,
+                sort_scratch[static_cast<std::size_t>(a)]);
           }
         },
         p.threads);

@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <cstddef>
 #include <limits>
 #include <string>
@@ -163,11 +165,13 @@ inline double smooth_mask_kernel(double z) noexcept {
   return std::exp(-2.0 * t * t);
 }
 
-/// The generator of one geometry: the tap weights of every pixel position within a cell.
-/// A full-mask pixel u = (uy, ux) lies in cell (uy / step, ux / step) and pools the padded grid
-/// nodes (uy / step + ky, ux / step + kx), ky, kx in [0, taps), with weights
-/// k(‖(uy mod step, ux mod step) − margin·1 − step·(ky, kx) + step·padding·1‖ / σ) that depend
-/// only on (uy mod step, ux mod step, ky, kx).
+/// The generator of one geometry: the tap weights of every full-mask pixel. Pixel u = (uy, ux)
+/// lies in cell (uy / step, ux / step) and pools the padded grid nodes (uy / step + ky,
+/// ux / step + kx), ky, kx in [0, taps), with weights
+/// k(‖(uy mod step, ux mod step) − σ·1 − step·(ky − P, kx − P)‖ / σ) that depend only on
+/// (uy mod step, ux mod step, ky, kx). They are stored per row phase ry = uy mod step, tap
+/// t = ky·taps + kx and column ux: row_weights[(ry·taps² + t)·Wf + ux], so that a whole row of
+/// pixels is evaluated tap by tap with contiguous (vectorised) inner loops.
 template <class T>
 struct smooth_mask_plan {
   smooth_mask_geometry g;
@@ -178,9 +182,9 @@ struct smooth_mask_plan {
   int threads = 0;
   index_t taps = 0;        // 2R + 1
   index_t taps2 = 0;       // taps²
-  index_t table_rows = 0;  // min(step, full_height)
-  index_t table_cols = 0;  // min(step, full_width)
-  std::vector<T> weights;  // [table_rows][table_cols][taps2]
+  index_t phases = 0;      // min(step, full_height): the row phases uy mod step that occur
+  index_t node_row = 0;    // step·padded_cols: a padded node row upsampled by step
+  std::vector<T> row_weights;
 
   smooth_mask_plan(const smooth_mask_geometry& geometry, const smooth_mask_params& p,
                    const char* fn)
@@ -193,36 +197,40 @@ struct smooth_mask_plan {
     taps = g.taps();
     const auto describe = [&] {
       return std::to_string(taps) + "×" + std::to_string(taps) + " taps of step " +
-             std::to_string(g.step);
+             std::to_string(g.step) + " over " + std::to_string(g.full_width) + " columns";
     };
-    taps2 = checked_mul(taps, taps, fn, "the mask taps", describe);
-    table_rows = std::min(g.step, g.full_height);
-    table_cols = std::min(g.step, g.full_width);
-    const index_t count =
-        checked_mul(checked_mul(table_rows, table_cols, fn, "the mask weights", describe), taps2,
-                    fn, "the mask weights", describe);
-    weights = checked_vector<T>(count, fn, "the mask weights", describe);
+    taps2 = checked_mul(taps, taps, fn, "the mask weights", describe);
+    phases = std::min(g.step, g.full_height);
+    node_row = checked_mul(g.step, g.padded_cols(), fn, "the mask weights", describe);
+    const index_t count = checked_mul(
+        checked_mul(phases, taps2, fn, "the mask weights", describe), g.full_width, fn,
+        "the mask weights", describe);
+    row_weights = checked_vector<T>(count, fn, "the mask weights", describe);
     const double s = static_cast<double>(g.step);
     const double origin = g.sigma;  // node v sits at σ + step·v (TorchRay's margin = σ, unrounded)
-    for (index_t ry = 0; ry < table_rows; ++ry) {
-      for (index_t rx = 0; rx < table_cols; ++rx) {
-        T* w = weights.data() + (ry * table_cols + rx) * taps2;
-        for (index_t ky = 0; ky < taps; ++ky) {
-          const double dy = static_cast<double>(ry) - origin -
-                            s * static_cast<double>(ky - g.padding);
-          for (index_t kx = 0; kx < taps; ++kx) {
-            const double dx = static_cast<double>(rx) - origin -
-                              s * static_cast<double>(kx - g.padding);
-            w[ky * taps + kx] =
+    const index_t wf = g.full_width;
+    const index_t cols = std::min(g.step, wf);
+    std::vector<T> phase(static_cast<std::size_t>(cols));
+    for (index_t ry = 0; ry < phases; ++ry) {
+      for (index_t ky = 0; ky < taps; ++ky) {
+        const double dy = static_cast<double>(ry) - origin - s * static_cast<double>(ky - g.padding);
+        for (index_t kx = 0; kx < taps; ++kx) {
+          for (index_t rx = 0; rx < cols; ++rx) {
+            const double dx =
+                static_cast<double>(rx) - origin - s * static_cast<double>(kx - g.padding);
+            phase[static_cast<std::size_t>(rx)] =
                 static_cast<T>(smooth_mask_kernel(std::sqrt(dy * dy + dx * dx) / g.sigma));
           }
+          T* w = row_weights.data() + (ry * taps2 + ky * taps + kx) * wf;
+          for (index_t ux = 0; ux < wf; ++ux) w[ux] = phase[static_cast<std::size_t>(ux % g.step)];
         }
       }
     }
   }
 
-  [[nodiscard]] const T* weights_at(index_t uy, index_t ux) const noexcept {
-    return weights.data() + ((uy % g.step) * table_cols + (ux % g.step)) * taps2;
+  /// The weights of tap t along full-mask row uy (Wf values).
+  [[nodiscard]] const T* weights(index_t uy, index_t t) const noexcept {
+    return row_weights.data() + ((uy % g.step) * taps2 + t) * g.full_width;
   }
 };
 
@@ -238,61 +246,192 @@ void pad_mask_grid(const Grid& grid, index_t k, const smooth_mask_geometry& g, T
   }
 }
 
-/// The pooled (unclamped) value of full-mask pixel (uy, ux) from its tap values p[0, taps2)
-/// (weights times grid values); `e` receives the softmax numerators exp(T·(p − max p)) for
-/// smooth_max, and the returned `denominator` their sum.
-template <class T>
-T pool_taps(const smooth_mask_plan<T>& plan, const T* p, T* e, T& denominator) noexcept {
-  const index_t n = plan.taps2;
-  switch (plan.pooling) {
-    case mask_pooling::smooth_max: {
-      T mx = p[0];
-      for (index_t t = 1; t < n; ++t) mx = p[t] > mx ? p[t] : mx;
-      if (plan.hard) return mx;
-      T den = 0;
-      T num = 0;
-      for (index_t t = 0; t < n; ++t) {
-        e[t] = std::exp(plan.coldness * (p[t] - mx));
-        den += e[t];
-        num += p[t] * e[t];
-      }
-      denominator = den;
-      return num / den;
-    }
-    case mask_pooling::sum: {
-      T sum = 0;
-      for (index_t t = 0; t < n; ++t) sum += p[t];
-      return sum;
-    }
-    case mask_pooling::sigmoid: {
-      T sum = 0;
-      for (index_t t = 0; t < n; ++t) sum += p[t];
-      if (plan.hard) return sum - T(5) > T(0) ? T(1) : T(0);
-      return T(1) / (T(1) + std::exp(-(plan.coldness * sum - T(3))));
-    }
-  }
-  return T(0);
+/// exp(x) for the smooth max's softmax numerators, written so that loops over it vectorise
+/// (no call, no branch): x·log2(e) rounded to n by the 1.5·2^(mantissa bits) trick, r = x − n·ln2
+/// (Cody–Waite, two constants), exp(r) by its Taylor polynomial (degree 7 for float, 13 for
+/// double: below one ulp on |r| <= ln2/2), times 2^n built in the exponent bits. x is clamped to
+/// the normal range first (float [−87, 88], double [−708, 709]): the results below are ~1e−38 /
+/// ~1e−308 instead of subnormals or 0, far below the rounding of the sums they enter (the
+/// largest numerator is exp(0) = 1). NaN gives NaN.
+inline float softmax_exp(float x) noexcept {
+  x = x < -87.0F ? -87.0F : x;
+  x = x > 88.0F ? 88.0F : x;
+  constexpr float magic = 12582912.0F;  // 1.5·2^23
+  const float t = x * 1.44269504088896341F + magic;
+  const float n = t - magic;
+  const float r = (x - n * 0.693145751953125F) - n * 1.42860682030941723212e-6F;
+  float q = 1.0F / 5040.0F;
+  q = q * r + 1.0F / 720.0F;
+  q = q * r + 1.0F / 120.0F;
+  q = q * r + 1.0F / 24.0F;
+  q = q * r + 1.0F / 6.0F;
+  q = q * r + 0.5F;
+  q = q * r + 1.0F;
+  q = q * r + 1.0F;
+  const auto k = std::bit_cast<std::int32_t>(t) - std::bit_cast<std::int32_t>(magic);
+  return q * std::bit_cast<float>(static_cast<std::int32_t>(
+                 static_cast<std::uint32_t>(k + 127) << 23));
 }
 
-/// Gathers the taps p_t = w_t·m̄ of full-mask pixel (uy, ux) from a padded grid.
+inline double softmax_exp(double x) noexcept {
+  x = x < -708.0 ? -708.0 : x;
+  x = x > 709.0 ? 709.0 : x;
+  constexpr double magic = 6755399441055744.0;  // 1.5·2^52
+  const double t = x * 1.4426950408889634074 + magic;
+  const double n = t - magic;
+  const double r = (x - n * 0.693147180369123816490) - n * 1.90821492927058770002e-10;
+  constexpr double inv[] = {1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0,
+                            1.0 / 3628800.0,    1.0 / 362880.0,    1.0 / 40320.0,
+                            1.0 / 5040.0,       1.0 / 720.0,       1.0 / 120.0,
+                            1.0 / 24.0,         1.0 / 6.0,         0.5,
+                            1.0,                1.0};
+  double q = inv[0];
+  for (std::size_t i = 1; i < sizeof(inv) / sizeof(inv[0]); ++i) q = q * r + inv[i];
+  const auto k = std::bit_cast<std::int64_t>(t) - std::bit_cast<std::int64_t>(magic);
+  return q * std::bit_cast<double>(static_cast<std::int64_t>(
+                 static_cast<std::uint64_t>(k + 1023) << 52));
+}
+
+/// One tap of a row of smooth maxima: e = exp(c·(w·v − top)), den += e, num += w·v·e.
 template <class T>
-void gather_taps(const smooth_mask_plan<T>& plan, const T* padded, index_t uy, index_t ux,
-                 T* p) noexcept {
-  const T* w = plan.weights_at(uy, ux);
-  const index_t pw = plan.g.padded_cols();
-  const T* node = padded + (uy / plan.g.step) * pw + ux / plan.g.step;
-  const index_t taps = plan.taps;
-  for (index_t ky = 0; ky < taps; ++ky) {
-    const T* row = node + ky * pw;
-    const T* wr = w + ky * taps;
-    T* pr = p + ky * taps;
-    for (index_t kx = 0; kx < taps; ++kx) pr[kx] = wr[kx] * row[kx];
+void softmax_tap_row(const T* __restrict w, const T* __restrict v, const T* __restrict top,
+                     T* __restrict den, T* __restrict num, T* __restrict e, T c,
+                     index_t n) noexcept {
+  for (index_t i = 0; i < n; ++i) {
+    const T p = w[i] * v[i];
+    const T x = softmax_exp(c * (p - top[i]));
+    den[i] += x;
+    num[i] += p * x;
+    e[i] = x;
+  }
+}
+
+/// Per-thread buffers of the row kernels.
+template <class T>
+struct mask_row_scratch {
+  std::vector<T> nodes;      // taps × node_row: the padded node rows of a cell row, upsampled
+  std::vector<T> top;        // Wf: max_t p_t (smooth_max) or Σ_t p_t (sum, sigmoid)
+  std::vector<T> den, num;   // Wf: Σ_t e_t and Σ_t p_t·e_t (smooth_max)
+  std::vector<T> m;          // Wf: the pooled value, before the clamp
+  std::vector<index_t> arg;  // Wf: the first maximal tap (hard max)
+  std::vector<T> e;          // taps² × Wf: softmax numerators (backward only)
+  std::vector<T> acc;        // taps² × Wf: per-column tap gradients of a cell row (backward)
+
+  mask_row_scratch(const smooth_mask_plan<T>& plan, bool backward) {
+    const auto wf = static_cast<std::size_t>(plan.g.full_width);
+    nodes.resize(static_cast<std::size_t>(plan.taps * plan.node_row));
+    top.resize(wf);
+    den.resize(wf);
+    num.resize(wf);
+    m.resize(wf);
+    if (plan.hard) arg.resize(wf);
+    if (backward) {
+      if (plan.pooling == mask_pooling::smooth_max && !plan.hard) {
+        e.resize(static_cast<std::size_t>(plan.taps2) * wf);
+      }
+      acc.resize(static_cast<std::size_t>(plan.taps2) * wf);
+    }
+  }
+};
+
+/// Loads the padded node rows a .. a + taps − 1 of one grid, each value repeated `step` times.
+template <class T>
+void load_node_rows(const smooth_mask_plan<T>& plan, const T* padded, index_t a,
+                    mask_row_scratch<T>& sc) {
+  const index_t pw = plan.g.padded_cols(), s = plan.g.step;
+  for (index_t ky = 0; ky < plan.taps; ++ky) {
+    const T* src = padded + (a + ky) * pw;
+    T* dst = sc.nodes.data() + ky * plan.node_row;
+    for (index_t c = 0; c < pw; ++c) {
+      for (index_t r = 0; r < s; ++r) dst[c * s + r] = src[c];
+    }
+  }
+}
+
+/// The pooled values (before the clamp) of full-mask row uy into sc.m, from the node rows of
+/// its cell row (load_node_rows). Tap t = (ky, kx) of pixel ux is p_t = w_t(ux)·node_ky(ux +
+/// kx·step); every reduction runs over t in order, per pixel. `keep_e`: store the softmax
+/// numerators for the backward.
+template <class T>
+void pool_row(const smooth_mask_plan<T>& plan, index_t uy, mask_row_scratch<T>& sc, bool keep_e) {
+  const index_t wf = plan.g.full_width, s = plan.g.step, taps = plan.taps;
+  T* top = sc.top.data();
+  T* m = sc.m.data();
+  const auto tap = [&](index_t t, const T*& w, const T*& v) {
+    w = plan.weights(uy, t);
+    v = sc.nodes.data() + (t / taps) * plan.node_row + (t % taps) * s;
+  };
+  const T* w = nullptr;
+  const T* v = nullptr;
+  if (plan.pooling == mask_pooling::smooth_max) {
+    tap(0, w, v);
+    for (index_t ux = 0; ux < wf; ++ux) top[ux] = w[ux] * v[ux];
+    if (plan.hard) {
+      index_t* arg = sc.arg.data();
+      for (index_t ux = 0; ux < wf; ++ux) arg[ux] = 0;
+      for (index_t t = 1; t < plan.taps2; ++t) {
+        tap(t, w, v);
+        for (index_t ux = 0; ux < wf; ++ux) {
+          const T p = w[ux] * v[ux];
+          arg[ux] = p > top[ux] ? t : arg[ux];
+          top[ux] = p > top[ux] ? p : top[ux];
+        }
+      }
+      for (index_t ux = 0; ux < wf; ++ux) m[ux] = top[ux];
+      return;
+    }
+    for (index_t t = 1; t < plan.taps2; ++t) {
+      tap(t, w, v);
+      for (index_t ux = 0; ux < wf; ++ux) {
+        const T p = w[ux] * v[ux];
+        top[ux] = p > top[ux] ? p : top[ux];
+      }
+    }
+    T* den = sc.den.data();
+    T* num = sc.num.data();
+    for (index_t ux = 0; ux < wf; ++ux) den[ux] = num[ux] = T(0);
+    const T c = plan.coldness;
+    for (index_t t = 0; t < plan.taps2; ++t) {
+      tap(t, w, v);
+      if (keep_e) {
+        softmax_tap_row(w, v, top, den, num, sc.e.data() + t * wf, c, wf);
+      } else {
+        for (index_t ux = 0; ux < wf; ++ux) {
+          const T p = w[ux] * v[ux];
+          const T x = softmax_exp(c * (p - top[ux]));
+          den[ux] += x;
+          num[ux] += p * x;
+        }
+      }
+    }
+    for (index_t ux = 0; ux < wf; ++ux) m[ux] = num[ux] / den[ux];
+    return;
+  }
+  for (index_t ux = 0; ux < wf; ++ux) top[ux] = T(0);
+  for (index_t t = 0; t < plan.taps2; ++t) {
+    tap(t, w, v);
+    for (index_t ux = 0; ux < wf; ++ux) top[ux] += w[ux] * v[ux];
+  }
+  if (plan.pooling == mask_pooling::sum) {
+    for (index_t ux = 0; ux < wf; ++ux) m[ux] = top[ux];
+  } else if (plan.hard) {
+    for (index_t ux = 0; ux < wf; ++ux) m[ux] = top[ux] - T(5) > T(0) ? T(1) : T(0);
+  } else {
+    const T c = plan.coldness;
+    for (index_t ux = 0; ux < wf; ++ux) m[ux] = T(1) / (T(1) + std::exp(-(c * top[ux] - T(3))));
   }
 }
 
 template <class T>
 T clamp_unit(T v) noexcept {
   return v < T(0) ? T(0) : (v > T(1) ? T(1) : v);  // NaN stays NaN (torch's clamp)
+}
+
+/// Chunk size of a loop over `count` rows: about four chunks per thread (results do not depend
+/// on it: every row is computed alone).
+inline index_t row_grain(index_t count, int threads) noexcept {
+  const index_t team = threads > 0 ? threads : max_threads();
+  return std::max<index_t>(1, count / std::max<index_t>(1, 4 * team));
 }
 
 /// Forward: full masks K×Hf×Wf from padded grids (K consecutive (gh + 2P)×(gw + 2P) buffers).
@@ -304,18 +443,21 @@ void smooth_mask_forward(const smooth_mask_plan<T>& plan, const T* padded, index
   const index_t grid_size = g.padded_rows() * g.padded_cols();
   const index_t rows = masks * g.full_height;
   parallel_for(
-      0, rows, 4,
+      0, rows, row_grain(rows, plan.threads),
       [&](index_t lo, index_t hi) {
-        std::vector<T> p(static_cast<std::size_t>(plan.taps2));
-        std::vector<T> e(static_cast<std::size_t>(plan.taps2));
+        mask_row_scratch<T> sc(plan, false);
+        index_t loaded = -1;
         for (index_t r = lo; r < hi; ++r) {
           const index_t k = r / g.full_height;
           const index_t uy = r % g.full_height;
-          const T* grid = padded + k * grid_size;
+          const index_t cell = k * g.cell_rows() + uy / g.step;
+          if (cell != loaded) {
+            load_node_rows(plan, padded + k * grid_size, uy / g.step, sc);
+            loaded = cell;
+          }
+          pool_row(plan, uy, sc, false);
           for (index_t ux = 0; ux < g.full_width; ++ux) {
-            gather_taps(plan, grid, uy, ux, p.data());
-            T den = 0;
-            const T m = pool_taps(plan, p.data(), e.data(), den);
+            const T m = sc.m[static_cast<std::size_t>(ux)];
             full(k, uy, ux) = plan.clamp ? clamp_unit(m) : m;
           }
         }
@@ -323,41 +465,65 @@ void smooth_mask_forward(const smooth_mask_plan<T>& plan, const T* padded, index
       plan.threads);
 }
 
-/// d mask / d p_t of one pixel (written to `d`), given its taps p, the softmax numerators e and
-/// their sum `den` (smooth_max), and the pooled value m.
+/// Adds the tap gradients of full-mask row uy, weighted by the row's mask gradient gm (already
+/// zero where the clamp stops it), to sc.acc[t][ux]: gm·∂m/∂p_t·w_t.
 template <class T>
-void pool_taps_backward(const smooth_mask_plan<T>& plan, const T* p, const T* e, T den, T m,
-                        T* d) noexcept {
-  const index_t n = plan.taps2;
+void accumulate_row_backward(const smooth_mask_plan<T>& plan, index_t uy, const T* gm,
+                             mask_row_scratch<T>& sc) {
+  const index_t wf = plan.g.full_width, s = plan.g.step, taps = plan.taps;
+  T* f = sc.top.data();  // reused: the per-pixel factor
+  const T* m = sc.m.data();
   switch (plan.pooling) {
     case mask_pooling::smooth_max: {
       if (plan.hard) {
         // Gradient to the first maximal tap (torch's max(dim) backward through its index).
-        index_t arg = 0;
-        for (index_t t = 1; t < n; ++t) arg = p[t] > p[arg] ? t : arg;
-        for (index_t t = 0; t < n; ++t) d[t] = T(0);
-        d[arg] = T(1);
+        for (index_t ux = 0; ux < wf; ++ux) {
+          const index_t t = sc.arg[static_cast<std::size_t>(ux)];
+          sc.acc[static_cast<std::size_t>(t * wf + ux)] += gm[ux] * plan.weights(uy, t)[ux];
+        }
         return;
       }
       // m = Σ p_t s_t, s = softmax(T·p): dm/dp_t = s_t·(1 + T·(p_t − m)).
-      for (index_t t = 0; t < n; ++t) d[t] = e[t] / den * (T(1) + plan.coldness * (p[t] - m));
+      const T c = plan.coldness;
+      for (index_t ux = 0; ux < wf; ++ux) f[ux] = gm[ux] / sc.den[static_cast<std::size_t>(ux)];
+      for (index_t t = 0; t < plan.taps2; ++t) {
+        const T* __restrict w = plan.weights(uy, t);
+        const T* __restrict v = sc.nodes.data() + (t / taps) * plan.node_row + (t % taps) * s;
+        const T* __restrict e = sc.e.data() + t * wf;
+        const T* __restrict fr = f;
+        const T* __restrict mr = m;
+        T* __restrict acc = sc.acc.data() + t * wf;
+        for (index_t ux = 0; ux < wf; ++ux) {
+          const T p = w[ux] * v[ux];
+          acc[ux] += fr[ux] * e[ux] * (T(1) + c * (p - mr[ux])) * w[ux];
+        }
+      }
       return;
     }
     case mask_pooling::sum:
-      for (index_t t = 0; t < n; ++t) d[t] = T(1);
-      return;
+      for (index_t ux = 0; ux < wf; ++ux) f[ux] = gm[ux];
+      break;
     case mask_pooling::sigmoid: {
-      const T slope = plan.hard ? T(0) : plan.coldness * m * (T(1) - m);
-      for (index_t t = 0; t < n; ++t) d[t] = slope;
-      return;
+      const T c = plan.coldness;
+      for (index_t ux = 0; ux < wf; ++ux) {
+        f[ux] = plan.hard ? T(0) : gm[ux] * c * m[ux] * (T(1) - m[ux]);
+      }
+      break;
     }
+  }
+  for (index_t t = 0; t < plan.taps2; ++t) {
+    const T* __restrict w = plan.weights(uy, t);
+    const T* __restrict fr = f;
+    T* __restrict acc = sc.acc.data() + t * wf;
+    for (index_t ux = 0; ux < wf; ++ux) acc[ux] += fr[ux] * w[ux];
   }
 }
 
-/// Backward: d grid (K×gh×gw, overwritten) from d full (K×Hf×Wf) and the padded grids. Cell
-/// contributions c[a][b][t] = Σ_{u in cell (a, b)} g_u·∂m_u/∂p_t·w_t(u) are formed for blocks of
-/// cell rows (threads over cell rows), then each grid node gathers Σ_t c[node − t] (threads over
-/// node rows): every sum has one owner and a fixed order, whatever the thread count.
+/// Backward: d grid (K×gh×gw, overwritten) from d full (K×Hf×Wf) and the padded grids. For each
+/// cell row, the tap gradients of its pixels are summed per column over its rows, then per cell
+/// into c[a][b][t] = Σ_{u in cell (a, b)} g_u·∂m_u/∂p_t·w_t(u) (threads over cell rows, blocks of
+/// cell rows bounding the memory); then each grid node gathers Σ_t c[node − t] (threads over node
+/// rows). Every sum has one owner and a fixed order, whatever the thread count.
 template <class T, class GradFull, class GradGrid>
 void smooth_mask_backward(const smooth_mask_plan<T>& plan, const T* padded, index_t masks,
                           const GradFull& grad_full, const GradGrid& grad_grid, const char* fn) {
@@ -365,6 +531,7 @@ void smooth_mask_backward(const smooth_mask_plan<T>& plan, const T* padded, inde
   const index_t grid_size = g.padded_rows() * g.padded_cols();
   const index_t cell_rows = g.cell_rows();
   const index_t cell_cols = g.cell_cols();
+  const index_t wf = g.full_width;
   const auto describe = [&] {
     return std::to_string(cell_cols) + "×" + std::to_string(plan.taps2) +
            " cell contributions per row";
@@ -374,6 +541,9 @@ void smooth_mask_backward(const smooth_mask_plan<T>& plan, const T* padded, inde
   const index_t block = std::max<index_t>(1, std::min(cell_rows, budget / row_values));
   std::vector<T> c = checked_vector<T>(checked_mul(block, row_values, fn, "scratch", describe),
                                        fn, "scratch", describe);
+  check_allocation_size(checked_mul(2 * plan.taps2, wf, fn, "scratch", describe), sizeof(T), fn,
+                        "scratch", describe);
+  const bool keep_e = plan.pooling == mask_pooling::smooth_max && !plan.hard;
   for (index_t k = 0; k < masks; ++k) {
     const T* grid = padded + k * grid_size;
     for (index_t y = 0; y < g.grid_height; ++y) {
@@ -382,29 +552,43 @@ void smooth_mask_backward(const smooth_mask_plan<T>& plan, const T* padded, inde
     for (index_t a0 = 0; a0 < cell_rows; a0 += block) {
       const index_t a1 = std::min(cell_rows, a0 + block);
       parallel_for(
-          a0, a1, 1,
+          a0, a1, row_grain(a1 - a0, plan.threads),
           [&](index_t lo, index_t hi) {
-            std::vector<T> p(static_cast<std::size_t>(plan.taps2));
-            std::vector<T> e(static_cast<std::size_t>(plan.taps2));
-            std::vector<T> d(static_cast<std::size_t>(plan.taps2));
+            mask_row_scratch<T> sc(plan, true);
+            std::vector<T> gm(static_cast<std::size_t>(wf));
             for (index_t a = lo; a < hi; ++a) {
-              T* crow = c.data() + (a - a0) * row_values;
-              std::fill(crow, crow + row_values, T(0));
+              std::fill(sc.acc.begin(), sc.acc.end(), T(0));
+              load_node_rows(plan, grid, a, sc);
+              bool any = false;
               const index_t uy1 = std::min(g.full_height, (a + 1) * g.step);
               for (index_t uy = a * g.step; uy < uy1; ++uy) {
-                for (index_t ux = 0; ux < g.full_width; ++ux) {
-                  const T gu = grad_full(k, uy, ux);
-                  if (gu == T(0)) continue;
-                  gather_taps(plan, grid, uy, ux, p.data());
-                  T den = 0;
-                  const T m = pool_taps(plan, p.data(), e.data(), den);
+                bool row_any = false;
+                for (index_t ux = 0; ux < wf; ++ux) {
+                  gm[static_cast<std::size_t>(ux)] = grad_full(k, uy, ux);
+                  row_any = row_any || gm[static_cast<std::size_t>(ux)] != T(0);
+                }
+                if (!row_any) continue;
+                any = true;
+                pool_row(plan, uy, sc, keep_e);
+                if (plan.clamp) {
                   // torch's clamp passes the gradient where 0 <= m <= 1 (bounds included).
-                  if (plan.clamp && !(m >= T(0) && m <= T(1))) continue;
-                  pool_taps_backward(plan, p.data(), e.data(), den, m, d.data());
-                  const T* w = plan.weights_at(uy, ux);
-                  const T* dd = d.data();
-                  T* cc = crow + (ux / g.step) * plan.taps2;
-                  for (index_t t = 0; t < plan.taps2; ++t) cc[t] += gu * dd[t] * w[t];
+                  for (index_t ux = 0; ux < wf; ++ux) {
+                    const T m = sc.m[static_cast<std::size_t>(ux)];
+                    if (!(m >= T(0) && m <= T(1))) gm[static_cast<std::size_t>(ux)] = T(0);
+                  }
+                }
+                accumulate_row_backward(plan, uy, gm.data(), sc);
+              }
+              T* crow = c.data() + (a - a0) * row_values;
+              for (index_t b = 0; b < cell_cols; ++b) {
+                const index_t x0 = b * g.step, x1 = std::min(wf, x0 + g.step);
+                for (index_t t = 0; t < plan.taps2; ++t) {
+                  T sum = 0;
+                  if (any) {
+                    const T* acc = sc.acc.data() + t * wf;
+                    for (index_t ux = x0; ux < x1; ++ux) sum += acc[ux];
+                  }
+                  crow[b * plan.taps2 + t] = sum;
                 }
               }
             }
