@@ -21,6 +21,7 @@
 #include "../../core/rng.hpp"
 #include "../../core/strided_view.hpp"
 #include "../../detail/checks.hpp"
+#include "cam_kernels.hpp"
 
 CVK_BEGIN_NAMESPACE
 namespace detail {
@@ -253,22 +254,30 @@ void eigen_cam_image(const strided_view<const T, 4>& a, index_t n, bool center, 
   }
   const auto describe = [&] { return a.shape_string(); };
   const index_t size = checked_mul(hw, channels, fn, "an image's activation matrix", describe);
-  // X, pixel-major: X[p·K + k] = a(n, k, p).
+  // X, pixel-major: X[p·K + k] = a(n, k, p) − mean_k. The means first (a pass per channel),
+  // then X row by row, so that X is written in order.
+  const auto value = [&](index_t k, index_t y, index_t xx) {
+    const auto v = static_cast<double>(a(n, k, y, xx));
+    return std::isnan(v) ? 0.0 : v;  // get_2d_projection zeroes NaN
+  };
+  std::vector<double> mean(static_cast<std::size_t>(channels), 0.0);
+  if (center) {
+    for (index_t k = 0; k < channels; ++k) {
+      double sum = 0;
+      for (index_t y = 0; y < h; ++y) {
+        for (index_t xx = 0; xx < w; ++xx) sum += value(k, y, xx);
+      }
+      mean[static_cast<std::size_t>(k)] = sum / static_cast<double>(hw);
+    }
+  }
   std::vector<double> x =
       checked_vector<double>(size, fn, "an image's activation matrix", describe);
-  for (index_t k = 0; k < channels; ++k) {
-    double sum = 0;
-    for (index_t y = 0; y < h; ++y) {
-      for (index_t xx = 0; xx < w; ++xx) {
-        const auto v = static_cast<double>(a(n, k, y, xx));
-        const double value = std::isnan(v) ? 0.0 : v;  // get_2d_projection zeroes NaN
-        x[static_cast<std::size_t>((y * w + xx) * channels + k)] = value;
-        sum += value;
+  for (index_t y = 0; y < h; ++y) {
+    for (index_t xx = 0; xx < w; ++xx) {
+      double* row = x.data() + (y * w + xx) * channels;
+      for (index_t k = 0; k < channels; ++k) {
+        row[k] = value(k, y, xx) - mean[static_cast<std::size_t>(k)];
       }
-    }
-    if (center) {
-      const double mean = sum / static_cast<double>(hw);
-      for (index_t p = 0; p < hw; ++p) x[static_cast<std::size_t>(p * channels + k)] -= mean;
     }
   }
   // Scale X to a largest magnitude of 1 (the Gram matrix can then neither overflow nor lose
@@ -312,18 +321,19 @@ void eigen_cam_image(const strided_view<const T, 4>& a, index_t n, bool center, 
     }
     const std::vector<double> v = top_eigenvector(gram, channels);
     for (index_t p = 0; p < hw; ++p) {
-      double s = 0;
-      for (index_t k = 0; k < channels; ++k) s += xs(p, k) * v[static_cast<std::size_t>(k)];
-      projection[static_cast<std::size_t>(p)] = s;
+      const double* row = x.data() + p * channels;
+      projection[static_cast<std::size_t>(p)] = lane_sum<double>(
+          channels, [&](index_t k) { return row[k] * v[static_cast<std::size_t>(k)]; });
     }
   } else {
     // XXᵀ (H·W×H·W); u its top eigenvector; v = Xᵀu/|Xᵀu|, map = X·v.
     std::vector<double> gram = checked_vector<double>(
         checked_mul(hw, hw, fn, "the Gram matrix", describe), fn, "the Gram matrix", describe);
     for (index_t p = 0; p < hw; ++p) {
+      const double* row_p = x.data() + p * channels;
       for (index_t q = p; q < hw; ++q) {
-        double s = 0;
-        for (index_t k = 0; k < channels; ++k) s += xs(p, k) * xs(q, k);
+        const double* row_q = x.data() + q * channels;
+        const double s = lane_sum<double>(channels, [&](index_t k) { return row_p[k] * row_q[k]; });
         gram[static_cast<std::size_t>(p * hw + q)] = s;
         gram[static_cast<std::size_t>(q * hw + p)] = s;
       }
@@ -337,9 +347,9 @@ void eigen_cam_image(const strided_view<const T, 4>& a, index_t n, bool center, 
     }
     normalize_vector(v);
     for (index_t p = 0; p < hw; ++p) {
-      double s = 0;
-      for (index_t k = 0; k < channels; ++k) s += xs(p, k) * v[static_cast<std::size_t>(k)];
-      projection[static_cast<std::size_t>(p)] = s;
+      const double* row = x.data() + p * channels;
+      projection[static_cast<std::size_t>(p)] = lane_sum<double>(
+          channels, [&](index_t k) { return row[k] * v[static_cast<std::size_t>(k)]; });
     }
   }
   // Sign: the value of largest magnitude positive (sklearn's svd_flip on U; Seg-Eigen-CAM's

@@ -167,30 +167,49 @@ void run_score_cam(const strided_view<const T, 4>& images, const strided_view<co
     model_batches<T> batches(model, {images.extent(1), images.extent(2), images.extent(3)}, false,
                              fn);
     const T epsilon = static_cast<T>(eps);
+    const bool nhwc = model.data_layout == layout::nhwc;
     const auto fill = [&](index_t i, strided_view<T, 3> input) {
       const index_t n = i / channels, k = i % channels;
+      const index_t c_count = input.extent(0), hi = input.extent(1), wi = input.extent(2);
+      const index_t pixels = hi * wi;
       const strided_view<const T, 2> source(a.data() + n * a.stride(0) + k * a.stride(1),
                                             {a.extent(2), a.extent(3)}, {a.stride(2), a.stride(3)});
-      // The resized plane goes to the input's channel 0, which is overwritten last.
-      const strided_view<T, 2> mask(input.data(), {input.extent(1), input.extent(2)},
-                                    {input.stride(1), input.stride(2)});
-      resize_bilinear_plane<T, T>(source, mask, align_corners);
+      // The slot is contiguous (model_batches): its first Hi·Wi values hold the resized plane,
+      // normalised in place, until the masked image overwrites them — NCHW: channel C − 1 first,
+      // channel 0 (the plane itself) last; NHWC: pixels from the last to the first, since pixel
+      // p's values go to p·C … p·C + C − 1 >= p and only overwrite the plane's pixels >= p.
+      T* plane = input.data();
+      resize_bilinear_plane<T, T>(source, strided_view<T, 2>(plane, {hi, wi}), align_corners);
       T low = std::numeric_limits<T>::infinity(), high = -low;
       bool nan = false;
-      for (index_t y = 0; y < mask.extent(0); ++y) {
-        for (index_t x = 0; x < mask.extent(1); ++x) {
-          const T v = mask(y, x);
-          nan = nan || v != v;
-          low = v < low ? v : low;
-          high = v > high ? v : high;
-        }
+      for (index_t p = 0; p < pixels; ++p) {
+        const T v = plane[p];
+        nan = nan || v != v;
+        low = v < low ? v : low;
+        high = v > high ? v : high;
       }
       if (nan) low = high = std::numeric_limits<T>::quiet_NaN();  // torch's min/max propagate NaN
       const T range = high - low + epsilon;
-      for (index_t c = input.extent(0); c-- > 0;) {
-        for (index_t y = 0; y < input.extent(1); ++y) {
-          for (index_t x = 0; x < input.extent(2); ++x) {
-            input(c, y, x) = images(n, c, y, x) * ((mask(y, x) - low) / range);
+      for (index_t p = 0; p < pixels; ++p) plane[p] = (plane[p] - low) / range;
+      if (!nhwc) {
+        for (index_t c = c_count; c-- > 0;) {
+          T* channel_out = plane + c * pixels;
+          for (index_t y = 0; y < hi; ++y) {
+            const T* x_row = &images(n, c, y, 0);
+            const index_t sx = images.stride(3);
+            T* out_row = channel_out + y * wi;
+            const T* m_row = plane + y * wi;
+            for (index_t x = 0; x < wi; ++x) out_row[x] = x_row[x * sx] * m_row[x];
+          }
+        }
+      } else {
+        const index_t sc = images.stride(1);
+        for (index_t y = hi; y-- > 0;) {
+          for (index_t x = wi; x-- > 0;) {
+            const index_t p = y * wi + x;
+            const T m = plane[p];
+            const T* x_pixel = &images(n, 0, y, x);
+            for (index_t c = c_count; c-- > 0;) plane[p * c_count + c] = x_pixel[c * sc] * m;
           }
         }
       }
