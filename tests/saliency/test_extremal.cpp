@@ -492,6 +492,46 @@ TEST_CASE("smooth_mask_backward: central finite differences in double, away from
   }
 }
 
+TEMPLATE_TEST_CASE("smooth_mask, its backward and the pyramid: bit-identical for 1, 2 and 3 threads",
+                   "[saliency][extremal]", float, double) {
+  using T = TestType;
+  cvk::rng gen(3);
+  const index_t h = 37, w = 29, k = 2, c = 3;
+  for (const auto pooling :
+       {cvk::mask_pooling::smooth_max, cvk::mask_pooling::sum, cvk::mask_pooling::sigmoid}) {
+    cvk::smooth_mask_params p{.step = 3, .sigma = 4, .pooling = pooling, .coldness = 20};
+    const auto g = cvk::smooth_mask_shape({h, w}, p);
+    const auto grid = ep_random<T>(gen, static_cast<std::size_t>(k * g.grid_height * g.grid_width), 0, 1);
+    const auto up = ep_random<T>(gen, static_cast<std::size_t>(k * g.full_height * g.full_width), -1, 1);
+    const cvk::strided_view<const T, 3> gv(grid.data(), {k, g.grid_height, g.grid_width});
+    const cvk::strided_view<const T, 3> uv(up.data(), {k, g.full_height, g.full_width});
+    p.threads = 1;
+    const auto full1 = cvk::smooth_mask_full(gv, p, {h, w});
+    const auto back1 = cvk::smooth_mask_full_backward(gv, p, {h, w}, uv);
+    for (const int threads : {2, 3}) {
+      p.threads = threads;
+      REQUIRE(cvk::smooth_mask_full(gv, p, {h, w}) == full1);
+      REQUIRE(cvk::smooth_mask_full_backward(gv, p, {h, w}, uv) == back1);
+    }
+  }
+  const auto image = ep_random<T>(gen, static_cast<std::size_t>(c * h * w), -1, 1);
+  const auto masks = ep_random<T>(gen, static_cast<std::size_t>(k * h * w), 0, 1);
+  const auto grad = ep_random<T>(gen, static_cast<std::size_t>(k * c * h * w), -1, 1);
+  const cvk::strided_view<const T, 4> x(image.data(), {1, c, h, w});
+  const cvk::strided_view<const T, 3> mv(masks.data(), {k, h, w});
+  const cvk::strided_view<const T, 4> gv(grad.data(), {k, c, h, w});
+  const cvk::perturbation_pyramid one(x, {.max_blur = 5, .threads = 1});
+  const auto y1 = one.apply(mv);
+  const auto d1 = one.apply_backward(mv, gv);
+  for (const int threads : {2, 3}) {
+    const cvk::perturbation_pyramid many(x, {.max_blur = 5, .threads = threads});
+    const auto l1 = one.level_view(), ln = many.level_view();
+    REQUIRE(std::equal(l1.data(), l1.data() + l1.size(), ln.data()));
+    REQUIRE(many.apply(mv) == y1);
+    REQUIRE(many.apply_backward(mv, gv) == d1);
+  }
+}
+
 TEST_CASE("smooth_mask: hand-computable values", "[saliency][extremal]") {
   // One grid node of value v, step 2, sigma 2: P = 3, R = 2. Pixel u of the full mask sees the
   // node through one tap of weight k(|u − (2 + 2·0)|/2); with sum pooling and no clamp the full
@@ -598,7 +638,24 @@ TEMPLATE_TEST_CASE("perturbation_pyramid: levels and apply equal the plain loop,
       }
     }
     const auto e = cvk::detail::from_nchw({1, c, h, w}, l);
-    const cvk::perturbation_pyramid pyr(cvk::strided_view<const T, 4>(stored.data(), e),
+    // Every third trial reads the image through a view with its rows reversed (negative
+    // stride) over a copy stored upside down.
+    std::vector<T> flipped(stored.size());
+    const index_t row = l == cvk::layout::nchw ? w : w * c;
+    const index_t plane_rows = l == cvk::layout::nchw ? c * h : h;
+    for (index_t r = 0; r < plane_rows; ++r) {
+      const index_t src_row = l == cvk::layout::nchw ? (r / h) * h + (h - 1 - r % h) : h - 1 - r;
+      std::copy(stored.begin() + r * row, stored.begin() + (r + 1) * row,
+                flipped.begin() + src_row * row);
+    }
+    auto strides = cvk::strided_view<const T, 4>::row_major_strides(e);
+    const std::size_t h_axis = l == cvk::layout::nchw ? 2 : 1;
+    const T* base = stored.data();
+    if (trial % 3 == 2) {
+      base = flipped.data() + (h - 1) * strides[h_axis];
+      strides[h_axis] = -strides[h_axis];
+    }
+    const cvk::perturbation_pyramid pyr(cvk::strided_view<const T, 4>(base, e, strides),
                                         {.kind = kind, .levels = levels, .max_blur = max_blur,
                                          .data_layout = l, .threads = trial % 3});
     const auto expected = ep_reference_levels(rounded, c, h, w, kind, levels, max_blur);
@@ -863,6 +920,7 @@ TEMPLATE_TEST_CASE("extremal_perturbation: recovers the rectangle of an analytic
   p.sigma = 2;
   p.max_iter = 200;
   p.learning_rate = 0.2;
+  p.threads = 1;  // small problems: no thread team per row block
   const auto g = cvk::smooth_mask_shape({h, w}, {.step = p.step, .sigma = p.sigma});
   const double full = static_cast<double>(g.full_height * g.full_width);
   const double area = 0.8 * static_cast<double>((y1 - y0) * (x1 - x0)) / full;

@@ -280,13 +280,20 @@ inline double softmax_exp(double x) noexcept {
   const double t = x * 1.4426950408889634074 + magic;
   const double n = t - magic;
   const double r = (x - n * 0.693147180369123816490) - n * 1.90821492927058770002e-10;
-  constexpr double inv[] = {1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0,
-                            1.0 / 3628800.0,    1.0 / 362880.0,    1.0 / 40320.0,
-                            1.0 / 5040.0,       1.0 / 720.0,       1.0 / 120.0,
-                            1.0 / 24.0,         1.0 / 6.0,         0.5,
-                            1.0,                1.0};
-  double q = inv[0];
-  for (std::size_t i = 1; i < sizeof(inv) / sizeof(inv[0]); ++i) q = q * r + inv[i];
+  double q = 1.0 / 6227020800.0;
+  q = q * r + 1.0 / 479001600.0;
+  q = q * r + 1.0 / 39916800.0;
+  q = q * r + 1.0 / 3628800.0;
+  q = q * r + 1.0 / 362880.0;
+  q = q * r + 1.0 / 40320.0;
+  q = q * r + 1.0 / 5040.0;
+  q = q * r + 1.0 / 720.0;
+  q = q * r + 1.0 / 120.0;
+  q = q * r + 1.0 / 24.0;
+  q = q * r + 1.0 / 6.0;
+  q = q * r + 0.5;
+  q = q * r + 1.0;
+  q = q * r + 1.0;
   const auto k = std::bit_cast<std::int64_t>(t) - std::bit_cast<std::int64_t>(magic);
   return q * std::bit_cast<double>(static_cast<std::int64_t>(
                  static_cast<std::uint64_t>(k + 1023) << 52));
