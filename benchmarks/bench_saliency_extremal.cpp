@@ -100,7 +100,8 @@ void bench_perturbation_step(benchmark::State& state, int threads) {
   // apply: mask + 2 levels × C read, C written; backward: mask + C gradient + 2 levels × C read,
   // the mask gradient written.
   const double plane = 4.0 * static_cast<double>(size * size);
-  set_bytes(state, plane * (1 + 2 * channels + channels) + plane * (1 + channels + 2 * channels + 1));
+  set_bytes(state,
+            plane * (1 + 2 * channels + channels) + plane * (1 + channels + 2 * channels + 1));
   state.SetLabel("3x224x224, 8 blur levels: apply + backward of one mask");
 }
 
@@ -160,12 +161,10 @@ const bool registered = [] {
     cvk_bench::add(n("smooth_mask_step"), [threads](benchmark::State& state) {
       bench_smooth_mask(state, mask_part::both, threads);
     });
-    cvk_bench::add(n("perturbation_step"), [threads](benchmark::State& state) {
-      bench_perturbation_step(state, threads);
-    });
-    cvk_bench::add(n("extremal_iterations"), [threads](benchmark::State& state) {
-      bench_iterations(state, threads);
-    });
+    cvk_bench::add(n("perturbation_step"),
+                   [threads](benchmark::State& state) { bench_perturbation_step(state, threads); });
+    cvk_bench::add(n("extremal_iterations"),
+                   [threads](benchmark::State& state) { bench_iterations(state, threads); });
   }
   return true;
 }();

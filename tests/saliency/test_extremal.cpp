@@ -269,8 +269,7 @@ struct ep_quadratic_model {
 };
 
 const cvk_test::fixture_file& ep_fixtures() {
-  static const cvk_test::fixture_file file(
-      cvk_test::test_data_path("saliency_extremal_torch.txt"));
+  static const cvk_test::fixture_file file(cvk_test::test_data_path("saliency_extremal_torch.txt"));
   return file;
 }
 
@@ -337,8 +336,11 @@ TEMPLATE_TEST_CASE("smooth_mask: random grids and parameters equal the plain Tor
     const double coldnesses[] = {0.0, 2.0, 20.0, std::numeric_limits<double>::infinity()};
     const double coldness = coldnesses[cvk_test::draw(gen, 0, 3)];
     const bool clamp = gen.uniform(0.0, 1.0) < 0.7;
-    const cvk::smooth_mask_params p{.step = step, .sigma = sigma, .pooling = pooling,
-                                    .coldness = coldness, .clamp = clamp,
+    const cvk::smooth_mask_params p{.step = step,
+                                    .sigma = sigma,
+                                    .pooling = pooling,
+                                    .coldness = coldness,
+                                    .clamp = clamp,
                                     .threads = static_cast<int>(cvk_test::draw(gen, 0, 3))};
     INFO("trial " << trial << " " << h << "×" << w << " step " << step << " sigma " << sigma
                   << " pooling " << static_cast<int>(pooling) << " coldness " << coldness);
@@ -367,9 +369,8 @@ TEMPLATE_TEST_CASE("smooth_mask: random grids and parameters equal the plain Tor
     for (index_t a = 0; a < k; ++a) {
       for (index_t y = 0; y < h; ++y) {
         for (index_t x = 0; x < w; ++x) {
-          expected_crop.push_back(
-              expected_full[static_cast<std::size_t>((a * r.fh + y + r.margin) * r.fw + x +
-                                                     r.margin)]);
+          expected_crop.push_back(expected_full[static_cast<std::size_t>(
+              (a * r.fh + y + r.margin) * r.fw + x + r.margin)]);
         }
       }
     }
@@ -415,21 +416,21 @@ TEMPLATE_TEST_CASE("smooth_mask and its backward: TorchRay golden fixtures (torc
     const auto grid_values = f.table(d + "grid").values<T>();
     const cvk::strided_view<const T, 3> grid(grid_values.data(), {k, g.grid_height, g.grid_width});
     const double tol = std::is_same_v<T, float> ? 2e-5 : 1e-12;
-    ep_require_close(ep_flat(cvk::smooth_mask_full(grid, p, {h, w})), f.table(d + "full").values<T>(),
-                     tol, "full");
+    ep_require_close(ep_flat(cvk::smooth_mask_full(grid, p, {h, w})),
+                     f.table(d + "full").values<T>(), tol, "full");
     ep_require_close(ep_flat(cvk::smooth_mask(grid, p, {h, w})), f.table(d + "crop").values<T>(),
                      tol, "crop");
     const auto gcrop = f.table(d + "grad_crop").values<T>();
     const auto gfull = f.table(d + "grad_full").values<T>();
     const double gtol = std::is_same_v<T, float> ? 1e-4 : 1e-11;
+    ep_require_close(ep_flat(cvk::smooth_mask_backward(
+                         grid, p, cvk::strided_view<const T, 3>(gcrop.data(), {k, h, w}))),
+                     f.table(d + "grad_grid_from_crop").values<T>(), gtol, "grad from crop");
     ep_require_close(
-        ep_flat(cvk::smooth_mask_backward(grid, p, cvk::strided_view<const T, 3>(gcrop.data(), {k, h, w}))),
-        f.table(d + "grad_grid_from_crop").values<T>(), gtol, "grad from crop");
-    ep_require_close(ep_flat(cvk::smooth_mask_full_backward(
-                         grid, p, {h, w},
-                         cvk::strided_view<const T, 3>(gfull.data(),
-                                                       {k, g.full_height, g.full_width}))),
-                     f.table(d + "grad_grid_from_full").values<T>(), gtol, "grad from full");
+        ep_flat(cvk::smooth_mask_full_backward(
+            grid, p, {h, w},
+            cvk::strided_view<const T, 3>(gfull.data(), {k, g.full_height, g.full_width}))),
+        f.table(d + "grad_grid_from_full").values<T>(), gtol, "grad from full");
   }
 }
 
@@ -448,12 +449,15 @@ TEST_CASE("smooth_mask_backward: central finite differences in double, away from
     // smooth_max of values in [0.05, 0.95] stays inside (0, 1); sum pooling runs unclamped;
     // sigmoid never reaches 0 or 1: no clamp kink. coldness 0 (mean) included.
     const double coldness = trial % 4 == 3 ? 0.0 : gen.uniform(1.0, 25.0);
-    const cvk::smooth_mask_params p{.step = step, .sigma = sigma, .pooling = pooling,
+    const cvk::smooth_mask_params p{.step = step,
+                                    .sigma = sigma,
+                                    .pooling = pooling,
                                     .coldness = coldness,
                                     .clamp = pooling != cvk::mask_pooling::sum};
     INFO("trial " << trial << " " << h << "×" << w << " step " << step << " sigma " << sigma
                   << " pooling " << static_cast<int>(pooling));
-    auto grid_values = ep_random<double>(gen, static_cast<std::size_t>(k * r.gh * r.gw), 0.05, 0.95);
+    auto grid_values =
+        ep_random<double>(gen, static_cast<std::size_t>(k * r.gh * r.gw), 0.05, 0.95);
     const auto upstream = ep_random<double>(gen, static_cast<std::size_t>(k * h * w), -1, 1);
     const auto upstream_full =
         ep_random<double>(gen, static_cast<std::size_t>(k * r.fh * r.fw), -1, 1);
@@ -492,8 +496,9 @@ TEST_CASE("smooth_mask_backward: central finite differences in double, away from
   }
 }
 
-TEMPLATE_TEST_CASE("smooth_mask, its backward and the pyramid: bit-identical for 1, 2 and 3 threads",
-                   "[saliency][extremal]", float, double) {
+TEMPLATE_TEST_CASE(
+    "smooth_mask, its backward and the pyramid: bit-identical for 1, 2 and 3 threads",
+    "[saliency][extremal]", float, double) {
   using T = TestType;
   cvk::rng gen(3);
   const index_t h = 37, w = 29, k = 2, c = 3;
@@ -501,8 +506,10 @@ TEMPLATE_TEST_CASE("smooth_mask, its backward and the pyramid: bit-identical for
        {cvk::mask_pooling::smooth_max, cvk::mask_pooling::sum, cvk::mask_pooling::sigmoid}) {
     cvk::smooth_mask_params p{.step = 3, .sigma = 4, .pooling = pooling, .coldness = 20};
     const auto g = cvk::smooth_mask_shape({h, w}, p);
-    const auto grid = ep_random<T>(gen, static_cast<std::size_t>(k * g.grid_height * g.grid_width), 0, 1);
-    const auto up = ep_random<T>(gen, static_cast<std::size_t>(k * g.full_height * g.full_width), -1, 1);
+    const auto grid =
+        ep_random<T>(gen, static_cast<std::size_t>(k * g.grid_height * g.grid_width), 0, 1);
+    const auto up =
+        ep_random<T>(gen, static_cast<std::size_t>(k * g.full_height * g.full_width), -1, 1);
     const cvk::strided_view<const T, 3> gv(grid.data(), {k, g.grid_height, g.grid_width});
     const cvk::strided_view<const T, 3> uv(up.data(), {k, g.full_height, g.full_width});
     p.threads = 1;
@@ -536,8 +543,8 @@ TEST_CASE("smooth_mask: hand-computable values", "[saliency][extremal]") {
   // One grid node of value v, step 2, sigma 2: P = 3, R = 2. Pixel u of the full mask sees the
   // node through one tap of weight k(|u − (2 + 2·0)|/2); with sum pooling and no clamp the full
   // mask is exactly v·k(‖u − (2, 2)‖/2), and 0 beyond the reach of the node's taps.
-  const cvk::smooth_mask_params p{.step = 2, .sigma = 2, .pooling = cvk::mask_pooling::sum,
-                                  .clamp = false};
+  const cvk::smooth_mask_params p{
+      .step = 2, .sigma = 2, .pooling = cvk::mask_pooling::sum, .clamp = false};
   const double v = 0.75;
   const std::vector<double> grid{v};
   const auto full =
@@ -558,8 +565,8 @@ TEST_CASE("smooth_mask: hand-computable values", "[saliency][extremal]") {
   CHECK(full(0, 2, 3) == v);
   CHECK(full(0, 3, 2) == v);
   // The cropped 1×1 mask is full(margin, margin) = full(2, 2).
-  const auto crop = cvk::smooth_mask(cvk::strided_view<const double, 3>(grid.data(), {1, 1, 1}), p,
-                                     {1, 1});
+  const auto crop =
+      cvk::smooth_mask(cvk::strided_view<const double, 3>(grid.data(), {1, 1, 1}), p, {1, 1});
   CHECK(crop(0, 0, 0) == v);
   // Smooth max of equal taps is their value; coldness 0 is the mean.
   // A uniform grid of ones: every value in (0, 1); a node (crop coordinates 4v, in the flat
@@ -574,9 +581,10 @@ TEST_CASE("smooth_mask: hand-computable values", "[saliency][extremal]") {
 // ---------------------------------------------------------------------------------------------
 // Perturbation pyramid.
 
-TEMPLATE_TEST_CASE("perturbation_pyramid: TorchRay golden fixtures (imsmooth by conv2d, apply, "
-                   "its autograd)",
-                   "[saliency][extremal][fixtures]", float, double) {
+TEMPLATE_TEST_CASE(
+    "perturbation_pyramid: TorchRay golden fixtures (imsmooth by conv2d, apply, "
+    "its autograd)",
+    "[saliency][extremal][fixtures]", float, double) {
   using T = TestType;
   const auto& f = ep_fixtures();
   const int cases = std::stoi(f.meta("pyramid_cases"));
@@ -604,9 +612,9 @@ TEMPLATE_TEST_CASE("perturbation_pyramid: TorchRay golden fixtures (imsmooth by 
     const cvk::strided_view<const T, 3> mv(masks.data(), {k, h, w});
     ep_require_close(ep_flat(pyr.apply(mv)), f.table(d + "apply").values<T>(), tol, "apply");
     const auto go = f.table(d + "grad_output").values<T>();
-    ep_require_close(ep_flat(pyr.apply_backward(
-                         mv, cvk::strided_view<const T, 4>(go.data(), {k, ch, h, w}))),
-                     f.table(d + "grad_masks").values<T>(), tol * 10, "grad_masks");
+    ep_require_close(
+        ep_flat(pyr.apply_backward(mv, cvk::strided_view<const T, 4>(go.data(), {k, ch, h, w}))),
+        f.table(d + "grad_masks").values<T>(), tol * 10, "grad_masks");
   }
 }
 
@@ -630,8 +638,8 @@ TEMPLATE_TEST_CASE("perturbation_pyramid: levels and apply equal the plain loop,
       for (index_t y = 0; y < h; ++y) {
         for (index_t x = 0; x < w; ++x) {
           const auto src = static_cast<std::size_t>((ch * h + y) * w + x);
-          const auto dst = static_cast<std::size_t>(
-              l == cvk::layout::nchw ? (ch * h + y) * w + x : (y * w + x) * c + ch);
+          const auto dst = static_cast<std::size_t>(l == cvk::layout::nchw ? (ch * h + y) * w + x
+                                                                           : (y * w + x) * c + ch);
           stored[dst] = static_cast<T>(image[src]);
           rounded[src] = static_cast<double>(stored[dst]);
         }
@@ -656,12 +664,15 @@ TEMPLATE_TEST_CASE("perturbation_pyramid: levels and apply equal the plain loop,
       strides[h_axis] = -strides[h_axis];
     }
     const cvk::perturbation_pyramid pyr(cvk::strided_view<const T, 4>(base, e, strides),
-                                        {.kind = kind, .levels = levels, .max_blur = max_blur,
-                                         .data_layout = l, .threads = trial % 3});
+                                        {.kind = kind,
+                                         .levels = levels,
+                                         .max_blur = max_blur,
+                                         .data_layout = l,
+                                         .threads = trial % 3});
     const auto expected = ep_reference_levels(rounded, c, h, w, kind, levels, max_blur);
     const auto lv = pyr.level_view();
-    ep_require_close(std::vector<T>(lv.data(), lv.data() + lv.size()), expected,
-                     ep_tolerance<T>(), "levels");
+    ep_require_close(std::vector<T>(lv.data(), lv.data() + lv.size()), expected, ep_tolerance<T>(),
+                     "levels");
     const auto masks = ep_random<T>(gen, static_cast<std::size_t>(k * h * w), 0, 1);
     const cvk::strided_view<const T, 3> mv(masks.data(), {k, h, w});
     const auto out = pyr.apply(mv);
@@ -671,11 +682,10 @@ TEMPLATE_TEST_CASE("perturbation_pyramid: levels and apply equal the plain loop,
       for (index_t ch = 0; ch < c; ++ch) {
         for (index_t y = 0; y < h; ++y) {
           for (index_t x = 0; x < w; ++x) {
-            const double want = ep_reference_apply(
-                std::vector<double>(lv.data(), lv.data() + lv.size()), c, h, w, levels,
-                static_cast<double>(mv(n, y, x)), ch, y, x);
-            REQUIRE(static_cast<double>(on(n, ch, y, x)) ==
-                    Approx(want).margin(ep_tolerance<T>()));
+            const double want =
+                ep_reference_apply(std::vector<double>(lv.data(), lv.data() + lv.size()), c, h, w,
+                                   levels, static_cast<double>(mv(n, y, x)), ch, y, x);
+            REQUIRE(static_cast<double>(on(n, ch, y, x)) == Approx(want).margin(ep_tolerance<T>()));
           }
         }
       }
@@ -725,12 +735,14 @@ TEST_CASE("perturbation_pyramid::apply_backward: central finite differences in d
   }
   // At m = 1 the derivative is 0 (both interpolation levels are the last), as in TorchRay.
   const std::vector<double> image{1, 2, 3, 4};
-  const cvk::perturbation_pyramid pyr(cvk::strided_view<const double, 4>(image.data(), {1, 1, 2, 2}),
-                                      {.kind = cvk::perturbation_kind::fade, .levels = 3});
+  const cvk::perturbation_pyramid pyr(
+      cvk::strided_view<const double, 4>(image.data(), {1, 1, 2, 2}),
+      {.kind = cvk::perturbation_kind::fade, .levels = 3});
   const std::vector<double> masks{1, 0, 0.5, 0.25};
   const std::vector<double> upstream{1, 1, 1, 1};
-  const auto d = pyr.apply_backward(cvk::strided_view<const double, 3>(masks.data(), {1, 2, 2}),
-                                    cvk::strided_view<const double, 4>(upstream.data(), {1, 1, 2, 2}));
+  const auto d =
+      pyr.apply_backward(cvk::strided_view<const double, 3>(masks.data(), {1, 2, 2}),
+                         cvk::strided_view<const double, 4>(upstream.data(), {1, 1, 2, 2}));
   CHECK(d(0, 0, 0) == 0.0);
   CHECK(d(0, 0, 1) == Approx(2.0));  // fade: out = m·x, slope x (levels 0 → ½x)
   CHECK(d(0, 1, 0) == Approx(3.0));
@@ -754,9 +766,11 @@ TEST_CASE("area regulariser: value and gradient (finite differences away from ti
     const double lambda = gen.uniform(1.0, 500.0);
     std::vector<double> v(static_cast<std::size_t>(n));
     // Distinct values at least 1e-3 apart (no ties within the finite-difference step).
-    for (index_t i = 0; i < n; ++i) v[static_cast<std::size_t>(i)] = static_cast<double>(i) / static_cast<double>(n) + 1e-3;
+    for (index_t i = 0; i < n; ++i)
+      v[static_cast<std::size_t>(i)] = static_cast<double>(i) / static_cast<double>(n) + 1e-3;
     for (index_t i = n - 1; i > 0; --i) {
-      std::swap(v[static_cast<std::size_t>(i)], v[static_cast<std::size_t>(cvk_test::draw(gen, 0, i))]);
+      std::swap(v[static_cast<std::size_t>(i)],
+                v[static_cast<std::size_t>(cvk_test::draw(gen, 0, i))]);
     }
     const index_t zeros = cvk::detail::regulariser_zeros(n, area);
     cvk::detail::regulariser_scratch<double> scratch(n);
@@ -790,15 +804,23 @@ TEST_CASE("area regulariser: value and gradient (finite differences away from ti
   CHECK(cvk::detail::regulariser_zeros(100, 0.07) == 93);
 }
 
-TEMPLATE_TEST_CASE("stable_value_order: the permutation of std::stable_sort (ties, ±0, ±inf, "
-                   "NaN last)",
-                   "[saliency][extremal]", float, double) {
+TEMPLATE_TEST_CASE(
+    "stable_value_order: the permutation of std::stable_sort (ties, ±0, ±inf, "
+    "NaN last)",
+    "[saliency][extremal]", float, double) {
   using T = TestType;
   cvk::rng gen(12);
-  const T specials[] = {T(0), -T(0), T(1), T(-1), std::numeric_limits<T>::infinity(),
-                        -std::numeric_limits<T>::infinity(), std::numeric_limits<T>::quiet_NaN(),
-                        -std::numeric_limits<T>::quiet_NaN(), std::numeric_limits<T>::denorm_min(),
-                        -std::numeric_limits<T>::max(), T(0.5)};
+  const T specials[] = {T(0),
+                        -T(0),
+                        T(1),
+                        T(-1),
+                        std::numeric_limits<T>::infinity(),
+                        -std::numeric_limits<T>::infinity(),
+                        std::numeric_limits<T>::quiet_NaN(),
+                        -std::numeric_limits<T>::quiet_NaN(),
+                        std::numeric_limits<T>::denorm_min(),
+                        -std::numeric_limits<T>::max(),
+                        T(0.5)};
   for (int trial = 0; trial < 30; ++trial) {
     const index_t n = cvk_test::draw(gen, 0, trial < 5 ? 8 : 3000);
     std::vector<T> v(static_cast<std::size_t>(n));
@@ -893,14 +915,16 @@ ep_recovery ep_measure(const cvk::tensor<T, 3>& masks, index_t a, index_t y0, in
       uni += (on || in) ? 1 : 0;
     }
   }
-  return {total > 0 ? inside / total : 0, uni > 0 ? static_cast<double>(inter) / static_cast<double>(uni) : 0};
+  return {total > 0 ? inside / total : 0,
+          uni > 0 ? static_cast<double>(inter) / static_cast<double>(uni) : 0};
 }
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("extremal_perturbation: recovers the rectangle of an analytic model "
-                   "(preserve, delete, dual; several areas; jitter)",
-                   "[saliency][extremal]", float, double) {
+TEMPLATE_TEST_CASE(
+    "extremal_perturbation: recovers the rectangle of an analytic model "
+    "(preserve, delete, dual; several areas; jitter)",
+    "[saliency][extremal]", float, double) {
   using T = TestType;
   // score = κ·mean of the image over R = rows [8, 24) × cols [8, 24) of a constant image, fade
   // perturbation: the perturbed image is mask·x, the score κ·mean_R(mask), maximal for the mask
@@ -950,9 +974,9 @@ TEMPLATE_TEST_CASE("extremal_perturbation: recovers the rectangle of an analytic
     // (preserve: mean_R(m)), >= −0.15 (delete: −mean_R(1 − m)), >= 0.7 (dual: 2·mean_R(m) − 1);
     // the regulariser (λ·mean squared distance to the sorted reference) small.
     const index_t last = p.max_iter - 1;
-    const double floor = mode == cvk::extremal_mode::preserve  ? 0.85
+    const double floor = mode == cvk::extremal_mode::preserve   ? 0.85
                          : mode == cvk::extremal_mode::deletion ? -0.15
-                                                                 : 0.7;
+                                                                : 0.7;
     CHECK(static_cast<double>(r.history(0, last, 0)) >= floor * kappa);
     CHECK(static_cast<double>(r.history(0, last, 1)) > -30.0);
     CHECK(static_cast<double>(r.history(0, last, 1)) <= 0.0);
@@ -975,7 +999,8 @@ TEMPLATE_TEST_CASE("extremal_perturbation: recovers the rectangle of an analytic
   const auto r2 = cvk::extremal_perturbation(x, jittered, p);
   const auto own = ep_measure(r2.masks, 0, y0, y1, left, right);
   const auto both = ep_measure(r2.masks, 0, y0, y1, left, w - left);
-  INFO("jitter: inside R " << own.inside_fraction << ", inside R ∪ mirror " << both.inside_fraction);
+  INFO("jitter: inside R " << own.inside_fraction << ", inside R ∪ mirror "
+                           << both.inside_fraction);
   CHECK(own.inside_fraction < 0.8);
   CHECK(both.inside_fraction >= 0.9);
 }
@@ -1088,9 +1113,16 @@ TEST_CASE("extremal_perturbation: smooth, init and the history of a frozen optim
   // history's regulariser grows by lambda_growth each iteration.
   const index_t h = 12, w = 12;
   const std::vector<double> image(static_cast<std::size_t>(h * w), 1.0);
-  cvk::extremal_params p{.areas = {0.3}, .perturbation = cvk::perturbation_kind::fade,
-                         .step = 3, .sigma = 3, .max_iter = 4, .learning_rate = 0,
-                         .lambda0 = 10, .lambda_growth = 2, .jitter = false, .init = 0.5};
+  cvk::extremal_params p{.areas = {0.3},
+                         .perturbation = cvk::perturbation_kind::fade,
+                         .step = 3,
+                         .sigma = 3,
+                         .max_iter = 4,
+                         .learning_rate = 0,
+                         .lambda0 = 10,
+                         .lambda_growth = 2,
+                         .jitter = false,
+                         .init = 0.5};
   ep_rectangle_model<double> m{0, 6, 0, 6, 1.0};
   const auto r = cvk::extremal_perturbation(
       cvk::strided_view<const double, 4>(image.data(), {1, 1, h, w}), m, p);
@@ -1145,18 +1177,18 @@ TEST_CASE("extremal_perturbation and its parts: errors", "[saliency][extremal]")
                       Contains("the generated mask (clamp = false) values must be in [0, 1]"));
   // Images.
   const std::vector<double> two(2 * 3 * 16 * 16, 0.5);
-  REQUIRE_THROWS_WITH(cvk::extremal_perturbation(
-                          cvk::strided_view<const double, 4>(two.data(), {2, 3, 16, 16}), model,
-                          cvk::extremal_params{.step = 4, .sigma = 4, .max_iter = 1}),
-                      Contains("image must be 1×C×H×W with C, H, W >= 1 (one image), got 2×3×16×16"));
-  REQUIRE_THROWS_AS(cvk::extremal_perturbation(
-                        cvk::strided_view<const double, 4>(image.data(), {1, 3, 0, 16}), model,
-                        cvk::extremal_params{.step = 4, .sigma = 4, .max_iter = 1}),
-                    cvk::shape_error);
-  REQUIRE_THROWS_AS(cvk::extremal_perturbation(
-                        cvk::strided_view<const double, 4>(image.data(), {1, 0, 16, 16}), model,
-                        cvk::extremal_params{.step = 4, .sigma = 4, .max_iter = 1}),
-                    cvk::shape_error);
+  REQUIRE_THROWS_WITH(
+      cvk::extremal_perturbation(cvk::strided_view<const double, 4>(two.data(), {2, 3, 16, 16}),
+                                 model, cvk::extremal_params{.step = 4, .sigma = 4, .max_iter = 1}),
+      Contains("image must be 1×C×H×W with C, H, W >= 1 (one image), got 2×3×16×16"));
+  REQUIRE_THROWS_AS(
+      cvk::extremal_perturbation(cvk::strided_view<const double, 4>(image.data(), {1, 3, 0, 16}),
+                                 model, cvk::extremal_params{.step = 4, .sigma = 4, .max_iter = 1}),
+      cvk::shape_error);
+  REQUIRE_THROWS_AS(
+      cvk::extremal_perturbation(cvk::strided_view<const double, 4>(image.data(), {1, 0, 16, 16}),
+                                 model, cvk::extremal_params{.step = 4, .sigma = 4, .max_iter = 1}),
+      cvk::shape_error);
   // A callable returning gradients of the wrong shape, or non-finite values.
   auto wrong = [](cvk::strided_view<const double, 4> batch) {
     struct {
@@ -1186,10 +1218,10 @@ TEST_CASE("extremal_perturbation and its parts: errors", "[saliency][extremal]")
                       Contains("returned the gradient inf"));
   // Outputs of the wrong shape.
   cvk::tensor<double, 3> masks(2, 16, 16), history(1, 2, 2);
-  REQUIRE_THROWS_AS(cvk::extremal_perturbation(
-                        x, model, cvk::extremal_params{.step = 4, .sigma = 4, .max_iter = 2},
-                        masks, history),
-                    cvk::shape_error);
+  REQUIRE_THROWS_AS(
+      cvk::extremal_perturbation(
+          x, model, cvk::extremal_params{.step = 4, .sigma = 4, .max_iter = 2}, masks, history),
+      cvk::shape_error);
 
   // smooth_mask.
   const std::vector<double> grid(16, 0.5);
@@ -1201,21 +1233,22 @@ TEST_CASE("extremal_perturbation and its parts: errors", "[saliency][extremal]")
   REQUIRE_THROWS_AS(cvk::smooth_mask(gv, {.step = 4, .sigma = 4}, {0, 16}), cvk::shape_error);
   REQUIRE_THROWS_AS(cvk::smooth_mask(gv, {.step = 0, .sigma = 4}, {16, 16}), cvk::invalid_argument);
   REQUIRE_THROWS_AS(cvk::smooth_mask(gv, {.step = 4, .sigma = 0}, {16, 16}), cvk::invalid_argument);
-  REQUIRE_THROWS_AS(cvk::smooth_mask(gv, {.step = 4, .sigma = std::numeric_limits<double>::infinity()},
-                                     {16, 16}),
-                    cvk::invalid_argument);
-  REQUIRE_THROWS_AS(cvk::smooth_mask(gv, {.step = 4, .sigma = 4, .coldness = std::nan("")}, {16, 16}),
-                    cvk::invalid_argument);
+  REQUIRE_THROWS_AS(
+      cvk::smooth_mask(gv, {.step = 4, .sigma = std::numeric_limits<double>::infinity()}, {16, 16}),
+      cvk::invalid_argument);
+  REQUIRE_THROWS_AS(
+      cvk::smooth_mask(gv, {.step = 4, .sigma = 4, .coldness = std::nan("")}, {16, 16}),
+      cvk::invalid_argument);
   REQUIRE_THROWS_AS(cvk::smooth_mask(gv, {.step = 4, .sigma = 1e300}, {16, 16}), cvk::out_of_range);
   const std::vector<double> g_bad(17 * 17, 0.0);
-  REQUIRE_THROWS_WITH(cvk::smooth_mask_backward(
-                          gv, {.step = 4, .sigma = 4},
-                          cvk::strided_view<const double, 3>(g_bad.data(), {1, 17, 17})),
-                      Contains("smooth_mask_backward: grid must be K×5×5"));
-  REQUIRE_THROWS_WITH(cvk::smooth_mask_full_backward(
-                          gv, {.step = 4, .sigma = 4}, {16, 16},
-                          cvk::strided_view<const double, 3>(g_bad.data(), {1, 15, 15})),
-                      Contains("grad_full must be 1×21×21, got 1×15×15"));
+  REQUIRE_THROWS_WITH(
+      cvk::smooth_mask_backward(gv, {.step = 4, .sigma = 4},
+                                cvk::strided_view<const double, 3>(g_bad.data(), {1, 17, 17})),
+      Contains("smooth_mask_backward: grid must be K×5×5"));
+  REQUIRE_THROWS_WITH(
+      cvk::smooth_mask_full_backward(gv, {.step = 4, .sigma = 4}, {16, 16},
+                                     cvk::strided_view<const double, 3>(g_bad.data(), {1, 15, 15})),
+      Contains("grad_full must be 1×21×21, got 1×15×15"));
   // An empty batch of grids gives empty masks.
   const auto empty = cvk::smooth_mask(cvk::strided_view<const double, 3>(grid.data(), {0, 4, 4}),
                                       {.step = 4, .sigma = 4}, {16, 16});
@@ -1225,25 +1258,28 @@ TEST_CASE("extremal_perturbation and its parts: errors", "[saliency][extremal]")
   // perturbation_pyramid.
   REQUIRE_THROWS_WITH(cvk::perturbation_pyramid(x, {.levels = 1}), Contains("levels must be >= 2"));
   REQUIRE_THROWS_AS(cvk::perturbation_pyramid(x, {.max_blur = -1}), cvk::invalid_argument);
-  REQUIRE_THROWS_AS(cvk::perturbation_pyramid(
-                        cvk::strided_view<const double, 4>(two.data(), {2, 3, 16, 16})),
-                    cvk::shape_error);
+  REQUIRE_THROWS_AS(
+      cvk::perturbation_pyramid(cvk::strided_view<const double, 4>(two.data(), {2, 3, 16, 16})),
+      cvk::shape_error);
   const cvk::perturbation_pyramid pyr(x, {.kind = cvk::perturbation_kind::fade});
   std::vector<double> masks_values(16 * 16, 0.5);
   masks_values[17] = 1.5;
-  REQUIRE_THROWS_WITH(pyr.apply(cvk::strided_view<const double, 3>(masks_values.data(), {1, 16, 16})),
-                      Contains("masks values must be in [0, 1], got 1.5 at (0, 1, 1)"));
+  REQUIRE_THROWS_WITH(
+      pyr.apply(cvk::strided_view<const double, 3>(masks_values.data(), {1, 16, 16})),
+      Contains("masks values must be in [0, 1], got 1.5 at (0, 1, 1)"));
   masks_values[17] = std::nan("");
   REQUIRE_THROWS_AS(pyr.apply(cvk::strided_view<const double, 3>(masks_values.data(), {1, 16, 16})),
                     cvk::invalid_argument);
   masks_values[17] = 0.5;
-  REQUIRE_THROWS_WITH(pyr.apply(cvk::strided_view<const double, 3>(masks_values.data(), {1, 16, 15})),
-                      Contains("masks must be K×16×16, got 1×16×15"));
+  REQUIRE_THROWS_WITH(
+      pyr.apply(cvk::strided_view<const double, 3>(masks_values.data(), {1, 16, 15})),
+      Contains("masks must be K×16×16, got 1×16×15"));
   const std::vector<double> go(3 * 16 * 16, 1.0);
-  REQUIRE_THROWS_WITH(pyr.apply_backward(
-                          cvk::strided_view<const double, 3>(masks_values.data(), {1, 16, 16}),
-                          cvk::strided_view<const double, 4>(go.data(), {1, 3, 16, 15})),
-                      Contains("grad_output must be N×C×H×W = 1×3×16×16"));
+  REQUIRE_THROWS_WITH(
+      pyr.apply_backward(cvk::strided_view<const double, 3>(masks_values.data(), {1, 16, 16}),
+                         cvk::strided_view<const double, 4>(go.data(), {1, 3, 16, 15})),
+      Contains("grad_output must be N×C×H×W = 1×3×16×16"));
   // An empty batch of masks gives an empty result.
-  REQUIRE(pyr.apply(cvk::strided_view<const double, 3>(masks_values.data(), {0, 16, 16})).size() == 0);
+  REQUIRE(pyr.apply(cvk::strided_view<const double, 3>(masks_values.data(), {0, 16, 16})).size() ==
+          0);
 }

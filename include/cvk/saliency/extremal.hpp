@@ -112,7 +112,7 @@ CVK_BEGIN_NAMESPACE
 // Complexity: smooth_mask forward O(K·Hf·Wf·(2R + 1)²) (one exp per tap for smooth_max),
 // backward about twice that; pyramid construction O(L·C·H·W·⌈4·max_blur⌉), apply and its
 // backward O(K·C·H·W); extremal_perturbation max_iter·(one forward and one backward of A masks,
-// A·log sorts of Hf·Wf values, A or 2A applies and backwards, one callable evaluation of A or
+// A radix sorts of Hf·Wf values, A or 2A applies and backwards, one callable evaluation of A or
 // 2A images). Threads split rows (mask generator, apply) and images of a batch; every value has
 // one owner and a fixed summation order, so results are bit-identical for any thread count.
 
@@ -221,9 +221,8 @@ std::vector<T> padded_grids(strided_view<const T, 3> grid, const smooth_mask_geo
                             const char* fn) {
   const auto describe = [&] { return grid.shape_string(); };
   const index_t per = checked_mul(g.padded_rows(), g.padded_cols(), fn, "grid", describe);
-  std::vector<T> padded =
-      checked_vector<T>(checked_mul(grid.extent(0), per, fn, "grid", describe), fn, "grid",
-                        describe);
+  std::vector<T> padded = checked_vector<T>(checked_mul(grid.extent(0), per, fn, "grid", describe),
+                                            fn, "grid", describe);
   for (index_t k = 0; k < grid.extent(0); ++k) pad_mask_grid(grid, k, g, padded.data() + k * per);
   return padded;
 }
@@ -272,7 +271,7 @@ inline smooth_mask_geometry smooth_mask_shape(std::array<index_t, 2> size,
 
 /// Writes the K×H×W masks of parameter grid `grid` (K×⌈H/step⌉×⌈W/step⌉) into `mask`.
 template <class Grid, class Out>
-  requires tensor_of_rank<Grid, 3> && tensor_of_rank<Out, 3>
+requires tensor_of_rank<Grid, 3> && tensor_of_rank<Out, 3>
 void smooth_mask(const Grid& grid, const smooth_mask_params& params, Out&& mask) {
   using T = detail::extremal_scalar_t<Grid>;
   detail::assert_extremal_types<T, Out>();
@@ -283,8 +282,8 @@ void smooth_mask(const Grid& grid, const smooth_mask_params& params, Out&& mask)
   const auto g = detail::resolve_smooth_mask({out.extent(1), out.extent(2)}, params, fn);
   const auto gv = detail::smooth_mask_grid_view<T>(grid, g, fn);
   detail::expect_shape(out, {gv.extent(0), g.height, g.width}, fn, "mask");
-  auto full = detail::new_tensor3<T>({gv.extent(0), g.full_height, g.full_width}, fn,
-                                     "the full mask");
+  auto full =
+      detail::new_tensor3<T>({gv.extent(0), g.full_height, g.full_width}, fn, "the full mask");
   detail::smooth_mask_full_into<T>(gv, g, params, full.view(), fn);
   for (index_t k = 0; k < gv.extent(0); ++k) {
     for (index_t y = 0; y < g.height; ++y) {
@@ -295,7 +294,7 @@ void smooth_mask(const Grid& grid, const smooth_mask_params& params, Out&& mask)
 
 /// The K×H×W masks of parameter grid `grid` for an image of `size` = {H, W}.
 template <class Grid>
-  requires tensor_of_rank<Grid, 3>
+requires tensor_of_rank<Grid, 3>
 auto smooth_mask(const Grid& grid, const smooth_mask_params& params, std::array<index_t, 2> size) {
   using T = detail::extremal_scalar_t<Grid>;
   detail::assert_extremal_types<T>();
@@ -309,7 +308,7 @@ auto smooth_mask(const Grid& grid, const smooth_mask_params& params, std::array<
 
 /// Writes the K×Hf×Wf full (uncropped) masks of `grid` for an image of `size` into `full`.
 template <class Grid, class Out>
-  requires tensor_of_rank<Grid, 3> && tensor_of_rank<Out, 3>
+requires tensor_of_rank<Grid, 3> && tensor_of_rank<Out, 3>
 void smooth_mask_full(const Grid& grid, const smooth_mask_params& params,
                       std::array<index_t, 2> size, Out&& full) {
   using T = detail::extremal_scalar_t<Grid>;
@@ -324,7 +323,7 @@ void smooth_mask_full(const Grid& grid, const smooth_mask_params& params,
 
 /// The K×Hf×Wf full (uncropped) masks of `grid` for an image of `size` = {H, W}.
 template <class Grid>
-  requires tensor_of_rank<Grid, 3>
+requires tensor_of_rank<Grid, 3>
 auto smooth_mask_full(const Grid& grid, const smooth_mask_params& params,
                       std::array<index_t, 2> size) {
   using T = detail::extremal_scalar_t<Grid>;
@@ -340,9 +339,9 @@ auto smooth_mask_full(const Grid& grid, const smooth_mask_params& params,
 /// Writes d loss / d grid (K×gh×gw) into `grad_grid` from d loss / d mask (`grad_mask`, K×H×W:
 /// its extents give the image size).
 template <class Grid, class Grad, class Out>
-  requires tensor_of_rank<Grid, 3> && tensor_of_rank<Grad, 3> && tensor_of_rank<Out, 3>
-void smooth_mask_backward(const Grid& grid, const smooth_mask_params& params,
-                          const Grad& grad_mask, Out&& grad_grid) {
+requires tensor_of_rank<Grid, 3> && tensor_of_rank<Grad, 3> && tensor_of_rank<Out, 3>
+void smooth_mask_backward(const Grid& grid, const smooth_mask_params& params, const Grad& grad_mask,
+                          Out&& grad_grid) {
   using T = detail::extremal_scalar_t<Grid>;
   detail::assert_extremal_types<T, Grad, Out>();
   constexpr const char* fn = "smooth_mask_backward";
@@ -358,7 +357,7 @@ void smooth_mask_backward(const Grid& grid, const smooth_mask_params& params,
 
 /// d loss / d grid (K×gh×gw) from d loss / d mask (`grad_mask`, K×H×W).
 template <class Grid, class Grad>
-  requires tensor_of_rank<Grid, 3> && tensor_of_rank<Grad, 3>
+requires tensor_of_rank<Grid, 3> && tensor_of_rank<Grad, 3>
 auto smooth_mask_backward(const Grid& grid, const smooth_mask_params& params,
                           const Grad& grad_mask) {
   using T = detail::extremal_scalar_t<Grid>;
@@ -374,7 +373,7 @@ auto smooth_mask_backward(const Grid& grid, const smooth_mask_params& params,
 /// Writes d loss / d grid (K×gh×gw) into `grad_grid` from d loss / d full mask (`grad_full`,
 /// K×Hf×Wf) for an image of `size`.
 template <class Grid, class Grad, class Out>
-  requires tensor_of_rank<Grid, 3> && tensor_of_rank<Grad, 3> && tensor_of_rank<Out, 3>
+requires tensor_of_rank<Grid, 3> && tensor_of_rank<Grad, 3> && tensor_of_rank<Out, 3>
 void smooth_mask_full_backward(const Grid& grid, const smooth_mask_params& params,
                                std::array<index_t, 2> size, const Grad& grad_full,
                                Out&& grad_grid) {
@@ -392,7 +391,7 @@ void smooth_mask_full_backward(const Grid& grid, const smooth_mask_params& param
 
 /// d loss / d grid (K×gh×gw) from d loss / d full mask (`grad_full`, K×Hf×Wf).
 template <class Grid, class Grad>
-  requires tensor_of_rank<Grid, 3> && tensor_of_rank<Grad, 3>
+requires tensor_of_rank<Grid, 3> && tensor_of_rank<Grad, 3>
 auto smooth_mask_full_backward(const Grid& grid, const smooth_mask_params& params,
                                std::array<index_t, 2> size, const Grad& grad_full) {
   using T = detail::extremal_scalar_t<Grid>;
@@ -414,15 +413,15 @@ class perturbation_pyramid {
  public:
   /// Builds the levels of `image`, 1×C×H×W (layout::nchw) or 1×H×W×C (params.data_layout).
   template <class Image>
-    requires tensor_of_rank<Image, 4>
-  perturbation_pyramid(const Image& image, const perturbation_params& params = {})
+  requires tensor_of_rank<Image, 4> perturbation_pyramid(const Image& image,
+                                                         const perturbation_params& params = {})
       : params_(params) {
     detail::assert_extremal_types<T, Image>();
     constexpr const char* fn = "perturbation_pyramid";
     detail::check_perturbation_params(params, fn);
-    const auto v = detail::permute_axes(
-        strided_view<const T, 4>(detail::checked_view<4>(image, fn, "image")),
-        detail::nchw_axes(params.data_layout));
+    const auto v =
+        detail::permute_axes(strided_view<const T, 4>(detail::checked_view<4>(image, fn, "image")),
+                             detail::nchw_axes(params.data_layout));
     check_image(v, params.data_layout, fn);
     c_ = v.extent(1);
     h_ = v.extent(2);
@@ -432,8 +431,8 @@ class perturbation_pyramid {
              "×" + std::to_string(w_);
     };
     const index_t count = detail::checked_mul(
-        detail::checked_mul(detail::checked_mul(params.levels, c_, fn, "the pyramid", describe),
-                            h_, fn, "the pyramid", describe),
+        detail::checked_mul(detail::checked_mul(params.levels, c_, fn, "the pyramid", describe), h_,
+                            fn, "the pyramid", describe),
         w_, fn, "the pyramid", describe);
     levels_ = detail::checked_vector<T>(count, fn, "the pyramid", describe);
     const strided_view<const T, 3> chw(v.data(), {c_, h_, w_},
@@ -456,16 +455,16 @@ class perturbation_pyramid {
   /// Writes the perturbed images of `masks` (K×H×W, values in [0, 1]) into `out` (K×C×H×W or
   /// K×H×W×C by params.data_layout).
   template <class Masks, class Out>
-    requires tensor_of_rank<Masks, 3> && tensor_of_rank<Out, 4>
+  requires tensor_of_rank<Masks, 3> && tensor_of_rank<Out, 4>
   void apply(const Masks& masks, Out&& out) const {
     detail::assert_extremal_types<T, Masks, Out>();
     constexpr const char* fn = "perturbation_pyramid::apply";
     const auto m = checked_masks<Masks>(masks, fn);
     const index_t k = m.extent(0);
-    auto o = detail::output_view<4>(std::forward<Out>(out),
-                                    detail::from_nchw({k, c_, h_, w_}, params_.data_layout), fn,
-                                    "out");
-    const auto on = detail::permute_axes(strided_view<T, 4>(o), detail::nchw_axes(params_.data_layout));
+    auto o = detail::output_view<4>(
+        std::forward<Out>(out), detail::from_nchw({k, c_, h_, w_}, params_.data_layout), fn, "out");
+    const auto on =
+        detail::permute_axes(strided_view<T, 4>(o), detail::nchw_axes(params_.data_layout));
     parallel_for(
         0, k * h_, 8,
         [&](index_t lo, index_t hi) {
@@ -474,8 +473,8 @@ class perturbation_pyramid {
             const strided_view<T, 3> img(on.data() + n * on.stride(0), {c_, h_, w_},
                                          {on.stride(1), on.stride(2), on.stride(3)});
             const auto mask_n = [&](index_t yy, index_t xx) { return m(n, yy, xx); };
-            detail::pyramid_apply_rows<T>(levels_.data(), params_.levels, c_, h_, w_, mask_n,
-                                          false, false, img, y, y + 1);
+            detail::pyramid_apply_rows<T>(levels_.data(), params_.levels, c_, h_, w_, mask_n, false,
+                                          false, img, y, y + 1);
           }
         },
         params_.threads);
@@ -483,8 +482,8 @@ class perturbation_pyramid {
 
   /// The perturbed images of `masks` (K×H×W, values in [0, 1]): K×C×H×W or K×H×W×C.
   template <class Masks>
-    requires tensor_of_rank<Masks, 3>
-  tensor<T, 4> apply(const Masks& masks) const {
+  requires tensor_of_rank<Masks, 3> tensor<T, 4> apply(const Masks& masks)
+  const {
     constexpr const char* fn = "perturbation_pyramid::apply";
     const auto m = detail::checked_view<3>(masks, fn, "masks");
     const auto e = detail::from_nchw({m.extent(0), c_, h_, w_}, params_.data_layout);
@@ -502,7 +501,7 @@ class perturbation_pyramid {
   /// Writes d loss / d masks (K×H×W) into `grad_masks` from d loss / d perturbed images
   /// (`grad_output`, K×C×H×W or K×H×W×C) at `masks`.
   template <class Masks, class Grad, class Out>
-    requires tensor_of_rank<Masks, 3> && tensor_of_rank<Grad, 4> && tensor_of_rank<Out, 3>
+  requires tensor_of_rank<Masks, 3> && tensor_of_rank<Grad, 4> && tensor_of_rank<Out, 3>
   void apply_backward(const Masks& masks, const Grad& grad_output, Out&& grad_masks) const {
     detail::assert_extremal_types<T, Masks, Grad, Out>();
     constexpr const char* fn = "perturbation_pyramid::apply_backward";
@@ -510,8 +509,8 @@ class perturbation_pyramid {
     const index_t k = m.extent(0);
     const strided_view<const T, 4> gv(detail::checked_view<4>(grad_output, fn, "grad_output"));
     const auto ge = detail::from_nchw({k, c_, h_, w_}, params_.data_layout);
-    const std::string pattern =
-        std::string(detail::layout_pattern(params_.data_layout)) + " = " + detail::shape_string(ge, 4);
+    const std::string pattern = std::string(detail::layout_pattern(params_.data_layout)) + " = " +
+                                detail::shape_string(ge, 4);
     detail::expect_shape(gv, ge, fn, "grad_output", pattern.c_str());
     const auto gn = detail::permute_axes(gv, detail::nchw_axes(params_.data_layout));
     auto o = detail::output_view<3>(std::forward<Out>(grad_masks), {k, h_, w_}, fn, "grad_masks");
@@ -526,8 +525,7 @@ class perturbation_pyramid {
             const auto mask_n = [&](index_t yy, index_t xx) { return m(n, yy, xx); };
             const auto out_n = [&](index_t yy, index_t xx) -> T& { return ov(n, yy, xx); };
             detail::pyramid_apply_backward_rows<T>(levels_.data(), params_.levels, c_, h_, w_,
-                                                   mask_n, false, false, g, out_n, false, y,
-                                                   y + 1);
+                                                   mask_n, false, false, g, out_n, false, y, y + 1);
           }
         },
         params_.threads);
@@ -535,8 +533,9 @@ class perturbation_pyramid {
 
   /// d loss / d masks (K×H×W) from d loss / d perturbed images at `masks`.
   template <class Masks, class Grad>
-    requires tensor_of_rank<Masks, 3> && tensor_of_rank<Grad, 4>
-  tensor<T, 3> apply_backward(const Masks& masks, const Grad& grad_output) const {
+  requires tensor_of_rank<Masks, 3> && tensor_of_rank<Grad, 4> tensor<T, 3> apply_backward(
+      const Masks& masks, const Grad& grad_output)
+  const {
     constexpr const char* fn = "perturbation_pyramid::apply_backward";
     const auto m = detail::checked_view<3>(masks, fn, "masks");
     auto out = detail::new_tensor3<T>({m.extent(0), h_, w_}, fn, "grad_masks");
@@ -548,9 +547,9 @@ class perturbation_pyramid {
   static void check_image(const strided_view<const T, 4>& v, layout l, const char* fn) {
     if (v.extent(0) != 1 || v.extent(1) < 1 || v.extent(2) < 1 || v.extent(3) < 1) {
       const auto e = detail::from_nchw(v.extents(), l);
-      CVK_THROW(shape_error, std::string(fn) + ": image must be " +
-                                 (l == layout::nchw ? "1×C×H×W" : "1×H×W×C") +
-                                 " with C, H, W >= 1 (one image), got " + detail::shape_string(e, 4));
+      CVK_THROW(shape_error,
+                std::string(fn) + ": image must be " + (l == layout::nchw ? "1×C×H×W" : "1×H×W×C") +
+                    " with C, H, W >= 1 (one image), got " + detail::shape_string(e, 4));
     }
   }
 
@@ -624,13 +623,20 @@ inline void check_extremal_params(const extremal_params& p, const char* fn) {
 }
 
 inline smooth_mask_params extremal_mask_params(const extremal_params& p) {
-  return {.step = p.step, .sigma = p.sigma, .pooling = p.pooling, .coldness = p.coldness,
-          .clamp = p.clamp, .threads = p.threads};
+  return {.step = p.step,
+          .sigma = p.sigma,
+          .pooling = p.pooling,
+          .coldness = p.coldness,
+          .clamp = p.clamp,
+          .threads = p.threads};
 }
 
 inline perturbation_params extremal_pyramid_params(const extremal_params& p) {
-  return {.kind = p.perturbation, .levels = p.levels, .max_blur = p.max_blur,
-          .data_layout = p.model.data_layout, .threads = p.threads};
+  return {.kind = p.perturbation,
+          .levels = p.levels,
+          .max_blur = p.max_blur,
+          .data_layout = p.model.data_layout,
+          .threads = p.threads};
 }
 
 /// Python's int(n·(1 − area)): the number of zeros of the reference vector r of an area.
@@ -732,9 +738,9 @@ void run_extremal(strided_view<const T, 4> image, G& callable, const extremal_pa
   };
   const index_t plane = h * w;  // checked by the caller's image
   const index_t level_size = checked_mul(c, plane, fn, "the pyramid", pyramid_text);
-  std::vector<T> levels = checked_vector<T>(
-      checked_mul(p.levels, level_size, fn, "the pyramid", pyramid_text), fn, "the pyramid",
-      pyramid_text);
+  std::vector<T> levels =
+      checked_vector<T>(checked_mul(p.levels, level_size, fn, "the pyramid", pyramid_text), fn,
+                        "the pyramid", pyramid_text);
   const strided_view<const T, 3> chw(image.data(), {c, h, w},
                                      {image.stride(1), image.stride(2), image.stride(3)});
   build_pyramid<T>(pp, chw, levels.data());
@@ -762,8 +768,8 @@ void run_extremal(strided_view<const T, 4> image, G& callable, const extremal_pa
   std::vector<T> full = checked_vector<T>(checked_mul(areas, full_size, fn, "state", state_text),
                                           fn, "state", state_text);
   std::vector<T> grad_full(full.size(), T(0));
-  check_allocation_size(checked_mul(checked_mul(areas, full_size, fn, "state", state_text), 24,
-                                    fn, "state", state_text),
+  check_allocation_size(checked_mul(checked_mul(areas, full_size, fn, "state", state_text), 24, fn,
+                                    "state", state_text),
                         1, fn, "state", state_text);
   std::vector<regulariser_scratch<T>> sort_scratch;
   sort_scratch.reserve(static_cast<std::size_t>(areas));
@@ -811,9 +817,8 @@ void run_extremal(strided_view<const T, 4> image, G& callable, const extremal_pa
         [&](index_t lo, index_t hi) {
           for (index_t a = lo; a < hi; ++a) {
             regul[static_cast<std::size_t>(a)] = area_regulariser(
-                full.data() + a * full_size, full_size, zeros[static_cast<std::size_t>(a)],
-                lambda, grad_full.data() + a * full_size,
-                sort_scratch[static_cast<std::size_t>(a)]);
+                full.data() + a * full_size, full_size, zeros[static_cast<std::size_t>(a)], lambda,
+                grad_full.data() + a * full_size, sort_scratch[static_cast<std::size_t>(a)]);
           }
         },
         p.threads);
@@ -863,7 +868,8 @@ void run_extremal(strided_view<const T, 4> image, G& callable, const extremal_pa
                       if (!std::isfinite(grad(ch, y, x))) {
                         CVK_THROW(invalid_argument,
                                   std::string(fn) + ": the gradient callable returned the " +
-                                      "gradient " + number_string(static_cast<double>(grad(ch, y, x))) +
+                                      "gradient " +
+                                      number_string(static_cast<double>(grad(ch, y, x))) +
                                       " for image " + std::to_string(i) + " at iteration " +
                                       std::to_string(t));
                       }
@@ -876,9 +882,8 @@ void run_extremal(strided_view<const T, 4> image, G& callable, const extremal_pa
                     pyramid_apply_backward_rows<T>(levels.data(), p.levels, c, h, w, mask_a, true,
                                                    flip, grad, grad_out, true, y, y + 1);
                   } else {
-                    pyramid_apply_backward_rows<T>(levels.data(), p.levels, c, h, w, mask_a,
-                                                   false, flip, negated, grad_out, true, y,
-                                                   y + 1);
+                    pyramid_apply_backward_rows<T>(levels.data(), p.levels, c, h, w, mask_a, false,
+                                                   flip, negated, grad_out, true, y, y + 1);
                   }
                 }
               },
@@ -899,8 +904,7 @@ void run_extremal(strided_view<const T, 4> image, G& callable, const extremal_pa
     if (t + 1 == p.max_iter) break;  // the masks of the last iteration are the result
 
     // Step: d(−energy)/d m̄, SGD with momentum and dampening, clamp to [0, 1].
-    smooth_mask_backward(plan, padded.data(), areas, grad_full_view,
-                         grad_params_view, fn);
+    smooth_mask_backward(plan, padded.data(), areas, grad_full_view, grad_params_view, fn);
     const bool first = t == 0;
     for (std::size_t i = 0; i < params.size(); ++i) {
       const T gi = grad_params[i];
@@ -938,8 +942,8 @@ void run_extremal(strided_view<const T, 4> image, G& callable, const extremal_pa
 /// (1×C×H×W or 1×H×W×C by params.model.data_layout) for the score of gradient callable
 /// `callable` (see the contract above and <cvk/saliency/model.hpp>).
 template <class Image, class G, class Masks, class History>
-  requires tensor_of_rank<Image, 4> && gradient_function<G, detail::extremal_scalar_t<Image>> &&
-           tensor_of_rank<Masks, 3> && tensor_of_rank<History, 3>
+requires tensor_of_rank<Image, 4> && gradient_function<G, detail::extremal_scalar_t<Image>> &&
+    tensor_of_rank<Masks, 3> && tensor_of_rank<History, 3>
 void extremal_perturbation(const Image& image, G&& callable, const extremal_params& params,
                            Masks&& masks, History&& history) {
   using T = detail::extremal_scalar_t<Image>;
@@ -960,30 +964,28 @@ void extremal_perturbation(const Image& image, G&& callable, const extremal_para
   const auto areas = static_cast<index_t>(params.areas.size());
   auto mv = detail::output_view<3>(std::forward<Masks>(masks), {areas, v.extent(2), v.extent(3)},
                                    fn, "masks");
-  auto hv = detail::output_view<3>(std::forward<History>(history), {areas, params.max_iter, 2},
-                                   fn, "history");
-  detail::run_extremal<T>(v, callable, params, strided_view<T, 3>(mv), strided_view<T, 3>(hv),
-                          fn);
+  auto hv = detail::output_view<3>(std::forward<History>(history), {areas, params.max_iter, 2}, fn,
+                                   "history");
+  detail::run_extremal<T>(v, callable, params, strided_view<T, 3>(mv), strided_view<T, 3>(hv), fn);
 }
 
 /// The extremal perturbations of `image` (1×C×H×W or 1×H×W×C by params.model.data_layout) for
 /// the score of gradient callable `callable`: masks A×H×W and history A×max_iter×2.
 template <class Image, class G>
-  requires tensor_of_rank<Image, 4> && gradient_function<G, detail::extremal_scalar_t<Image>>
-extremal_result<detail::extremal_scalar_t<Image>> extremal_perturbation(
-    const Image& image, G&& callable, const extremal_params& params = {}) {
+requires tensor_of_rank<Image, 4> && gradient_function<G, detail::extremal_scalar_t<Image>>
+    extremal_result<detail::extremal_scalar_t<Image>> extremal_perturbation(
+        const Image& image, G&& callable, const extremal_params& params = {}) {
   using T = detail::extremal_scalar_t<Image>;
   detail::assert_extremal_types<T>();
   constexpr const char* fn = "extremal_perturbation";
   detail::check_extremal_params(params, fn);
-  const auto v = detail::permute_axes(
-      strided_view<const T, 4>(detail::checked_view<4>(image, fn, "image")),
-      detail::nchw_axes(params.model.data_layout));
+  const auto v =
+      detail::permute_axes(strided_view<const T, 4>(detail::checked_view<4>(image, fn, "image")),
+                           detail::nchw_axes(params.model.data_layout));
   const auto areas = static_cast<index_t>(params.areas.size());
   extremal_result<T> result;
-  result.masks = detail::new_tensor3<T>({areas, std::max<index_t>(v.extent(2), 0),
-                                         std::max<index_t>(v.extent(3), 0)},
-                                        fn, "masks");
+  result.masks = detail::new_tensor3<T>(
+      {areas, std::max<index_t>(v.extent(2), 0), std::max<index_t>(v.extent(3), 0)}, fn, "masks");
   result.history = detail::new_tensor3<T>({areas, params.max_iter, 2}, fn, "history");
   extremal_perturbation(image, std::forward<G>(callable), params, result.masks, result.history);
   return result;

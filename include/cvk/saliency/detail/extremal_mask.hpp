@@ -8,8 +8,8 @@
 #include <array>
 #include <bit>
 #include <cmath>
-#include <cstdint>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
 #include <string>
 #include <vector>
@@ -68,7 +68,9 @@ struct smooth_mask_geometry {
   /// 2·radius + 1.
   [[nodiscard]] index_t taps() const noexcept { return 2 * radius + 1; }
   /// Cells of `step`×`step` pixels that share their grid nodes: grid + 2·padding − 2·radius.
-  [[nodiscard]] index_t cell_rows() const noexcept { return grid_height + 2 * padding - 2 * radius; }
+  [[nodiscard]] index_t cell_rows() const noexcept {
+    return grid_height + 2 * padding - 2 * radius;
+  }
   [[nodiscard]] index_t cell_cols() const noexcept { return grid_width + 2 * padding - 2 * radius; }
   /// Padded grid: grid + 2·padding.
   [[nodiscard]] index_t padded_rows() const noexcept { return grid_height + 2 * padding; }
@@ -92,8 +94,8 @@ inline void check_smooth_mask_params(const smooth_mask_params& p, const char* fn
               std::string(fn) + ": step must be >= 1, got " + std::to_string(p.step));
   }
   if (!(p.sigma > 0) || !std::isfinite(p.sigma)) {
-    CVK_THROW(invalid_argument, std::string(fn) + ": sigma must be finite and > 0, got " +
-                                    number_string(p.sigma));
+    CVK_THROW(invalid_argument,
+              std::string(fn) + ": sigma must be finite and > 0, got " + number_string(p.sigma));
   }
   if (!(p.coldness >= 0)) {
     CVK_THROW(invalid_argument, std::string(fn) + ": coldness must be >= 0 or +inf, got " +
@@ -115,8 +117,8 @@ inline smooth_mask_geometry resolve_smooth_mask(std::array<index_t, 2> size,
   check_smooth_mask_params(p, fn);
   const auto size_text = [&] { return std::to_string(size[0]) + "×" + std::to_string(size[1]); };
   if (size[0] < 1 || size[1] < 1) {
-    CVK_THROW(shape_error, std::string(fn) + ": the mask size H×W must have H, W >= 1, got " +
-                               size_text());
+    CVK_THROW(shape_error,
+              std::string(fn) + ": the mask size H×W must have H, W >= 1, got " + size_text());
   }
   smooth_mask_geometry g;
   g.height = size[0];
@@ -131,8 +133,8 @@ inline smooth_mask_geometry resolve_smooth_mask(std::array<index_t, 2> size,
   const double rad = 1 + std::ceil(p.sigma / s);
   const double margin = round_half_even(p.sigma);
   if (pad > limit || margin > limit) {
-    CVK_THROW(out_of_range, std::string(fn) + ": sigma " + number_string(p.sigma) +
-                                " with step " + std::to_string(p.step) +
+    CVK_THROW(out_of_range, std::string(fn) + ": sigma " + number_string(p.sigma) + " with step " +
+                                std::to_string(p.step) +
                                 " gives a mask margin too large to allocate");
   }
   g.padding = static_cast<index_t>(pad);
@@ -149,11 +151,10 @@ inline smooth_mask_geometry resolve_smooth_mask(std::array<index_t, 2> size,
   if (g.full_height < g.margin + g.height || g.full_width < g.margin + g.width) {
     CVK_THROW(invalid_argument,
               std::string(fn) + ": step " + std::to_string(p.step) + " and sigma " +
-                  number_string(p.sigma) + " give a full mask of " +
-                  std::to_string(g.full_height) + "×" + std::to_string(g.full_width) +
-                  ", too small to crop an " + size_text() + " mask at margin " +
-                  std::to_string(g.margin) + " (TorchRay's crop would come out short; use " +
-                  "sigma > step/2)");
+                  number_string(p.sigma) + " give a full mask of " + std::to_string(g.full_height) +
+                  "×" + std::to_string(g.full_width) + ", too small to crop an " + size_text() +
+                  " mask at margin " + std::to_string(g.margin) +
+                  " (TorchRay's crop would come out short; use " + "sigma > step/2)");
   }
   return g;
 }
@@ -180,10 +181,10 @@ struct smooth_mask_plan {
   bool hard = false;  // coldness = +inf
   bool clamp = true;
   int threads = 0;
-  index_t taps = 0;        // 2R + 1
-  index_t taps2 = 0;       // taps²
-  index_t phases = 0;      // min(step, full_height): the row phases uy mod step that occur
-  index_t node_row = 0;    // step·padded_cols: a padded node row upsampled by step
+  index_t taps = 0;      // 2R + 1
+  index_t taps2 = 0;     // taps²
+  index_t phases = 0;    // min(step, full_height): the row phases uy mod step that occur
+  index_t node_row = 0;  // step·padded_cols: a padded node row upsampled by step
   std::vector<T> row_weights;
 
   smooth_mask_plan(const smooth_mask_geometry& geometry, const smooth_mask_params& p,
@@ -202,9 +203,8 @@ struct smooth_mask_plan {
     taps2 = checked_mul(taps, taps, fn, "the mask weights", describe);
     phases = std::min(g.step, g.full_height);
     node_row = checked_mul(g.step, g.padded_cols(), fn, "the mask weights", describe);
-    const index_t count = checked_mul(
-        checked_mul(phases, taps2, fn, "the mask weights", describe), g.full_width, fn,
-        "the mask weights", describe);
+    const index_t count = checked_mul(checked_mul(phases, taps2, fn, "the mask weights", describe),
+                                      g.full_width, fn, "the mask weights", describe);
     row_weights = checked_vector<T>(count, fn, "the mask weights", describe);
     const double s = static_cast<double>(g.step);
     const double origin = g.sigma;  // node v sits at σ + step·v (TorchRay's margin = σ, unrounded)
@@ -213,7 +213,8 @@ struct smooth_mask_plan {
     std::vector<T> phase(static_cast<std::size_t>(cols));
     for (index_t ry = 0; ry < phases; ++ry) {
       for (index_t ky = 0; ky < taps; ++ky) {
-        const double dy = static_cast<double>(ry) - origin - s * static_cast<double>(ky - g.padding);
+        const double dy =
+            static_cast<double>(ry) - origin - s * static_cast<double>(ky - g.padding);
         for (index_t kx = 0; kx < taps; ++kx) {
           for (index_t rx = 0; rx < cols; ++rx) {
             const double dx =
@@ -249,10 +250,10 @@ void pad_mask_grid(const Grid& grid, index_t k, const smooth_mask_geometry& g, T
 /// exp(x) for the smooth max's softmax numerators, written so that loops over it vectorise
 /// (no call, no branch): x·log2(e) rounded to n by the 1.5·2^(mantissa bits) trick, r = x − n·ln2
 /// (Cody–Waite, two constants), exp(r) by its Taylor polynomial (degree 7 for float, 13 for
-/// double: below one ulp on |r| <= ln2/2), times 2^n built in the exponent bits. x is clamped to
-/// the normal range first (float [−87, 88], double [−708, 709]): the results below are ~1e−38 /
-/// ~1e−308 instead of subnormals or 0, far below the rounding of the sums they enter (the
-/// largest numerator is exp(0) = 1). NaN gives NaN.
+/// double), times 2^n built in the exponent bits; within 1.2 ulp of exp over the whole range
+/// (measured). x is clamped to the normal range first (float [−87, 88], double [−708, 709]):
+/// results below are ~1e−38 / ~1e−308 instead of subnormals or 0, far below the rounding of the
+/// sums they enter (the largest numerator is exp(0) = 1). NaN gives NaN.
 inline float softmax_exp(float x) noexcept {
   x = x < -87.0F ? -87.0F : x;
   x = x > 88.0F ? 88.0F : x;
@@ -269,8 +270,8 @@ inline float softmax_exp(float x) noexcept {
   q = q * r + 1.0F;
   q = q * r + 1.0F;
   const auto k = std::bit_cast<std::int32_t>(t) - std::bit_cast<std::int32_t>(magic);
-  return q * std::bit_cast<float>(static_cast<std::int32_t>(
-                 static_cast<std::uint32_t>(k + 127) << 23));
+  return q *
+         std::bit_cast<float>(static_cast<std::int32_t>(static_cast<std::uint32_t>(k + 127) << 23));
 }
 
 inline double softmax_exp(double x) noexcept {
@@ -295,8 +296,8 @@ inline double softmax_exp(double x) noexcept {
   q = q * r + 1.0;
   q = q * r + 1.0;
   const auto k = std::bit_cast<std::int64_t>(t) - std::bit_cast<std::int64_t>(magic);
-  return q * std::bit_cast<double>(static_cast<std::int64_t>(
-                 static_cast<std::uint64_t>(k + 1023) << 52));
+  return q * std::bit_cast<double>(
+                 static_cast<std::int64_t>(static_cast<std::uint64_t>(k + 1023) << 52));
 }
 
 /// One tap of a row of smooth maxima: e = exp(c·(w·v − top)), den += e, num += w·v·e.
@@ -546,8 +547,8 @@ void smooth_mask_backward(const smooth_mask_plan<T>& plan, const T* padded, inde
   const index_t row_values = checked_mul(cell_cols, plan.taps2, fn, "scratch", describe);
   constexpr index_t budget = index_t{1} << 22;
   const index_t block = std::max<index_t>(1, std::min(cell_rows, budget / row_values));
-  std::vector<T> c = checked_vector<T>(checked_mul(block, row_values, fn, "scratch", describe),
-                                       fn, "scratch", describe);
+  std::vector<T> c = checked_vector<T>(checked_mul(block, row_values, fn, "scratch", describe), fn,
+                                       "scratch", describe);
   check_allocation_size(checked_mul(2 * plan.taps2, wf, fn, "scratch", describe), sizeof(T), fn,
                         "scratch", describe);
   const bool keep_e = plan.pooling == mask_pooling::smooth_max && !plan.hard;

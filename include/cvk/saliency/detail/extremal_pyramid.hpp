@@ -124,10 +124,10 @@ level_position<T> locate_level(T m, index_t levels) noexcept {
 template <class T>
 void check_mask_value(T m, index_t n, index_t y, index_t x, const char* fn, const char* argument) {
   if (!(m >= T(0) && m <= T(1))) {
-    CVK_THROW(invalid_argument, std::string(fn) + ": " + argument + " values must be in [0, 1], got " +
-                                    number_string(static_cast<double>(m)) + " at (" +
-                                    std::to_string(n) + ", " + std::to_string(y) + ", " +
-                                    std::to_string(x) + ")");
+    CVK_THROW(invalid_argument,
+              std::string(fn) + ": " + argument + " values must be in [0, 1], got " +
+                  number_string(static_cast<double>(m)) + " at (" + std::to_string(n) + ", " +
+                  std::to_string(y) + ", " + std::to_string(x) + ")");
   }
 }
 
@@ -137,8 +137,8 @@ void check_mask_value(T m, index_t n, index_t y, index_t x, const char* fn, cons
 /// Mask values must have been checked to lie in [0, 1].
 template <class T, class Mask>
 void pyramid_apply_rows(const T* levels, index_t levels_count, index_t c, index_t h, index_t w,
-                        const Mask& mask, bool complement, bool flip,
-                        const strided_view<T, 3>& out, index_t y0, index_t y1) {
+                        const Mask& mask, bool complement, bool flip, const strided_view<T, 3>& out,
+                        index_t y0, index_t y1) {
   const index_t plane = h * w;
   const index_t level = c * plane;
   for (index_t y = y0; y < y1; ++y) {
