@@ -445,7 +445,12 @@ TEMPLATE_TEST_CASE("CAM methods: bit-identical for 1, 2 and 3 threads", "[salien
                    double) {
   using T = TestType;
   cvk::rng gen(1103);
-  for (const auto& e : sweep_shapes()) {
+  // The sweep's shapes, and two that run on several threads (the kernels start one thread per
+  // 2^17 values read): channel blocks with partial maps, and many images.
+  std::vector<nchw_t> shapes = sweep_shapes();
+  shapes.push_back({1, 600, 30, 30});
+  shapes.push_back({40, 64, 9, 9});
+  for (const auto& e : shapes) {
     const std::size_t size = cvk_test::product(e);
     const auto a = uniform<T>(gen, size, T(0), T(1));
     const auto g = uniform<T>(gen, size, T(-1), T(1));

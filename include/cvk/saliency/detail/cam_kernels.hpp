@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <initializer_list>
 #include <vector>
 
 #include "../../core/config.hpp"
@@ -39,6 +40,25 @@ inline constexpr index_t cam_task_elements = 8192;
 /// Fewest channels of a weight task (64 contiguous channels of one NHWC pixel fill 4 cache
 /// lines of float).
 inline constexpr index_t cam_min_weight_channels = 256;
+
+/// Elements of work (activations and gradients read) per thread worth starting: an OpenMP
+/// fork-join costs about what summing this many values does. The plans above do not depend on
+/// the thread count, so neither do the results.
+inline constexpr index_t cam_elements_per_thread = index_t{1} << 17;
+
+/// The threads a pass over N images of K channels of Z pixels (2·N·K·Z values read) runs on:
+/// at most `threads` (0 = all), at most one per cam_elements_per_thread values, at least 1.
+inline int cam_threads(int threads, index_t n, index_t k, index_t z) noexcept {
+  // 2·N·K·Z saturated at 2^40 (a stride-0 view can claim more elements than memory holds).
+  constexpr index_t cap = index_t{1} << 40;
+  index_t work = 2;
+  for (const index_t factor : {n, k, z}) {
+    work = work == 0 || factor <= cap / work ? work * factor : cap;
+  }
+  const index_t useful = std::max<index_t>(1, work / cam_elements_per_thread);
+  const int limit = threads > 0 ? threads : max_threads();
+  return static_cast<int>(std::min<index_t>(limit, useful));
+}
 
 /// max(v, 0) that keeps NaN (numpy's np.maximum, torch's relu propagate it too).
 template <class T>
@@ -261,6 +281,7 @@ void cam_run_map(const cam_tensors<T>& t, const Term& term, bool relu, strided_v
   const index_t units = checked_mul(n_images, plan.pixel_blocks, fn, "the map tasks",
                                     [&] { return t.a.shape_string(); });
   const index_t blocks = plan.channel_blocks;
+  const int team = cam_threads(threads, n_images, channels, hw);
   std::vector<T> partial;
   if (blocks > 1) {
     // Only when units < cam_min_tasks: at most cam_min_tasks · blocks · cam_pixel_block values.
@@ -300,7 +321,7 @@ void cam_run_map(const cam_tensors<T>& t, const Term& term, bool relu, strided_v
           }
         }
       },
-      threads);
+      team);
   if (blocks == 1) return;
   parallel_for(
       0, units, 1,
@@ -318,7 +339,7 @@ void cam_run_map(const cam_tensors<T>& t, const Term& term, bool relu, strided_v
           store(image, p0, len, map);
         }
       },
-      threads);
+      team);
 }
 
 /// Channel weights of every image: weigh(n, k0, k1, out, scratch) writes the weights of
@@ -332,6 +353,7 @@ void cam_run_weights(index_t n_images, index_t channels, index_t hw, const Weigh
   const index_t by_size = (cam_task_elements + hw - 1) / hw;
   const index_t block = std::min(channels, std::max(cam_min_weight_channels, by_size));
   const index_t blocks = (channels + block - 1) / block;
+  const int team = cam_threads(threads, n_images, channels, hw);
   parallel_for(
       0, n_images * blocks, 1,
       [&](index_t lo, index_t hi) {
@@ -343,7 +365,7 @@ void cam_run_weights(index_t n_images, index_t channels, index_t hw, const Weigh
           weigh(image, k0, k1, weights + offset, scratch == nullptr ? nullptr : scratch + offset);
         }
       },
-      threads);
+      team);
 }
 
 }  // namespace detail
