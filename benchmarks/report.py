@@ -28,6 +28,9 @@ IMPL_NAMES = {"cvk": "cvk", "loop": "plain loop", "opencv": "OpenCV", "onednn": 
 TYPE_ORDER = {"float": 0, "double": 1}
 # A median whose repetitions have a larger coefficient of variation is marked as noisy.
 NOISY_CV = 0.10
+# The scene:<id> key of the *_adversarial benchmarks (benchmarks/common.hpp,
+# adversarial_scene_names): the id's name, and the scene each one is compared with.
+ADVERSARIAL_SCENES = ["uniform", "zeros", "nans", "far_outlier", "thin_strips", "one_nan"]
 
 
 def parse_name(name):
@@ -186,8 +189,16 @@ def op_table(op, rows, columns):
     lines.append(f"Median {unit}. Ratio columns: {cvk.title if cvk else 'cvk'} ÷ the other, "
                  "in throughput (above 1: cvk is faster); — where one side was not measured.")
     lines.append("")
+    adversarial = op.endswith("_adversarial") and "scene" in param_names and cvk is not None
     header = ["type"] + param_names + ["threads"] + [c.title for c in columns_here]
     header += [f"cvk ÷ {c.title}" for c in peers] if cvk else []
+    if adversarial:
+        lines[-2] = (f"Median {unit}, per scene of N boxes (benchmarks/common.hpp, "
+                     "adversarial_scene): all-zero padding boxes, all-NaN boxes, one box at 1e9, "
+                     "half the boxes long thin strips, one NaN box, against the uniform scene. "
+                     "Last column: the scene's time per box ÷ the uniform scene's (issue 9: a "
+                     "small factor).")
+        header.append("time ÷ uniform")
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "|".join(["---"] * (1 + len(param_names) + 1)
                                 + ["---:"] * (len(header) - len(param_names) - 2)) + "|")
@@ -198,6 +209,11 @@ def op_table(op, rows, columns):
         cells = rows[row]
         param_map = dict(params)
         line = [type_name or "—"] + [compact_count(param_map.get(k, "—")) for k in param_names]
+        if adversarial:
+            scene_column = 1 + param_names.index("scene")
+            scene_id = param_map.get("scene", "")
+            if scene_id.isdigit() and int(scene_id) < len(ADVERSARIAL_SCENES):
+                line[scene_column] = f"{scene_id} {ADVERSARIAL_SCENES[int(scene_id)]}"
         line.append(str(threads))
         for column in columns_here:
             entry = cells.get(column.key)
@@ -223,6 +239,14 @@ def op_table(op, rows, columns):
                     line.append(f"{throughput(mine) / throughput(theirs):.2f}×{mark}")
                 else:
                     line.append(f"{seconds(theirs) / seconds(mine):.2f}×{mark}")
+        if adversarial:
+            base_params = tuple((k, "0" if k == "scene" else v) for k, v in params)
+            base = rows.get((type_name, base_params, threads), {}).get(cvk.key)
+            mine = cells.get(cvk.key)
+            if base is None or mine is None or not throughput(mine) or not throughput(base):
+                line.append("—")
+            else:
+                line.append(f"{throughput(base) / throughput(mine):.2f}×")
         lines.append("| " + " | ".join(line) + " |")
     lines.append("")
     if any_noisy:
