@@ -8,3 +8,4 @@
 #include "core.hpp"
 #include "eval.hpp"
 #include "nms.hpp"
+#include "saliency.hpp"
