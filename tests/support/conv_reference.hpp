@@ -421,11 +421,20 @@ std::vector<T> random_reals(cvk::rng& gen, std::size_t count) {
   return v;
 }
 
-/// Random trials of a sweep: all `count` in optimised builds (the release preset), a quarter
-/// (at least 4) in unoptimised ones — the sanitizer presets, where every trial costs 20–50× and
-/// the same code paths are reached by the first trials of each seeded sweep.
+#if defined(__SANITIZE_ADDRESS__)
+#  define CVK_TEST_SANITIZED 1
+#elif defined(__has_feature)
+#  if __has_feature(address_sanitizer)
+#    define CVK_TEST_SANITIZED 1
+#  endif
+#endif
+
+/// Random trials of a sweep: all `count` in optimised builds without sanitizers (the release
+/// preset), a quarter (at least 4) in unoptimised or sanitized ones — the sanitizer presets,
+/// where every trial costs 5–50× and the same code paths are reached by the first trials of
+/// each seeded sweep.
 inline int trials(int count) {
-#if defined(__OPTIMIZE__)
+#if defined(__OPTIMIZE__) && !defined(CVK_TEST_SANITIZED)
   return count;
 #else
   return count / 4 > 4 ? count / 4 : (count < 4 ? count : 4);
