@@ -748,7 +748,7 @@ void run_extremal(strided_view<const T, 4> image, G& callable, const extremal_pa
   const auto areas = static_cast<index_t>(p.areas.size());
   const bool dual = p.mode == extremal_mode::dual;
   const index_t images = dual ? 2 * areas : areas;
-  model_batches<T> batches(p.model, {c, h, w}, true, fn);
+  model_batches<T> batches(p.model, {c, h, w}, true, fn, images);
 
   // State: parameters, momentum buffer, padded grids, full masks and their gradients.
   const auto state_text = [&] {

@@ -565,7 +565,7 @@ causal_result<T> run_causal(F& forward, const strided_view<const T, 4>& x,
   for (index_t i = 0; i < n; ++i) expect_no_nan(plane(maps, i), i, fn, "maps");
   const bool blur = p.substrate == causal_substrate::blur ||
                     (p.substrate == causal_substrate::automatic && insertion);
-  model_batches<T> batches(p.model, {c, h, w}, false, fn);
+  model_batches<T> batches(p.model, {c, h, w}, false, fn, steps + 1);
   const index_t image_size = batches.image_size();
   auto substrate = checked_vector<T>(image_size, fn, "the substrate", [&] {
     return std::to_string(c) + "×" + std::to_string(h) + "×" + std::to_string(w);

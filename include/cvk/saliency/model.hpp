@@ -162,23 +162,26 @@ void call_gradient(G& g, batch_view_t<T> batch, strided_view<T, 1> scores,
 template <class T>
 class model_batches {
  public:
-  /// `image_chw` = {C, H, W}; `gradients`: hold a gradient buffer too. Sizes are checked
-  /// (overflow, allocation) and named after `fn`.
+  /// `image_chw` = {C, H, W}; `gradients`: hold a gradient buffer too. `inputs`: how many
+  /// inputs the method will evaluate in all, when known (>= 1): batches then hold
+  /// min(batch_size, inputs) slots, so a method with few inputs never allocates a full batch.
+  /// Sizes are checked (overflow, allocation) and named after `fn`.
   model_batches(const model_options& o, std::array<index_t, 3> image_chw, bool gradients,
-                const char* fn)
+                const char* fn, index_t inputs = 0)
       : options_(o), chw_(image_chw), fn_(fn) {
     check_model_options(o, fn);
+    if (inputs >= 1 && options_.batch_size > inputs) options_.batch_size = inputs;
     const auto describe = [&] {
-      return std::to_string(o.batch_size) + "×" + std::to_string(chw_[0]) + "×" +
+      return std::to_string(options_.batch_size) + "×" + std::to_string(chw_[0]) + "×" +
              std::to_string(chw_[1]) + "×" + std::to_string(chw_[2]);
     };
     image_size_ = checked_mul(checked_mul(chw_[0], chw_[1], fn, "the model's input", describe),
                               chw_[2], fn, "the model's input", describe);
-    const index_t total = checked_mul(o.batch_size, std::max<index_t>(image_size_, 1), fn,
+    const index_t total = checked_mul(options_.batch_size, std::max<index_t>(image_size_, 1), fn,
                                       "a batch of model inputs", describe);
     images_ = checked_vector<T>(total, fn, "a batch of model inputs", describe);
     if (gradients) grads_ = checked_vector<T>(total, fn, "a batch of model gradients", describe);
-    scores_.assign(static_cast<std::size_t>(o.batch_size), T(0));
+    scores_.assign(static_cast<std::size_t>(options_.batch_size), T(0));
   }
 
   [[nodiscard]] index_t batch_size() const noexcept { return options_.batch_size; }

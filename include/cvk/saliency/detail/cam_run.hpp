@@ -165,7 +165,7 @@ void run_score_cam(const strided_view<const T, 4>& images, const strided_view<co
   if (count > 0) {
     std::vector<T> scores(static_cast<std::size_t>(count));
     model_batches<T> batches(model, {images.extent(1), images.extent(2), images.extent(3)}, false,
-                             fn);
+                             fn, count);
     const T epsilon = static_cast<T>(eps);
     const bool nhwc = model.data_layout == layout::nhwc;
     const auto fill = [&](index_t i, strided_view<T, 3> input) {

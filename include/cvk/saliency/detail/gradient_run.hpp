@@ -32,14 +32,6 @@ enum class elementwise_gradient { absolute, signed_gradient, channel_max, times_
 /// The statistic smooth_grad takes over its samples.
 enum class smoothing_statistic { mean, mean_square, variance };
 
-/// The options with batch_size cut to `count` (>= 1) when it is larger: model_batches allocates
-/// batch_size inputs, and a method with fewer inputs than that never fills them. A batch_size
-/// below 1 is left for check_model_options to reject.
-inline model_options fitted_batches(model_options o, index_t count) noexcept {
-  if (count >= 1 && o.batch_size > count) o.batch_size = count;
-  return o;
-}
-
 /// Calls body(c, y) for every row (c, y) of a C×H×W image, rows split over threads in chunks
 /// of about 16384 elements (chunk boundaries depend only on the shape).
 template <class Body>
@@ -72,7 +64,7 @@ void run_elementwise_gradient(strided_view<const T, 4> x, G& g, elementwise_grad
   const index_t count = x.extent(0);
   const index_t channels = x.extent(1), height = x.extent(2), width = x.extent(3);
   if (count == 0) return;
-  model_batches<T> batches(fitted_batches(model, count), {channels, height, width}, true, fn);
+  model_batches<T> batches(model, {channels, height, width}, true, fn, count);
   batches.for_each(
       count, [&](index_t b) { batches.run_gradient(g, b); },
       [&](index_t i, strided_view<T, 3> slot) { copy_image(x, i, slot); },
@@ -173,7 +165,7 @@ void run_smooth_grad(strided_view<const T, 4> x, G& g, const smoothing_plan& pla
     return std::to_string(count) + " images × " + std::to_string(samples) + " samples";
   };
   const index_t total = checked_mul(count, samples, fn, "the noisy model inputs", describe);
-  model_batches<T> batches(fitted_batches(model, total), {channels, height, width}, true, fn);
+  model_batches<T> batches(model, {channels, height, width}, true, fn, total);
   const index_t image_size = batches.image_size();
   const auto image_text = [&] { return std::to_string(image_size) + " values"; };
   // Welford's update for the variance (non-negative by construction, exactly 0 for identical
@@ -263,8 +255,8 @@ void run_integrated_gradients(strided_view<const T, 4> x, strided_view<const T, 
   };
   const index_t total = checked_mul(count, steps, fn, "the interpolated model inputs", describe);
   const index_t endpoints = has_delta ? count + baselines : 0;  // no overflow: both <= total + 1
-  model_batches<T> batches(fitted_batches(model, std::max(total, endpoints)),
-                           {channels, height, width}, true, fn);
+  model_batches<T> batches(model, {channels, height, width}, true, fn,
+                           std::max(total, endpoints));
   const index_t image_size = batches.image_size();
   const auto base_of = [&](index_t n) { return baselines == 1 ? index_t{0} : n; };
 

@@ -193,7 +193,7 @@ void occlusion_run(strided_view<const T, 4> inputs, const occlusion_baseline<T>&
   const index_t per_image = g.windows + 1;  // windows < index max: checked_mul bounded it
   if (per_image < 1 || images == 0) return;
   const index_t count = checked_mul(images, per_image, fn, "the model inputs", describe);
-  model_batches<T> batches(options, chw, false, fn);
+  model_batches<T> batches(options, chw, false, fn, count);
   const index_t image_size = batches.image_size();
   const auto image_of = [&](index_t n) -> strided_view<const T, 3> {
     return {inputs.data() + n * inputs.stride(0),

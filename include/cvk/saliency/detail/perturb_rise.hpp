@@ -223,7 +223,7 @@ void rise_run(strided_view<const T, 4> x, F& f, const rise_generator<T>& gen, in
   const index_t images = x.extent(0), channels = x.extent(1), height = x.extent(2),
                 width = x.extent(3);
   const index_t plane = height * width, count = images * masks;  // checked by the caller
-  model_batches<T> batches(options, {channels, height, width}, false, fn);
+  model_batches<T> batches(options, {channels, height, width}, false, fn, count);
   const index_t batch = batches.batch_size();
   const auto describe_batch = [&] {
     return std::to_string(batch) + " masks of " + std::to_string(height) + "×" +
