@@ -37,15 +37,7 @@ using clock_type = std::chrono::steady_clock;
 constexpr index_t channels = 3, height = 224, width = 224;
 constexpr index_t image_elements = channels * height * width;
 
-const std::vector<float>& image() {
-  static const std::vector<float> values = [] {
-    std::vector<float> v(static_cast<std::size_t>(image_elements));
-    cvk::rng gen(2019, 11);
-    for (float& x : v) x = gen.uniform<float>(0.0f, 1.0f);
-    return v;
-  }();
-  return values;
-}
+const std::vector<float>& image() { return cvk_bench::saliency_image(11); }
 
 /// Score 0 and gradient = input, timing itself.
 struct cheap_gradient {

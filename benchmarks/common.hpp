@@ -40,6 +40,19 @@ constexpr const char* type_name() noexcept {
   }
 }
 
+/// A 3×224×224 float image of uniform values in [0, 1) drawn from cvk::rng(2019, stream), made
+/// once per stream and kept for the process (the saliency benchmarks' input).
+inline const std::vector<float>& saliency_image(std::uint64_t stream) {
+  static std::map<std::uint64_t, std::vector<float>> images;
+  auto [it, fresh] = images.try_emplace(stream);
+  if (fresh) {
+    it->second.resize(3 * 224 * 224);
+    cvk::rng gen(2019, stream);
+    for (float& x : it->second) x = gen.uniform<float>(0.0f, 1.0f);
+  }
+  return it->second;
+}
+
 /// The name every benchmark (and every peer script) uses, which benchmarks/report.py parses:
 /// `op/impl/type/key:value/.../threads:T`, e.g. "box_area/cvk/float/N:1000/threads:1".
 /// `impl` is "cvk", "loop" (the plain reference loop) or a peer ("opencv", "onednn", ...).
