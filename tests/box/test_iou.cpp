@@ -393,9 +393,10 @@ TEST_CASE("distance_box_iou and complete_box_iou reject a NaN or negative eps (i
   CHECK(cvk::distance_box_iou(a, b, {.eps = 0.0})(0, 0) == Approx(1.0 / 3.0 - 0.25 / 3.25));
 }
 
-TEST_CASE("distance_box_iou and complete_box_iou with eps = 0 give numbers on degenerate pairs "
-          "(fuzz finding)",
-          "[iou][regression]") {
+TEST_CASE(
+    "distance_box_iou and complete_box_iou with eps = 0 give numbers on degenerate pairs "
+    "(fuzz finding)",
+    "[iou][regression]") {
   // eps = 0 is allowed; two equal points have an enclosing box of diagonal 0 (DIoU: 0/0 in
   // torchvision) and two identical boxes make CIoU's α = v / (1 - IoU + v) = 0/0
   for (const double eps : {0.0, -0.0}) {

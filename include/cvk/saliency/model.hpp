@@ -78,17 +78,16 @@ concept returned_gradients = requires(const R& r) {
 
 /// A forward function of a batch of T images: see the contract above.
 template <class F, class T>
-concept forward_function =
-    std::invocable<F&, detail::batch_view_t<T>, strided_view<T, 1>> ||
-    (std::invocable<F&, detail::batch_view_t<T>> &&
-     detail::returned_scores<std::invoke_result_t<F&, detail::batch_view_t<T>>, T>);
+concept forward_function = std::invocable<F&, detail::batch_view_t<T>, strided_view<T, 1>> ||
+    (std::invocable<F&, detail::batch_view_t<T>>&&
+         detail::returned_scores<std::invoke_result_t<F&, detail::batch_view_t<T>>, T>);
 
 /// A gradient function of a batch of T images: see the contract above.
 template <class F, class T>
 concept gradient_function =
     std::invocable<F&, detail::batch_view_t<T>, strided_view<T, 1>, strided_view<T, 4>> ||
-    (std::invocable<F&, detail::batch_view_t<T>> &&
-     detail::returned_gradients<std::invoke_result_t<F&, detail::batch_view_t<T>>, T>);
+    (std::invocable<F&, detail::batch_view_t<T>>&&
+         detail::returned_gradients<std::invoke_result_t<F&, detail::batch_view_t<T>>, T>);
 
 namespace detail {
 
@@ -105,8 +104,7 @@ inline void check_model_options(const model_options& o, const char* fn) {
 
 /// Copies a returned rank-1 tensor of scores into `scores`, checking its length.
 template <class T, class S>
-void take_scores(const S& returned, strided_view<T, 1> scores, const char* fn,
-                 const char* what) {
+void take_scores(const S& returned, strided_view<T, 1> scores, const char* fn, const char* what) {
   const auto v = checked_view<1>(returned, fn, what);
   if (v.extent(0) != scores.extent(0)) {
     CVK_THROW(shape_error, std::string(fn) + ": the " + what + " returned " +
@@ -130,8 +128,8 @@ void call_forward(F& f, batch_view_t<T> batch, strided_view<T, 1> scores, const 
 /// Calls gradient function `g` on `batch`; scores land in `scores`, gradients in `grads` (the
 /// batch's shape and layout, contiguous).
 template <class T, class G>
-void call_gradient(G& g, batch_view_t<T> batch, strided_view<T, 1> scores,
-                   strided_view<T, 4> grads, const char* fn) {
+void call_gradient(G& g, batch_view_t<T> batch, strided_view<T, 1> scores, strided_view<T, 4> grads,
+                   const char* fn) {
   if constexpr (std::invocable<G&, batch_view_t<T>, strided_view<T, 1>, strided_view<T, 4>>) {
     g(batch, scores, grads);
   } else {

@@ -255,8 +255,7 @@ void run_integrated_gradients(strided_view<const T, 4> x, strided_view<const T, 
   };
   const index_t total = checked_mul(count, steps, fn, "the interpolated model inputs", describe);
   const index_t endpoints = has_delta ? count + baselines : 0;  // no overflow: both <= total + 1
-  model_batches<T> batches(model, {channels, height, width}, true, fn,
-                           std::max(total, endpoints));
+  model_batches<T> batches(model, {channels, height, width}, true, fn, std::max(total, endpoints));
   const index_t image_size = batches.image_size();
   const auto base_of = [&](index_t n) { return baselines == 1 ? index_t{0} : n; };
 
