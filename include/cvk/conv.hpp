@@ -7,6 +7,7 @@
 
 #include "conv/conv2d.hpp"
 #include "conv/conv2d_backward.hpp"
+#include "conv/deform_conv2d.hpp"
 #include "conv/conv_transpose2d.hpp"
 #include "conv/channel_shuffle.hpp"
 #include "conv/pool2d.hpp"
