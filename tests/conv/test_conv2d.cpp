@@ -169,7 +169,7 @@ TEMPLATE_TEST_CASE(
     "[conv][conv2d][depthwise]", float, double) {
   using T = TestType;
   cvk::rng gen(31);
-  for (const index_t channels : {1, 5, 16, 17, 37}) {
+  for (const index_t channels : {1, 5, 16, 17, 37, 115}) {  // 115 float: 4 + 2 + 1 vectors
     for (const index_t multiplier : {1, 2, 3}) {
       for (const index_t stride : {1, 2}) {
         conv_problem p;

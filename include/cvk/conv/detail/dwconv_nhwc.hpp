@@ -10,6 +10,8 @@
 #pragma once
 
 #include <algorithm>
+#include <type_traits>
+#include <utility>
 
 #include "../../core/config.hpp"
 #include "../../core/strided_view.hpp"
@@ -110,8 +112,11 @@ void dwconv_tile_sliding(const conv2d_geometry& g, const T* image, const T* pack
             vec::load(w_row + static_cast<index_t>(j) * channels + static_cast<index_t>(v) * lanes);
       }
     }
-    CVK_UNROLL
-    for (std::size_t col = 0; col < columns; ++col) {
+    // Every column and tap index a compile-time constant (an index_sequence, not a loop: the
+    // S·(P−1)+KW columns exceed what an unroll pragma promises, and a rolled loop would put
+    // the accumulators in memory).
+    const auto column = [&](auto col_constant) {
+      constexpr std::size_t col = decltype(col_constant)::value;
       const index_t ix = ix0 + static_cast<index_t>(col);
       const T* x =
           tile_pixel<Border>(g, x_row + ix * channels, index_t{0}, ix, index_t{0}, conv_zeros<T>);
@@ -119,15 +124,21 @@ void dwconv_tile_sliding(const conv2d_geometry& g, const T* image, const T* pack
       CVK_UNROLL
       for (std::size_t v = 0; v < V; ++v) xv[v] = vec::load(x + static_cast<index_t>(v) * lanes);
       // Taps j ascending: output p = (col − j) / S when that divides and p < P.
-      CVK_UNROLL
-      for (std::size_t j = 0; j < KW; ++j) {
-        if (col >= j && (col - j) % S == 0 && (col - j) / S < P) {
-          const std::size_t p = (col - j) / S;
-          CVK_UNROLL
-          for (std::size_t v = 0; v < V; ++v) acc[p][v] = vec::fma(xv[v], wv[j][v], acc[p][v]);
-        }
-      }
-    }
+      [&]<std::size_t... J>(std::index_sequence<J...>) {
+        const auto tap = [&](auto j_constant) {
+          constexpr std::size_t j = decltype(j_constant)::value;
+          if constexpr (col >= j && (col - j) % S == 0 && (col - j) / S < P) {
+            constexpr std::size_t p = (col - j) / S;
+            CVK_UNROLL
+            for (std::size_t v = 0; v < V; ++v) acc[p][v] = vec::fma(xv[v], wv[j][v], acc[p][v]);
+          }
+        };
+        (tap(std::integral_constant<std::size_t, J>{}), ...);
+      }(std::make_index_sequence<KW>{});
+    };
+    [&]<std::size_t... C>(std::index_sequence<C...>) {
+      (column(std::integral_constant<std::size_t, C>{}), ...);
+    }(std::make_index_sequence<columns>{});
   }
   CVK_UNROLL
   for (std::size_t p = 0; p < P; ++p) {
@@ -138,42 +149,73 @@ void dwconv_tile_sliding(const conv2d_geometry& g, const T* image, const T* pack
   }
 }
 
-/// Channels [c0, c0 + V·L) of output row oy (for_each_row_tile's split).
+/// One tile of `Q` pixels from `start` × V vectors of channels from c0: the sliding 3-column
+/// kernel for 3-wide kernels at stride 1 or 2 without horizontal dilation (V ≤ 2: 3 weight
+/// vectors per channel vector stay in registers), else dwconv_tile.
+template <class T, std::size_t V, std::size_t Q>
+void dwconv_tile_any(const conv2d_geometry& g, const T* image, const T* packed, tap_range ky,
+                     index_t iy0, index_t start, bool border, index_t c0, T* row) {
+  if constexpr (V <= 2) {
+    if (g.kernel_w == 3 && g.dilation_w == 1 && (g.stride_w == 1 || g.stride_w == 2)) {
+      const auto sliding = [&](auto stride) {
+        constexpr std::size_t s = decltype(stride)::value;
+        if (border) {
+          dwconv_tile_sliding<T, V, Q, true, s, 3>(g, image, packed, ky, iy0, start, c0, row);
+        } else {
+          dwconv_tile_sliding<T, V, Q, false, s, 3>(g, image, packed, ky, iy0, start, c0, row);
+        }
+      };
+      if (g.stride_w == 1) return sliding(std::integral_constant<std::size_t, 1>{});
+      return sliding(std::integral_constant<std::size_t, 2>{});
+    }
+  }
+  const tap_range all{0, g.kernel_w};
+  if (border) {
+    dwconv_tile<T, V, Q, true>(g, image, packed, ky, all, iy0, start, c0, row);
+  } else {
+    dwconv_tile<T, V, Q, false>(g, image, packed, ky, all, iy0, start, c0, row);
+  }
+}
+
+/// The first `vectors` channel vectors of output row oy (for_each_row_tile's split). Pixels
+/// outer, channels inner: a tile's input columns (all channels) are read from memory once and
+/// stay in L1 while every channel chunk of V vectors — then one of V/2, then one vector — uses
+/// them; channel chunks outer would stream each input row from L2 once per chunk.
 template <class T, std::size_t V>
 void dwconv_row_vectors(const conv2d_geometry& g, const T* image, const T* packed, tap_range ky,
-                        index_t iy0, tap_range interior, bool zero_taps, index_t c0, T* row) {
-  const tap_range all{0, g.kernel_w};
+                        index_t iy0, tap_range interior, bool zero_taps, index_t vectors, T* row) {
+  constexpr index_t lanes = simd<T>::lanes;
+  constexpr index_t wide = static_cast<index_t>(V);
   for_each_row_tile<tile_pixels<V>>(
       g, interior, zero_taps,
       [&](index_t start, auto size, bool border) {
         constexpr std::size_t q = decltype(size)::value;
-        // 3 columns, stride 1 or 2, no horizontal dilation: each input column loaded once.
-        const auto sliding = [&](auto stride) {
-          constexpr std::size_t s = decltype(stride)::value;
-          if (border) {
-            dwconv_tile_sliding<T, V, q, true, s, 3>(g, image, packed, ky, iy0, start, c0, row);
-          } else {
-            dwconv_tile_sliding<T, V, q, false, s, 3>(g, image, packed, ky, iy0, start, c0, row);
-          }
-        };
-        if constexpr (V <= 2) {
-          if (g.kernel_w == 3 && g.dilation_w == 1 && g.stride_w == 1) {
-            return sliding(std::integral_constant<std::size_t, 1>{});
-          }
-          if (g.kernel_w == 3 && g.dilation_w == 1 && g.stride_w == 2) {
-            return sliding(std::integral_constant<std::size_t, 2>{});
+        index_t v0 = 0;
+        for (; vectors - v0 >= wide; v0 += wide) {
+          dwconv_tile_any<T, V, q>(g, image, packed, ky, iy0, start, border, v0 * lanes, row);
+        }
+        if constexpr (V > 2) {
+          if (vectors - v0 >= 2) {
+            dwconv_tile_any<T, 2, q>(g, image, packed, ky, iy0, start, border, v0 * lanes, row);
+            v0 += 2;
           }
         }
-        if (border) {
-          dwconv_tile<T, V, q, true>(g, image, packed, ky, all, iy0, start, c0, row);
-        } else {
-          dwconv_tile<T, V, q, false>(g, image, packed, ky, all, iy0, start, c0, row);
+        if constexpr (V > 1) {
+          if (vectors - v0 >= 1) {
+            dwconv_tile_any<T, 1, q>(g, image, packed, ky, iy0, start, border, v0 * lanes, row);
+          }
         }
       },
       [&](index_t ox) {
         const tap_range kx =
             valid_taps(ox * g.stride_w - g.pad_left, g.kernel_w, g.dilation_w, g.in_width);
-        dwconv_tile<T, V, 1, false>(g, image, packed, ky, kx, iy0, ox, c0, row);
+        index_t v0 = 0;
+        for (; vectors - v0 >= wide; v0 += wide) {
+          dwconv_tile<T, V, 1, false>(g, image, packed, ky, kx, iy0, ox, v0 * lanes, row);
+        }
+        for (; v0 < vectors; ++v0) {
+          dwconv_tile<T, 1, 1, false>(g, image, packed, ky, kx, iy0, ox, v0 * lanes, row);
+        }
       });
 }
 
@@ -215,20 +257,15 @@ void dwconv_nhwc_row(const conv2d_geometry& g, const T* image, const T* packed, 
   const tap_range interior = interior_columns(g);
   const bool zero_taps = finite_weights;  // tiles read at most 4·L zeros
   const index_t vectors = g.out_per_group == 1 ? outs / lanes : 0;
-  for (index_t v0 = 0; v0 < vectors;) {
-    // The sliding 3-column tiles keep 3 weight vectors per channel vector: at most 2 of those.
-    const bool sliding =
-        g.kernel_w == 3 && g.dilation_w == 1 && (g.stride_w == 1 || g.stride_w == 2);
-    if (!sliding && vectors - v0 >= 4) {
-      dwconv_row_vectors<T, 4>(g, image, packed, ky, iy0, interior, zero_taps, v0 * lanes, row);
-      v0 += 4;
-    } else if (vectors - v0 >= 2) {
-      dwconv_row_vectors<T, 2>(g, image, packed, ky, iy0, interior, zero_taps, v0 * lanes, row);
-      v0 += 2;
-    } else {
-      dwconv_row_vectors<T, 1>(g, image, packed, ky, iy0, interior, zero_taps, v0 * lanes, row);
-      v0 += 1;
-    }
+  // The sliding 3-column tiles keep 3 weight vectors per channel vector: at most 2 of those.
+  const bool sliding =
+      g.kernel_w == 3 && g.dilation_w == 1 && (g.stride_w == 1 || g.stride_w == 2);
+  if (!sliding && vectors >= 4) {
+    dwconv_row_vectors<T, 4>(g, image, packed, ky, iy0, interior, zero_taps, vectors, row);
+  } else if (vectors >= 2) {
+    dwconv_row_vectors<T, 2>(g, image, packed, ky, iy0, interior, zero_taps, vectors, row);
+  } else if (vectors == 1) {
+    dwconv_row_vectors<T, 1>(g, image, packed, ky, iy0, interior, zero_taps, vectors, row);
   }
   const index_t tail = vectors * lanes;
   if (tail < outs) {
