@@ -87,4 +87,25 @@ template <class Error>
 CVK_END_NAMESPACE
 
 /// Raises a cvk error of the given type with a message (anything convertible to std::string).
-#define CVK_THROW(ErrorType, message) ::cvk::detail::throw_error<ErrorType>(message)
+///
+/// Overridable: define CVK_THROW(ErrorType, message) before the first cvk include — the same
+/// definition in every translation unit of the program, best on the compiler command line, since
+/// cvk's functions are inline and the linker keeps one copy of each — to route every cvk error
+/// through your own code (a logging framework, an error type of your own, a status
+/// return through your own exception). `ErrorType` is one of cvk::invalid_argument,
+/// cvk::shape_error, cvk::out_of_range, named as written inside namespace cvk (so use it as a
+/// type, e.g. `throw my_error<ErrorType>(message)`); `message` is a std::string expression. The
+/// replacement must not return — throw, or terminate — since cvk does not continue after an
+/// error: cvk::detail::throw_error below is the default, and `cvk_throw_is_user_defined` tells a
+/// program which one it got.
+#ifndef CVK_THROW
+#  define CVK_THROW(ErrorType, message) ::cvk::detail::throw_error<ErrorType>(message)
+#  define CVK_THROW_IS_USER_DEFINED 0
+#else
+#  define CVK_THROW_IS_USER_DEFINED 1
+#endif
+
+CVK_BEGIN_NAMESPACE
+/// Whether CVK_THROW was defined by the program (true) or is cvk's default (false).
+inline constexpr bool cvk_throw_is_user_defined = CVK_THROW_IS_USER_DEFINED != 0;
+CVK_END_NAMESPACE
