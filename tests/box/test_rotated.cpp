@@ -122,6 +122,7 @@ bg_polygon to_polygon(const corners_t& c, const std::array<long double, 2>& orig
 struct oracle_result {
   double iou;
   double giou;
+  double ioa;  // |A∩B| / |A|, 0 when either box is empty (mmcv's "iof")
 };
 
 /// IoU and GIoU of two convex quadrilaterals with the given areas (w·h, or the polygon area).
@@ -148,7 +149,8 @@ oracle_result oracle_convex(const corners_t& a, const corners_t& b, long double 
   bg::convex_hull(all, hull);
   const long double c = static_cast<long double>(bg::area(hull));
   const long double giou = c > 0 ? iou - std::max(c - uni, 0.0L) / c : iou;
-  return {static_cast<double>(iou), static_cast<double>(giou)};
+  const long double ioa = (area_a > 0 && area_b > 0) ? inter / area_a : 0;
+  return {static_cast<double>(iou), static_cast<double>(giou), static_cast<double>(ioa)};
 }
 
 template <class T>
@@ -433,7 +435,7 @@ TEMPLATE_TEST_CASE("rotated_box_iou and GIoU agree with Boost.Geometry on hard c
         // Boost.Geometry 1.74 mis-handles some exactly touching rectangles (it returns
         // IoU > 1), so touching pairs are held to the exact answer: the two boxes side by side
         // form one rectangle, IoU 0 and C = A ∪ B, GIoU 0 (up to the rounding of b's centre).
-        expected.push_back(kind == hard_case::touching ? oracle_result{0, 0}
+        expected.push_back(kind == hard_case::touching ? oracle_result{0, 0, 0}
                                                        : oracle_rotated(a, b, options));
       }
       const auto iou = cvk::rotated_box_iou_aligned(boxes1, boxes2, options);
@@ -465,7 +467,7 @@ TEMPLATE_TEST_CASE("rotated_box_iou and GIoU agree with Boost.Geometry on hard c
   }
 }
 
-TEMPLATE_TEST_CASE("rotated_box_iou: pairwise matrix agrees with Boost.Geometry",
+TEMPLATE_TEST_CASE("rotated_box_iou, _ioa, GIoU: pairwise matrix agrees with Boost.Geometry",
                    "[box][rotated][oracle]", float, double) {
   using T = TestType;
   cvk::rng gen(7, 1);
@@ -475,11 +477,17 @@ TEMPLATE_TEST_CASE("rotated_box_iou: pairwise matrix agrees with Boost.Geometry"
   for (auto& b : boxes2) b = random_box<T>(gen, options.unit);
   const auto iou = cvk::rotated_box_iou(boxes1, boxes2);
   const auto giou = cvk::rotated_generalized_box_iou(boxes1, boxes2);
+  const auto ioa = cvk::rotated_box_ioa(boxes1, boxes2);
+  const std::vector<rbox<T>> boxes2_head(boxes2.begin(), boxes2.begin() + 40);
+  const auto ioa_aligned = cvk::rotated_box_ioa_aligned(boxes1, boxes2_head);
   REQUIRE(iou.extent(0) == 40);
   REQUIRE(iou.extent(1) == 50);
+  REQUIRE(ioa.extent(1) == 50);
   double worst_iou = 0;
   double worst_giou = 0;
+  double worst_ioa = 0;
   int overlapping = 0;
+  int ioa_above_iou = 0;
   for (std::size_t i = 0; i < boxes1.size(); ++i) {
     for (std::size_t j = 0; j < boxes2.size(); ++j) {
       const auto expected = oracle_rotated(boxes1[i], boxes2[j], options);
@@ -487,12 +495,20 @@ TEMPLATE_TEST_CASE("rotated_box_iou: pairwise matrix agrees with Boost.Geometry"
       worst_iou = std::max(worst_iou, std::fabs(static_cast<double>(iou(ii, jj)) - expected.iou));
       worst_giou =
           std::max(worst_giou, std::fabs(static_cast<double>(giou(ii, jj)) - expected.giou));
+      worst_ioa = std::max(worst_ioa, std::fabs(static_cast<double>(ioa(ii, jj)) - expected.ioa));
       overlapping += expected.iou > 0;
+      ioa_above_iou += ioa(ii, jj) > iou(ii, jj);
+      if (i == j) {
+        CHECK(ioa_aligned(ii) == ioa(ii, jj));
+        CHECK(cvk::rotated_box_ioa(boxes1[i], boxes2[j]) == ioa(ii, jj));
+      }
     }
   }
   CHECK(overlapping > 200);  // the scene exercises the exact path, not only the rejection test
+  CHECK(ioa_above_iou > 200);
   CHECK(worst_iou <= precise_tolerance<T>);
   CHECK(worst_giou <= precise_tolerance<T>);
+  CHECK(worst_ioa <= precise_tolerance<T>);
 }
 
 TEMPLATE_TEST_CASE("rotated_box_iou: the angle convention matters and matches the oracle",
@@ -904,6 +920,10 @@ TEST_CASE("rotated_box_iou: error messages", "[box][rotated][errors]") {
                        cvk::shape_error, Catch::Message("rotated_box_iou: box2 must be 5, got 6"));
   CHECK_THROWS_MATCHES(cvk::rotated_generalized_box_iou(four, five), cvk::shape_error,
                        Catch::Message("rotated_generalized_box_iou: boxes1 must be N×5, got 3×4"));
+  CHECK_THROWS_MATCHES(cvk::rotated_box_ioa(four, five), cvk::shape_error,
+                       Catch::Message("rotated_box_ioa: boxes1 must be N×5, got 3×4"));
+  CHECK_THROWS_MATCHES(cvk::rotated_box_ioa_aligned(five, five, flat), cvk::shape_error,
+                       Catch::Message("rotated_box_ioa_aligned: out must be 3, got 2"));
   CHECK_THROWS_MATCHES(
       cvk::rotated_generalized_box_iou_aligned(five, two_five), cvk::shape_error,
       Catch::Message("rotated_generalized_box_iou_aligned: boxes1 and boxes2 must have the same "

@@ -1,7 +1,7 @@
 // cvk — computer-vision kernels, header-only C++20.
-// Rotated boxes (cx, cy, w, h, angle) and convex quadrilaterals: IoU and GIoU (Rezatofighi et
-// al., CVPR 2019, Algorithm 1, with C the convex hull of both shapes), pairwise N×M, aligned (N)
-// and single-pair forms. Conventions as torchvision/detectron2 (degrees, counter-clockwise) with
+// Rotated boxes (cx, cy, w, h, angle) and convex quadrilaterals: IoU, IoA (mmcv's "iof") and
+// GIoU (Rezatofighi et al., CVPR 2019, Algorithm 1, with C the convex hull of both shapes),
+// pairwise N×M, aligned (N) and single-pair forms. Conventions as torchvision/detectron2 (degrees, counter-clockwise) with
 // mmcv's (radians, clockwise) as options.
 // SPDX-License-Identifier: MIT
 #pragma once
@@ -82,6 +82,8 @@ constexpr const char* convex_function_name(bool aligned) noexcept {
     return aligned ? "quad_iou_aligned" : "quad_iou";
   } else if constexpr (Kind == convex_metric::iou) {
     return aligned ? "rotated_box_iou_aligned" : "rotated_box_iou";
+  } else if constexpr (Kind == convex_metric::ioa) {
+    return aligned ? "rotated_box_ioa_aligned" : "rotated_box_ioa";
   } else {
     return aligned ? "rotated_generalized_box_iou_aligned" : "rotated_generalized_box_iou";
   }
@@ -307,7 +309,7 @@ void convex_pairwise(const ViewA& a, const ViewB& b, const ViewOut& out,
             O* dst = direct ? &out(i, j0) : buffer.data();
             packed.may_overlap(row, j0, j1, overlap.data());
             std::fill(overlap.data() + len, overlap.data() + len + 8, std::uint8_t{0});
-            if constexpr (Kind == convex_metric::iou) {
+            if constexpr (Kind == convex_metric::iou || Kind == convex_metric::ioa) {
               // Most pairs of a sparse scene are apart: write zeros, then visit the candidates
               // found eight bytes at a time.
               std::fill(dst, dst + len, O(0));
@@ -485,6 +487,11 @@ inline rotated_options quad_as_rotated(const quad_options& options) noexcept {
 /// NaN when any of the ten values is NaN or infinite, or when w or h is beyond 2^500 in
 /// magnitude (out of range: w·h would overflow), in every form.
 CVK_DEFINE_CONVEX_FAMILY(rotated_box_iou, detail::convex_input::rotated, detail::convex_metric::iou,
+                         rotated_options, CVK_CONVEX_SAME_OPTIONS)
+/// IoA of rotated boxes: |A∩B| / |A|, over the area of the box from boxes1 (mmcv's
+/// box_iou_rotated with mode "iof"; the rotated counterpart of box_ioa). 0 when w·h < 1e-14
+/// for either box; NaN for non-finite or out-of-range input (as rotated_box_iou). In [0, 1].
+CVK_DEFINE_CONVEX_FAMILY(rotated_box_ioa, detail::convex_input::rotated, detail::convex_metric::ioa,
                          rotated_options, CVK_CONVEX_SAME_OPTIONS)
 /// GIoU of rotated boxes: IoU - (|C| - |A∪B|) / |C|, C the convex hull of the 8 corners.
 /// An empty box (w·h < 1e-14) counts with area 0 in the union and its corners in C; IoU when

@@ -264,11 +264,13 @@ G enclosing_hull_area(const convex_quad<G>& a, const convex_quad<G>& b) noexcept
 }
 
 /// Which metric a convex pair kernel computes.
-enum class convex_metric { iou, giou };
+enum class convex_metric { iou, ioa, giou };
 
-/// IoU or GIoU of two convex quads. `may_overlap` is bounds_may_overlap(a, b) (the pairwise
+/// IoU, IoA or GIoU of two convex quads. `may_overlap` is bounds_may_overlap(a, b) (the pairwise
 /// kernel computes it vectorized): when false the intersection is 0 without clipping.
 ///   IoU  = |A∩B| / |A∪B|; 0 when either area is below 1e-14; NaN for non-finite input.
+///   IoA  = |A∩B| / |A| (mmcv's mode "iof": over the area of the first box); 0 when either
+///          area is below 1e-14 (mmcv's rule); NaN for non-finite input.
 ///   GIoU = IoU - (|C| - |A∪B|) / |C| (Rezatofighi et al., Algorithm 1), C the convex hull of
 ///          both; an empty box contributes area 0 to the union and its corners to C; IoU when
 ///          |C| = 0.
@@ -299,6 +301,8 @@ G convex_pair_metric(const convex_quad<G>& a, const convex_quad<G>& b, bool may_
   const G iou = empty ? G(0) : inter / uni;
   if constexpr (Kind == convex_metric::iou) {
     return iou;
+  } else if constexpr (Kind == convex_metric::ioa) {
+    return empty ? G(0) : inter / area_a;
   } else {
     const G hull = enclosing_hull_area(inner, outer);
     const G gap = hull > uni ? hull - uni : G(0);
