@@ -727,36 +727,6 @@ TEMPLATE_TEST_CASE("soft_nms: the tensorflow convention selects what TF's lazy l
   }
 }
 
-TEMPLATE_TEST_CASE("soft_nms: the maximum structures return the leftmost maximum", "[soft_nms]",
-                   (cvk::detail::soft_winner_tree<std::uint32_t, std::uint32_t>),
-                   (cvk::detail::soft_block_max<std::uint32_t, std::uint32_t>),
-                   (cvk::detail::soft_block_max<std::uint64_t, std::size_t>)) {
-  cvk::rng gen(47);
-  for (int trial = 0; trial < 300; ++trial) {
-    const std::size_t n = 1 + gen.below(trial % 3 == 0 ? 300 : 70);
-    const std::uint64_t distinct = 1 + gen.below(6);  // few distinct keys: many ties, some 0
-    TestType tree(n);
-    std::vector<std::uint32_t> keys(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      keys[i] = static_cast<std::uint32_t>(gen.below(distinct));
-      tree.set(i, keys[i]);
-    }
-    tree.build();
-    for (int step = 0; step < 200; ++step) {
-      const std::size_t i = gen.below(n);
-      // mostly lower keys (as soft-NMS does), sometimes raise them
-      keys[i] = gen.bernoulli(0.8) ? static_cast<std::uint32_t>(gen.below(keys[i] + 1))
-                                   : static_cast<std::uint32_t>(gen.below(distinct + 2));
-      tree.update(i, keys[i]);
-      const auto best =
-          static_cast<std::size_t>(std::max_element(keys.begin(), keys.end()) - keys.begin());
-      if (keys[best] == 0) continue;  // all empty: any slot with key 0
-      REQUIRE(tree.top() == best);
-      REQUIRE(tree.key(tree.top()) == keys[best]);
-    }
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Inputs
 

@@ -30,6 +30,7 @@
 #include "../detail/checks.hpp"
 #include "../detail/scratch.hpp"
 #include "detail/greedy.hpp"
+#include "detail/overlap.hpp"
 #include "detail/rank.hpp"
 #include "nms.hpp"
 
@@ -157,54 +158,41 @@ CVK_KERNEL_BEGIN
 namespace detail {
 
 /// Candidate boxes as columns (x1, y1, x2, y2 after conversion to corners, and an area whose
-/// definition depends on the method), in processing order.
+/// definition depends on the method), in processing order, plus `extra` more columns of R and a
+/// column of flags, all in one lease of the calling thread's scratch slot `slot`
+/// (detail/scratch.hpp). Contents are uninitialised.
 template <class R>
-struct box_columns {
-  std::vector<R> x1, y1, x2, y2, area;
-
-  void resize(std::size_t n) {
-    x1.resize(n);
-    y1.resize(n);
-    x2.resize(n);
-    y2.resize(n);
-    area.resize(n);
-  }
-  [[nodiscard]] std::size_t size() const noexcept { return x1.size(); }
-  [[nodiscard]] std::size_t bytes() const noexcept { return 5 * x1.capacity() * sizeof(R); }
-};
-
-template <class T>
-std::size_t retained_bytes(const std::vector<T>& v) noexcept {
-  return v.capacity() * sizeof(T);
-}
-template <class T>
-std::size_t retained_bytes(const T& x) noexcept {
-  return x.bytes();
-}
-
-/// An object taken from a per-thread slot for the duration of a call and put back afterwards
-/// with its capacity (up to scratch_keep_bytes), so that the buffers of the next call on this
-/// thread need no fresh pages (detail/scratch.hpp says why that matters). A nested use on the
-/// same thread finds the slot empty and starts from a fresh object. Contents are stale: users
-/// resize and overwrite.
-template <class T, int Slot>
-class retained {
+class box_columns {
  public:
-  retained() : value_(std::move(stored())) {}
-  retained(const retained&) = delete;
-  retained& operator=(const retained&) = delete;
-  ~retained() {
-    if (retained_bytes(value_) <= scratch_keep_bytes) stored() = std::move(value_);
+  box_columns(scratch_slot_id slot, std::size_t n, std::size_t extra = 0)
+      : n_(n), storage_(slot, (5 + extra) * n + (n + sizeof(R) - 1) / sizeof(R)) {
+    R* const base = storage_.get();
+    x1 = base;
+    y1 = base + n;
+    x2 = base + 2 * n;
+    y2 = base + 3 * n;
+    area = base + 4 * n;
+    extra_ = base + 5 * n;
+    flag = reinterpret_cast<unsigned char*>(base + (5 + extra) * n);
   }
-  T& operator*() noexcept { return value_; }
-  T* operator->() noexcept { return &value_; }
+  box_columns(const box_columns&) = delete;
+  box_columns& operator=(const box_columns&) = delete;
+
+  [[nodiscard]] std::size_t size() const noexcept { return n_; }
+  /// Extra column k (0-based).
+  [[nodiscard]] R* column(std::size_t k) const noexcept { return extra_ + k * n_; }
+
+  R* x1;
+  R* y1;
+  R* x2;
+  R* y2;
+  R* area;
+  unsigned char* flag;  ///< one per box; its meaning is the user's (members of a grid)
 
  private:
-  static T& stored() {
-    thread_local T slot{};
-    return slot;
-  }
-  T value_;
+  std::size_t n_;
+  scratch_lease<R> storage_;
+  R* extra_;
 };
 
 /// Lanes of the blocked reductions: one 64-byte vector (16 floats, 8 doubles). The lane
@@ -216,10 +204,13 @@ inline constexpr std::size_t reduction_lanes = 64 / sizeof(R);
 // ---------------------------------------------------------------------------------------------
 // Neighbour grid: which earlier candidates can overlap a given one.
 
-/// The members of a candidate list in the shared grid (box_grid.hpp): each member box is stored
-/// in every cell its closed extent covers, cells listing candidates in increasing position, with
-/// the coordinates copied next to them (columns, so cell scans vectorize). Two members whose
-/// closed extents intersect share a cell.
+/// The members of a candidate list in the shared grid (box_grid.hpp), for queries "which
+/// earlier candidates may overlap candidate k": each member box is stored in every cell its
+/// closed extent covers, cells listing candidates in increasing position, with the coordinates
+/// copied next to them (columns, so cell scans vectorize). Two members whose closed extents
+/// intersect share a cell. (box_grid holds the cells; this adds the per-cell copy of all the
+/// members, sorted by position, where greedy_grid fills cells with kept boxes as it goes.) All
+/// its buffers are leases of the calling thread's scratch memory.
 template <class R>
 class neighbour_grid {
  public:
@@ -235,54 +226,63 @@ class neighbour_grid {
     std::size_t count;
   };
 
-  /// Builds the grid over the candidates k with member[k] != 0 (finite, x1 <= x2, y1 <= y2).
-  /// False when there is no member.
-  bool build(const box_columns<R>& boxes, const std::vector<unsigned char>& member) {
+  /// Builds the grid over the candidates k with boxes.flag[k] != 0 (finite, x1 <= x2,
+  /// y1 <= y2).
+  explicit neighbour_grid(const box_columns<R>& boxes)
+      : spans_(scratch_slot_id::grid_spans, boxes.size()) {
     const std::size_t n = boxes.size();
-    const bool any = grid_.build(n, [&](std::size_t k, grid_bounds& g) {
-      if (member[k] == 0) return false;
-      g = bounds(boxes, k);
-      return true;
-    });
-    const std::vector<std::size_t>& start = grid_.cell_start();
-    fill_.assign(start.begin(), start.end() - 1);
+    grid_.build(
+        n,
+        [&](std::size_t k, grid_bounds& g) {
+          if (boxes.flag[k] == 0) return false;
+          g = bounds(boxes, k);
+          return true;
+        },
+        spans_.get());
     const std::size_t slots = grid_.slots();
     // Coordinate columns padded with zero boxes: a masked vector scan may read a few slots past
     // the last cell.
-    x1_.assign(slots + padding, R(0));
-    y1_.assign(slots + padding, R(0));
-    x2_.assign(slots + padding, R(0));
-    y2_.assign(slots + padding, R(0));
-    area_.assign(slots + padding, R(0));
-    aux_.assign(slots + padding, R(0));
-    position_.resize(slots);
+    stride_ = slots + padding;
+    columns_.emplace(scratch_slot_id::nms_grid_boxes, 6 * stride_);
+    std::fill(columns_->get(), columns_->get() + 6 * stride_, R(0));
+    position_.emplace(scratch_slot_id::nms_kept_boxes, slots);
+    R* const x1 = column(0);
+    R* const y1 = column(1);
+    R* const x2 = column(2);
+    R* const y2 = column(3);
+    R* const area = column(4);
+    index_t* const position = position_->get();
+    const std::vector<std::size_t>& start = grid_.cell_start();
+    const scratch_lease<std::size_t> fill_storage(scratch_slot_id::nms_grid_cells, grid_.cells());
+    std::size_t* const fill = fill_storage.get();
+    std::copy(start.begin(), start.end() - 1, fill);
     // Increasing k: every cell lists positions in order.
     for (std::size_t k = 0; k < n; ++k) {
       if (!grid_.stored(k)) continue;
       grid_.for_each_cell(grid_.span(k), [&](std::size_t c, index_t, index_t) {
-        const std::size_t s = fill_[c]++;
-        x1_[s] = boxes.x1[k];
-        y1_[s] = boxes.y1[k];
-        x2_[s] = boxes.x2[k];
-        y2_[s] = boxes.y2[k];
-        area_[s] = boxes.area[k];
-        position_[s] = static_cast<index_t>(k);
+        const std::size_t s = fill[c]++;
+        x1[s] = boxes.x1[k];
+        y1[s] = boxes.y1[k];
+        x2[s] = boxes.x2[k];
+        y2[s] = boxes.y2[k];
+        area[s] = boxes.area[k];
+        position[s] = static_cast<index_t>(k);
         return false;
       });
     }
-    return any;
   }
+  neighbour_grid(const neighbour_grid&) = delete;
+  neighbour_grid& operator=(const neighbour_grid&) = delete;
 
-  [[nodiscard]] std::size_t bytes() const noexcept {
-    return retained_bytes(fill_) + 6 * retained_bytes(x1_) + retained_bytes(position_);
-  }
   /// A non-member: its row needs a full scan.
   [[nodiscard]] bool large(std::size_t k) const noexcept { return !grid_.stored(k); }
 
   /// Sets the extra column of every stored copy of candidate k to values[k].
-  void set_aux(const std::vector<R>& values) {
-    for (std::size_t s = 0; s < position_.size(); ++s) {
-      aux_[s] = values[static_cast<std::size_t>(position_[s])];
+  void set_aux(const R* values) {
+    R* const aux = column(5);
+    const index_t* const position = position_->get();
+    for (std::size_t s = 0; s < grid_.slots(); ++s) {
+      aux[s] = values[static_cast<std::size_t>(position[s])];
     }
   }
 
@@ -328,26 +328,29 @@ class neighbour_grid {
     return {static_cast<double>(boxes.x1[k]), static_cast<double>(boxes.y1[k]),
             static_cast<double>(boxes.x2[k]), static_cast<double>(boxes.y2[k])};
   }
+  [[nodiscard]] R* column(std::size_t q) const noexcept { return columns_->get() + q * stride_; }
   /// The stored candidates of cell c before position k (positions increase along a cell).
   [[nodiscard]] block earlier_in(std::size_t c, std::size_t k) const noexcept {
     const std::size_t first = grid_.cell_start()[c];
-    const index_t* begin = position_.data() + first;
-    const index_t* end = std::lower_bound(begin, position_.data() + grid_.cell_start()[c + 1],
-                                          static_cast<index_t>(k));
-    return {x1_.data() + first,
-            y1_.data() + first,
-            x2_.data() + first,
-            y2_.data() + first,
-            area_.data() + first,
-            aux_.data() + first,
+    const index_t* const position = position_->get();
+    const index_t* begin = position + first;
+    const index_t* end =
+        std::lower_bound(begin, position + grid_.cell_start()[c + 1], static_cast<index_t>(k));
+    return {column(0) + first,
+            column(1) + first,
+            column(2) + first,
+            column(3) + first,
+            column(4) + first,
+            column(5) + first,
             begin,
             static_cast<std::size_t>(end - begin)};
   }
 
+  scratch_lease<grid_span> spans_;
   box_grid grid_;
-  std::vector<std::size_t> fill_;
-  std::vector<R> x1_, y1_, x2_, y2_, area_, aux_;
-  std::vector<index_t> position_;
+  std::size_t stride_ = 0;
+  std::optional<scratch_lease<R>> columns_;  // x1, y1, x2, y2, area, aux; stride_ apart
+  std::optional<scratch_lease<index_t>> position_;
 };
 
 /// Below this many candidates the matrix methods scan every earlier candidate.
@@ -355,36 +358,6 @@ inline constexpr std::size_t matrix_grid_min_boxes = 64;
 
 // ---------------------------------------------------------------------------------------------
 // matrix_nms (Paddle)
-
-/// Paddle's JaccardOverlap(box1 = the row box, box2 = a column box), same operations in the
-/// same order: 0 when the boxes are apart (strict comparisons: touching boxes are not apart),
-/// else inter / (area1 + area2 - inter) with inter = (min x2 - max x1 + norm)·(...), norm = 1
-/// for the pixel-inclusive convention.
-template <class R>
-inline R paddle_iou(R ax1, R ay1, R ax2, R ay2, R aarea, R bx1, R by1, R bx2, R by2, R barea,
-                    R norm) noexcept {
-  const bool apart = (bx1 > ax2) | (bx2 < ax1) | (by1 > ay2) | (by2 < ay1);
-  const R ix1 = max_of(ax1, bx1);
-  const R iy1 = max_of(ay1, by1);
-  const R ix2 = min_of(ax2, bx2);
-  const R iy2 = min_of(ay2, by2);
-  const R iw = ix2 - ix1 + norm;
-  const R ih = iy2 - iy1 + norm;
-  const R inter = iw * ih;
-  const R sum = aarea + barea;
-  const R iou = inter / (sum - inter);
-  return apart ? R(0) : iou;
-}
-
-/// Paddle's BBoxArea: 0 for an inverted box, else w·h or (w + 1)·(h + 1).
-template <class R>
-inline R paddle_area(R x1, R y1, R x2, R y2, bool normalized) noexcept {
-  if (x2 < x1 || y2 < y1) return R(0);
-  const R w = x2 - x1;
-  const R h = y2 - y1;
-  if (normalized) return w * h;
-  return (w + R(1)) * (h + R(1));
-}
 
 /// The reductions of one matrix row: iou_max (max over the columns of the row's IoUs, from 0)
 /// and the decay's argument (min over the columns of (m_j² - iou²)·σ for gaussian, of
@@ -518,9 +491,9 @@ inline R matrix_decay(const matrix_row_result<R>& r) noexcept {
 /// Decay factors of candidates in processing order (Paddle's NMSMatrix without the thresholds).
 template <class R>
 void matrix_decays(const box_columns<R>& c, const matrix_nms_options& options, int threads,
-                   std::vector<R>& decay) {
+                   R* decay, R* iou_max) {
   const std::size_t n = c.size();
-  decay.assign(n, R(1));
+  std::fill(decay, decay + n, R(1));
   if (n == 0) return;
   const R norm = options.normalized ? R(0) : R(1);
   const auto sigma = static_cast<R>(options.gaussian_sigma);
@@ -528,20 +501,17 @@ void matrix_decays(const box_columns<R>& c, const matrix_nms_options& options, i
   const auto row_box = [&](std::size_t i) {
     return std::array<R, 5>{c.x1[i], c.y1[i], c.x2[i], c.y2[i], c.area[i]};
   };
-  retained<std::vector<R>, 0> iou_max_storage;
-  std::vector<R>& iou_max = *iou_max_storage;
-  iou_max.assign(n, R(0));
+  std::fill(iou_max, iou_max + n, R(0));
 
   // Every candidate regular (finite, not inverted, finite area): two boxes that are apart have
   // IoU 0, and an IoU of 0 against an iou_max in [0, 1] never lowers a decay (linear: 1/(1-m)
   // >= 1, gaussian: exp(m²σ) >= 1) nor raises an iou_max: only boxes sharing a grid cell matter.
-  retained<std::vector<unsigned char>, 0> member_storage;
-  std::vector<unsigned char>& member = *member_storage;
   // A box with a NaN coordinate has IoU NaN (or 0, when apart) with every box, which changes no
   // maximum and no decay (the comparisons are written so that NaN never wins): it stays out of
   // the grid, its row keeps iou_max 0 and decay 1; so does a flat box when normalized. Other
   // irregular boxes (inverted, infinite): the dense pass.
-  member.assign(n, 1);
+  unsigned char* const member = c.flag;
+  std::fill(member, member + n, static_cast<unsigned char>(1));
   bool regular = n >= matrix_grid_min_boxes;
   for (std::size_t i = 0; i < n && regular; ++i) {
     const R finite_if_zero = c.area[i] - c.area[i];
@@ -555,9 +525,6 @@ void matrix_decays(const box_columns<R>& c, const matrix_nms_options& options, i
     member[i] = finite && !flat ? 1 : 0;
     regular = finite || nan;
   }
-  retained<neighbour_grid<R>, 0> grid_storage;
-  neighbour_grid<R>& grid = *grid_storage;
-  if (regular) grid.build(c, member);
   if (!regular) {
     // Dense: one pass, row i against every earlier column (iou_max of the columns is final).
     for (std::size_t i = 0; i < n; ++i) {
@@ -565,12 +532,12 @@ void matrix_decays(const box_columns<R>& c, const matrix_nms_options& options, i
       matrix_row_result<R> r;
       const auto a = row_box(i);
       if (gaussian) {
-        matrix_row_scan<R, true, true, true>(c.x1.data(), c.y1.data(), c.x2.data(), c.y2.data(),
-                                             c.area.data(), iou_max.data(), i, a, norm, sigma, r);
+        matrix_row_scan<R, true, true, true>(c.x1, c.y1, c.x2, c.y2, c.area, iou_max, i, a, norm,
+                                             sigma, r);
         decay[i] = matrix_decay<R, true>(r);
       } else {
-        matrix_row_scan<R, true, true, false>(c.x1.data(), c.y1.data(), c.x2.data(), c.y2.data(),
-                                              c.area.data(), iou_max.data(), i, a, norm, sigma, r);
+        matrix_row_scan<R, true, true, false>(c.x1, c.y1, c.x2, c.y2, c.area, iou_max, i, a, norm,
+                                              sigma, r);
         decay[i] = matrix_decay<R, false>(r);
       }
       iou_max[i] = r.iou_max;
@@ -579,6 +546,7 @@ void matrix_decays(const box_columns<R>& c, const matrix_nms_options& options, i
   }
 
   // Grid: pass 1 the iou_max of every row, pass 2 the decays; rows are independent in each.
+  neighbour_grid<R> grid(c);
   const auto rows = static_cast<index_t>(n);
   constexpr index_t grain = 512;
   const int team = n >= 2048 ? threads : 1;
@@ -709,8 +677,7 @@ using matrix_real_t = std::common_type_t<real_t<B>, real_t<S>>;
 /// Candidate columns for matrix_nms: corners in R and Paddle's area.
 template <class R, class BoxView>
 void gather_paddle_boxes(const BoxView& boxes, const std::vector<index_t>& order, box_format format,
-                         bool normalized, box_columns<R>& c) {
-  c.resize(order.size());
+                         bool normalized, const box_columns<R>& c) {
   for (std::size_t k = 0; k < order.size(); ++k) {
     const auto b = to_xyxy(load_box<R>(boxes, order[k]), format, box_convention{});
     c.x1[k] = b[0];
@@ -757,11 +724,11 @@ void matrix_nms_class(const BoxView& boxes, const ScoreView& scores,
                       const std::vector<index_t>& order, const matrix_nms_options& options,
                       int threads, std::vector<std::pair<std::size_t, R>>& kept,
                       const std::vector<std::size_t>& ranks) {
-  retained<box_columns<R>, 0> columns;
-  gather_paddle_boxes<R>(boxes, order, options.format, options.normalized, *columns);
-  retained<std::vector<R>, 1> decay_storage;
-  std::vector<R>& decay = *decay_storage;
-  matrix_decays(*columns, options, threads, decay);
+  // The candidates' columns, their decays and iou_max (extra columns 0 and 1), grid members.
+  const box_columns<R> columns(scratch_slot_id::nms_candidates, order.size(), 2);
+  gather_paddle_boxes<R>(boxes, order, options.format, options.normalized, columns);
+  R* const decay = columns.column(0);
+  matrix_decays(columns, options, threads, decay, columns.column(1));
   for (std::size_t k = 0; k < order.size(); ++k) {
     const R decayed = decay[k] * static_cast<R>(scores(order[k]));
     if (options.post_threshold && !(static_cast<double>(decayed) > *options.post_threshold)) {
@@ -940,45 +907,26 @@ std::vector<nms_box<R>> gather_candidates(const BoxView& boxes, const std::vecto
   return result;
 }
 
-/// Candidate columns from nms candidates (torchvision's corners and unclamped area).
-template <class R>
-void columns_of(std::span<const nms_box<R>> boxes, box_columns<R>& c) {
-  c.resize(boxes.size());
-  for (std::size_t k = 0; k < boxes.size(); ++k) {
-    c.x1[k] = boxes[k].x1;
-    c.y1[k] = boxes[k].y1;
-    c.x2[k] = boxes[k].x2;
-    c.y2[k] = boxes[k].y2;
-    c.area[k] = boxes[k].area;
-  }
-}
-
-/// member[k] = takes_part(box k): the boxes that can overlap another with positive area.
-template <class R>
-void participants(std::span<const nms_box<R>> boxes, std::vector<unsigned char>& member) {
-  member.resize(boxes.size());
-  for (std::size_t k = 0; k < boxes.size(); ++k) member[k] = takes_part(boxes[k]) ? 1 : 0;
-}
-
-/// The columns, participants and grid of a candidate list, in per-thread retained storage.
+/// The columns of a candidate list (torchvision's corners and unclamped area; flag: the box
+/// takes part, see takes_part) and, when asked for and the list is not tiny, the grid of the
+/// boxes that take part; all in the calling thread's scratch memory.
 template <class R>
 struct candidate_index {
-  retained<box_columns<R>, 1> columns_storage;
-  retained<std::vector<unsigned char>, 1> member_storage;
-  retained<neighbour_grid<R>, 1> grid_storage;
-  const box_columns<R>& c;
-  const std::vector<unsigned char>& member;
-  neighbour_grid<R>& grid;
-  bool use_grid;
+  box_columns<R> c;
+  std::optional<neighbour_grid<R>> grid;
 
-  /// Builds the grid when `want_grid` and the list is not tiny.
   candidate_index(std::span<const nms_box<R>> boxes, bool want_grid)
-      : c(*columns_storage), member(*member_storage), grid(*grid_storage) {
-    columns_of(boxes, *columns_storage);
-    participants(boxes, *member_storage);
+      : c(scratch_slot_id::nms_candidates, boxes.size()) {
+    for (std::size_t k = 0; k < boxes.size(); ++k) {
+      c.x1[k] = boxes[k].x1;
+      c.y1[k] = boxes[k].y1;
+      c.x2[k] = boxes[k].x2;
+      c.y2[k] = boxes[k].y2;
+      c.area[k] = boxes[k].area;
+      c.flag[k] = takes_part(boxes[k]) ? 1 : 0;
+    }
     // A grid without members (every box of zero area or NaN) still answers: nothing overlaps.
-    use_grid = want_grid && boxes.size() >= matrix_grid_min_boxes;
-    if (use_grid) grid.build(c, member);
+    if (want_grid && boxes.size() >= matrix_grid_min_boxes) grid.emplace(c);
   }
   candidate_index(const candidate_index&) = delete;
   candidate_index& operator=(const candidate_index&) = delete;
@@ -1012,17 +960,17 @@ std::vector<index_t> fast_nms_kept(std::span<const nms_box<R>> boxes,
   if (n == 0 || max_keep == 0) return kept;
   const candidate_index<R> index(boxes, threshold.needs_overlap());
   const box_columns<R>& c = index.c;
-  const std::vector<unsigned char>& member = index.member;
-  const neighbour_grid<R>& grid = index.grid;
-  const bool use_grid = index.use_grid;
+  const unsigned char* const member = c.flag;
+  const bool use_grid = index.grid.has_value();
+  const neighbour_grid<R>* const grid = use_grid ? &*index.grid : nullptr;
   const R t = threshold.value;
   std::vector<unsigned char> keep(n, 0);
   const auto row = [&](std::size_t j) {
     const nms_box<R>& box = boxes[j];
     if (!use_grid) return !any_earlier_suppresses<R, Inclusive>(c, j, box, t);
     if (member[j] == 0) return true;  // meets nothing with positive area: never suppressed
-    if (grid.large(j)) return !any_earlier_suppresses<R, Inclusive>(c, j, box, t);
-    return !grid.scan_earlier(j, c, [&](const typename neighbour_grid<R>::block& b) {
+    if (grid->large(j)) return !any_earlier_suppresses<R, Inclusive>(c, j, box, t);
+    return !grid->scan_earlier(j, c, [&](const typename neighbour_grid<R>::block& b) {
       return any_suppresses<R, Inclusive>(b.x1, b.y1, b.x2, b.y2, b.area, b.count, box, t);
     });
   };
@@ -1044,29 +992,6 @@ std::vector<index_t> fast_nms_kept(std::span<const nms_box<R>> boxes,
   return kept;
 }
 
-/// torchvision's IoU of a pair (the operations of `suppresses`), earlier box first.
-template <class R>
-inline R pair_iou(const nms_box<R>& i, const nms_box<R>& j) noexcept {
-  return iou_pair<R>::overlap(i.x1, i.y1, i.x2, i.y2, i.area, j, R(1));  // greedy.hpp's IoU
-}
-
-/// The normalized squared centre distance of the CIoU repository's `diou` and `distance`:
-/// ρ² / (c² + 1e-7), ρ the distance between the centres, c the diagonal of the enclosing box.
-template <class R>
-inline R centre_distance(const nms_box<R>& a, const nms_box<R>& b) noexcept {
-  const R ax = (a.x2 + a.x1) / R(2);
-  const R ay = (a.y2 + a.y1) / R(2);
-  const R bx = (b.x2 + b.x1) / R(2);
-  const R by = (b.y2 + b.y1) / R(2);
-  const R dx = bx - ax;
-  const R dy = by - ay;
-  const R rho2 = dx * dx + dy * dy;
-  const R cw = max_of(a.x2, b.x2) - min_of(a.x1, b.x1);
-  const R ch = max_of(a.y2, b.y2) - min_of(a.y1, b.y1);
-  const R c2 = cw * cw + ch * ch;
-  return rho2 / (c2 + static_cast<R>(1e-7));
-}
-
 template <class R>
 inline bool above(R value, const nms_threshold<R>& t) noexcept {
   return t.inclusive ? value >= t.value : value > t.value;
@@ -1081,21 +1006,21 @@ void diou_greedy(std::span<const nms_box<R>> boxes, const nms_threshold<R>& thre
   const std::size_t n = boxes.size();
   if (max_keep == 0) return;
   const auto suppresses_diou = [&](std::size_t i, std::size_t j) {
-    const R iou = pair_iou(boxes[i], boxes[j]);
+    const R iou = torchvision_iou(boxes[i], boxes[j]);
     if (!above(iou, threshold)) return false;
-    return above(iou - std::pow(centre_distance(boxes[i], boxes[j]), beta), threshold);
+    return above(iou - std::pow(cluster_centre_distance(boxes[i], boxes[j]), beta), threshold);
   };
   const candidate_index<R> index(boxes, threshold.needs_overlap());
   const box_columns<R>& c = index.c;
-  const std::vector<unsigned char>& member = index.member;
-  const neighbour_grid<R>& grid = index.grid;
-  const bool use_grid = index.use_grid;
+  const unsigned char* const member = c.flag;
+  const bool use_grid = index.grid.has_value();
+  const neighbour_grid<R>* const grid = use_grid ? &*index.grid : nullptr;
   for (std::size_t j = 0; j < n; ++j) {
     bool suppressed = false;
     if (use_grid && member[j] == 0) {
       suppressed = false;  // IoU 0 or NaN with everything: DIoU <= 0
-    } else if (use_grid && !grid.large(j)) {
-      suppressed = grid.scan_earlier(j, c, [&](const typename neighbour_grid<R>::block& b) {
+    } else if (use_grid && !grid->large(j)) {
+      suppressed = grid->scan_earlier(j, c, [&](const typename neighbour_grid<R>::block& b) {
         for (std::size_t s = 0; s < b.count; ++s) {
           const auto i = static_cast<std::size_t>(b.position[s]);
           if (kept_flag[i] != 0 && suppresses_diou(i, j)) return true;
@@ -1135,13 +1060,13 @@ void for_each_kept_overlap(std::span<const nms_box<R>> boxes,
   const std::size_t n = boxes.size();
   const candidate_index<R> index(boxes, true);
   const box_columns<R>& c = index.c;
-  const std::vector<unsigned char>& member = index.member;
-  const neighbour_grid<R>& grid = index.grid;
-  const bool use_grid = index.use_grid;
+  const unsigned char* const member = c.flag;
+  const bool use_grid = index.grid.has_value();
+  const neighbour_grid<R>* const grid = use_grid ? &*index.grid : nullptr;
   for (std::size_t j = 0; j < n; ++j) {
     if (member[j] == 0) continue;
-    if (use_grid && !grid.large(j)) {
-      grid.for_each_earlier_once(j, c, [&](std::size_t i) {
+    if (use_grid && !grid->large(j)) {
+      grid->for_each_earlier_once(j, c, [&](std::size_t i) {
         if (kept_flag[i] != 0) pair(i, j);
       });
     } else {
@@ -1318,20 +1243,19 @@ template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores>
 
   // 2. The non-zero entries of the final B (rows in K; columns that overlap them with positive
   // area), each once, grouped by column in increasing order, rows increasing within a column.
-  detail::retained<std::vector<detail::cluster_entry<R>>, 0> entry_storage;
-  std::vector<detail::cluster_entry<R>>& entries = *entry_storage;
-  entries.clear();
+  std::vector<detail::cluster_entry<R>> entries;
   if (penalized || options.weighted) {
     const auto beta = static_cast<R>(options.diou_beta);
     const bool diou = options.criterion == cluster_criterion::diou;
     detail::for_each_kept_overlap<R>(boxes_span, kept_flag, [&](std::size_t i, std::size_t j) {
-      const R iou = detail::pair_iou(candidates[i], candidates[j]);
+      const R iou = detail::torchvision_iou(candidates[i], candidates[j]);
       if (!(iou > R(0))) return;
       if (!diou) {
         entries.push_back({i, j, iou});
       } else if (static_cast<double>(iou) > options.merge_threshold) {  // DIoU <= IoU
         entries.push_back(
-            {i, j, iou - std::pow(detail::centre_distance(candidates[i], candidates[j]), beta)});
+            {i, j,
+             iou - std::pow(detail::cluster_centre_distance(candidates[i], candidates[j]), beta)});
       }
     });
     for (std::size_t first = 0; first < entries.size();) {  // the pairs come column by column
@@ -1358,7 +1282,8 @@ template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores>
       const R bb = e.value * e.value;
       R factor = std::exp(-(bb / sigma));
       if (with_distance) {
-        const R d = std::pow(detail::centre_distance(candidates[e.i], candidates[e.j]), beta);
+        const R d =
+            std::pow(detail::cluster_centre_distance(candidates[e.i], candidates[e.j]), beta);
         const R raised = factor + d;
         factor = raised < R(1) ? raised : R(1);
       }

@@ -28,27 +28,11 @@
 #include "../core/tensor.hpp"
 #include "../detail/checks.hpp"
 #include "detail/greedy.hpp"
+#include "detail/threshold.hpp"
 #include "nms.hpp"
 
 CVK_BEGIN_NAMESPACE
 namespace detail {
-
-/// `t` rounded to the floating-point type T as a conversion does (nearest, ties to even), with
-/// ±infinity beyond T's range instead of undefined behaviour.
-template <class T>
-T onnx_round(double t) noexcept {
-  if constexpr (sizeof(T) >= sizeof(double)) {
-    return static_cast<T>(t);
-  } else {
-    // The smallest magnitude that rounds to infinity: max + half an ulp of max.
-    const double limit =
-        std::ldexp(1.0, std::numeric_limits<T>::max_exponent) -
-        std::ldexp(1.0, std::numeric_limits<T>::max_exponent - std::numeric_limits<T>::digits - 1);
-    if (t >= limit) return std::numeric_limits<T>::infinity();
-    if (t <= -limit) return -std::numeric_limits<T>::infinity();
-    return static_cast<T>(t);
-  }
-}
 
 /// Shortest round-trip text of a double, for error messages.
 inline std::string onnx_number(double value) { return number_string(value); }
@@ -168,13 +152,14 @@ template <tensor_of_rank<3> Boxes, tensor_of_rank<3> Scores>
   if (score_threshold) {
     // score > t compared in the scores' type: for float scores, t rounded to float first.
     if constexpr (std::is_floating_point_v<S>) {
-      ranking.score_threshold = static_cast<double>(cvk::detail::onnx_round<S>(*score_threshold));
+      ranking.score_threshold =
+          static_cast<double>(cvk::detail::round_to_nearest<S>(*score_threshold));
     } else {
       ranking.score_threshold = *score_threshold;
     }
   }
   const auto threshold = cvk::detail::nms_threshold<R>::from(
-      static_cast<double>(cvk::detail::onnx_round<R>(iou_threshold)), false);
+      static_cast<double>(cvk::detail::round_to_nearest<R>(iou_threshold)), false);
   const auto max_keep = static_cast<std::size_t>(
       std::min<std::int64_t>(max_output_boxes_per_class, static_cast<std::int64_t>(n)));
 

@@ -29,6 +29,7 @@
 #include "../detail/checks.hpp"
 #include "detail/greedy.hpp"
 #include "detail/rank.hpp"
+#include "detail/tournament.hpp"
 
 CVK_BEGIN_NAMESPACE
 
@@ -113,21 +114,6 @@ constexpr bool soft_is_nan(T x) noexcept {
   return x != x;  // NOLINT(misc-redundant-expression)
 }
 
-/// A double parameter in the computation type T (round to nearest, as a C++ float parameter of
-/// the peers receives it); values beyond T's range become ±infinity instead of being undefined.
-template <class T>
-T soft_parameter(double value) noexcept {
-  if constexpr (sizeof(T) >= sizeof(double)) {
-    return static_cast<T>(value);
-  } else {
-    static_assert(std::is_same_v<T, float>, "cvk: soft_nms computes in float or wider");
-    constexpr double halfway = 0x1.ffffffp127;  // FLT_MAX + half an ulp: rounds to infinity
-    if (value >= halfway) return std::numeric_limits<float>::infinity();
-    if (value <= -halfway) return -std::numeric_limits<float>::infinity();
-    return static_cast<float>(value);
-  }
-}
-
 /// std::exp of float, double or long double, as a builtin (GCC does not inline the <cmath>
 /// wrappers into CVK_KERNEL code): the same C library functions expf / exp / expl.
 template <class R>
@@ -139,14 +125,6 @@ inline R soft_exp(R x) noexcept {
   } else {
     return __builtin_expl(x);
   }
-}
-
-/// IoU of the selected box `s` with box `o`: mmcv's softnms_cpu operations in its order (the
-/// selected box first in max/min; union = (area_s + area_o) - inter), which are also
-/// torchvision's. offset 0: mmcv's `+ offset` terms are exact no-ops then.
-template <class R>
-inline R soft_iou(const nms_box<R>& s, const nms_box<R>& o) noexcept {
-  return iou_pair<R>::overlap(s.x1, s.y1, s.x2, s.y2, s.area, o, R(1));  // greedy.hpp's IoU
 }
 
 /// What one selection does to another box: multiply its score by `factor`, or remove it.
@@ -225,115 +203,6 @@ inline radix_key_t<S> soft_score_key(S score) noexcept {
   const K bits = __builtin_bit_cast(K, score == S(0) ? S(0) : score);  // -0 → +0
   return (bits & top) != 0 ? static_cast<K>(~bits) : static_cast<K>(bits | top);
 }
-
-/// A tournament (winner) tree over slots 0..n-1 holding unsigned keys: the slot with the largest
-/// key, the leftmost one among equal keys, in O(1); a key change in O(log n). Key 0 = empty.
-/// Every node holds its winner's key and slot (leaves: node size + slot). I: the slot type
-/// (32 bits when n allows: half the memory).
-template <class K, class I = std::size_t>
-class soft_winner_tree {
- public:
-  explicit soft_winner_tree(std::size_t n) {
-    while (size_ < n) size_ *= 2;
-    key_.assign(2 * size_, K(0));
-    slot_.resize(2 * size_);
-    for (std::size_t s = 0; s < size_; ++s) slot_[size_ + s] = static_cast<I>(s);
-  }
-
-  /// Sets a key without updating the tree (call build() afterwards).
-  void set(std::size_t slot, K key) noexcept { key_[size_ + slot] = key; }
-
-  void build() noexcept {
-    for (std::size_t node = size_ - 1; node >= 1; --node) {
-      const std::size_t w = better(node);
-      key_[node] = key_[w];
-      slot_[node] = slot_[w];
-    }
-  }
-
-  void update(std::size_t slot, K key) noexcept {
-    key_[size_ + slot] = key;
-    for (std::size_t node = (slot + size_) >> 1; node != 0; node >>= 1) {
-      const std::size_t w = better(node);
-      // Same winner with the same key: every ancestor compares what it compared before.
-      if (key_[w] == key_[node] && slot_[w] == slot_[node]) return;
-      key_[node] = key_[w];
-      slot_[node] = slot_[w];
-    }
-  }
-
-  /// The winning slot (node 1: the root, or the only leaf when size_ is 1).
-  [[nodiscard]] std::size_t top() const noexcept { return slot_[1]; }
-  [[nodiscard]] K key(std::size_t slot) const noexcept { return key_[size_ + slot]; }
-
- private:
-  /// The child of `node` whose winner wins: the right one only with a larger key.
-  [[nodiscard]] std::size_t better(std::size_t node) const noexcept {
-    const std::size_t l = 2 * node;
-    return l + static_cast<std::size_t>(key_[l + 1] > key_[l]);
-  }
-
-  std::size_t size_ = 1;
-  std::vector<K> key_;   // key_[node]: the winner's key of node (leaves at size_ + slot)
-  std::vector<I> slot_;  // slot_[node]: the winner of node
-};
-
-/// The same answers as soft_winner_tree (largest key, leftmost among equal keys; key 0 = empty)
-/// for many point updates that mostly lower keys that are not the maximum: slots in blocks of
-/// 64 with each block's leftmost maximum, and a soft_winner_tree over the blocks. An update that
-/// does not beat its block's maximum, and is not it, is O(1); otherwise the block is rescanned
-/// (64 contiguous keys, vectorized) and the small block tree updated. Cache-friendly: the
-/// scattered accesses of a full binary tree over N slots go to a tree over N / 64 blocks.
-template <class K, class I = std::size_t>
-class soft_block_max {
- public:
-  static constexpr std::size_t block = 64;
-
-  explicit soft_block_max(std::size_t n)
-      : blocks_((n + block - 1) / block + (n == 0 ? 1 : 0)),
-        key_(blocks_ * block, K(0)),
-        winner_(blocks_, 0),
-        tree_(blocks_) {}
-
-  void set(std::size_t slot, K key) noexcept { key_[slot] = key; }
-
-  void build() noexcept {
-    for (std::size_t b = 0; b < blocks_; ++b) tree_.set(b, rescan(b));
-    tree_.build();
-  }
-
-  void update(std::size_t slot, K key) noexcept {
-    key_[slot] = key;
-    const std::size_t b = slot / block;
-    const std::size_t w = winner_[b];
-    if (slot == w) {
-      tree_.update(b, rescan(b));
-    } else if (key > key_[w] || (key == key_[w] && slot < w)) {
-      winner_[b] = static_cast<I>(slot);
-      tree_.update(b, key);
-    }
-  }
-
-  [[nodiscard]] std::size_t top() const noexcept { return winner_[tree_.top()]; }
-  [[nodiscard]] K key(std::size_t slot) const noexcept { return key_[slot]; }
-
- private:
-  /// Recomputes block b's leftmost maximum; returns its key.
-  K rescan(std::size_t b) noexcept {
-    const K* keys = key_.data() + b * block;
-    K best = 0;
-    for (std::size_t k = 0; k < block; ++k) best = keys[k] > best ? keys[k] : best;
-    std::size_t w = 0;
-    while (keys[w] != best) ++w;
-    winner_[b] = static_cast<I>(b * block + w);
-    return best;
-  }
-
-  std::size_t blocks_;
-  std::vector<K> key_;     // per slot, padded to whole blocks with 0
-  std::vector<I> winner_;  // per block: the leftmost slot with the block's largest key
-  soft_winner_tree<K, I> tree_;
-};
 
 /// The input size below which scanning every remaining box is as fast as the grid.
 inline constexpr std::size_t soft_grid_min_boxes = 64;
@@ -474,11 +343,11 @@ class soft_grid {
 /// only at the first position of OpenCV's array (permuted by its selection swaps); TensorFlow:
 /// the maximum, equal scores by lower index, NaN scores never enter — then rescores every
 /// remaining box (each box's factors multiply in selection order, as in the peers' loops) and
-/// drops those below min_score. A soft_block_max finds the maximum (mmcv: over positions, so ties
-/// follow mmcv's order; others: over box indices). When `use_grid` and the rule leaves
-/// non-intersecting boxes unchanged, a round rescores only the boxes intersecting the selected
-/// one (grid query) and the boxes that do not take part in the grid; mmcv's first round rescores
-/// all (it drops every low initial score).
+/// drops those below min_score. A block_winner_tree (tournament.hpp) finds the maximum (mmcv: over
+/// positions, so ties follow mmcv's order; others: over box indices). When `use_grid` and the rule
+/// leaves non-intersecting boxes unchanged, a round rescores only the boxes intersecting the
+/// selected one (grid query) and the boxes that do not take part in the grid; mmcv's first round
+/// rescores all (it drops every low initial score).
 template <soft_nms_convention C, class I, class Rule, class R, class S>
 void soft_nms_select(std::span<const nms_box<R>> boxes, std::vector<S>& score, const Rule& rule,
                      S min_score, std::size_t max_keep, bool use_grid, std::vector<index_t>& picked,
@@ -503,7 +372,7 @@ void soft_nms_select(std::span<const nms_box<R>> boxes, std::vector<S>& score, c
     std::iota(box_at.begin(), box_at.end(), I{0});
     pos_of = box_at;
   }
-  soft_block_max<K, I> tree(n);  // mmcv: slot = position; others: slot = box index
+  block_winner_tree<K, I> tree(n);  // mmcv: slot = position; others: slot = box index
   for (std::size_t i = 0; i < n; ++i) tree.set(i, state[i] == 1 ? soft_score_key(score[i]) : K(0));
   tree.build();
 
@@ -587,7 +456,7 @@ void soft_nms_select(std::span<const nms_box<R>> boxes, std::vector<S>& score, c
     // ---- rescore
     const nms_box<R>& selected = boxes[s];
     const auto rescore = [&](std::size_t c, const nms_box<R>& other) {
-      const soft_factor<R> f = rule(soft_iou(selected, other));
+      const soft_factor<R> f = rule(torchvision_iou(selected, other));
       const S old = score[c];
       const S now = f.removed ? old : soft_scaled(old, f.factor);
       score[c] = now;
@@ -659,8 +528,8 @@ void soft_nms_select(std::span<const nms_box<R>> boxes, std::vector<S>& score, c
 template <soft_nms_convention C, soft_nms_method M, class R>
 soft_rule<C, M, R> make_soft_rule(double iou_threshold, double sigma) noexcept {
   soft_rule<C, M, R> rule;
-  rule.threshold = soft_parameter<R>(iou_threshold);
-  rule.sigma = soft_parameter<R>(sigma);
+  rule.threshold = round_to_nearest<R>(iou_threshold);
+  rule.sigma = round_to_nearest<R>(sigma);
   rule.scale = R(-0.5) / rule.sigma;
   return rule;
 }
@@ -743,7 +612,7 @@ index_t check_soft_nms_arguments(const BoxView& boxes, const ScoreView& scores,
     // The kernel divides by sigma rounded to R (mmcv, OpenCV) or multiplies by -0.5 / sigma
     // (TensorFlow): a positive double that rounds to 0, or whose reciprocal overflows, in R
     // would turn every decay into NaN. Check the values actually used.
-    const R sigma = soft_parameter<R>(options.sigma);
+    const R sigma = round_to_nearest<R>(options.sigma);
     const R scale = R(-0.5) / sigma;
     if (!(sigma > R(0)) || !std::isfinite(scale)) {
       CVK_THROW(invalid_argument,
@@ -796,7 +665,7 @@ auto soft_nms_views(const BoxView& b, const ScoreView& s, double iou_threshold,
   }
   const std::size_t max_keep =
       options.max_output ? static_cast<std::size_t>(*options.max_output) : boxes.size();
-  const S min_score = soft_parameter<S>(options.min_score);
+  const S min_score = round_to_nearest<S>(options.min_score);
   std::vector<index_t> picked;
   std::vector<S> picked_score;
   const bool use_grid = boxes.size() >= grid_from;

@@ -33,6 +33,8 @@
 #include "../core/tensor.hpp"
 #include "../detail/checks.hpp"
 #include "detail/box_grid.hpp"
+#include "detail/overlap.hpp"
+#include "detail/tournament.hpp"
 
 CVK_BEGIN_NAMESPACE
 
@@ -153,60 +155,6 @@ namespace detail {
 /// Type the weighted sums accumulate in: double for float (KL-Loss sums in float64), R otherwise.
 template <class R>
 using voting_acc_t = std::conditional_t<(sizeof(R) < sizeof(double)), double, R>;
-
-/// One box as corners plus its area in the chosen convention, ((x2 - x1) + one)·((y2 - y1) + one).
-template <class R>
-struct voting_box {
-  R x1{};
-  R y1{};
-  R x2{};
-  R y2{};
-  R area{};
-};
-
-template <class R>
-constexpr voting_box<R> make_voting_box(const std::array<R, 4>& c, R one) noexcept {
-  const R w = (c[2] - c[0]) + one;
-  const R h = (c[3] - c[1]) + one;
-  const R area = w * h;
-  return {c[0], c[1], c[2], c[3], area};
-}
-
-/// Detectron's bbox_overlaps (utils/cython_bbox.pyx) for one pair, `top` first: 0 unless the
-/// intersection has a positive width and height, else inter / (area_top + area_other - inter).
-template <class R>
-inline R detectron_overlap(const voting_box<R>& top, const voting_box<R>& other, R one) noexcept {
-  const R right = other.x2 < top.x2 ? other.x2 : top.x2;
-  const R left = top.x1 < other.x1 ? other.x1 : top.x1;
-  const R iw = (right - left) + one;
-  if (!(iw > R(0))) return R(0);
-  const R bottom = other.y2 < top.y2 ? other.y2 : top.y2;
-  const R upper = top.y1 < other.y1 ? other.y1 : top.y1;
-  const R ih = (bottom - upper) + one;
-  if (!(ih > R(0))) return R(0);
-  const R inter = iw * ih;
-  const R sum = top.area + other.area;
-  const R ua = sum - inter;
-  return inter / ua;
-}
-
-/// KL-Loss's IoU (py_cpu_nms.py soft, numpy): w = max(0, min(x2) - max(x1) + one) (NaN
-/// propagates), inter = w·h, inter / (area_i + area_j - inter). 0/0 and NaN stay NaN.
-template <class R>
-inline R kl_overlap(const voting_box<R>& i, const voting_box<R>& j, R one) noexcept {
-  const R xx1 = i.x1 < j.x1 ? j.x1 : i.x1;
-  const R yy1 = i.y1 < j.y1 ? j.y1 : i.y1;
-  const R xx2 = j.x2 < i.x2 ? j.x2 : i.x2;
-  const R yy2 = j.y2 < i.y2 ? j.y2 : i.y2;
-  const R wv = (xx2 - xx1) + one;
-  const R hv = (yy2 - yy1) + one;
-  const R w = wv < R(0) ? R(0) : wv;
-  const R h = hv < R(0) ? R(0) : hv;
-  const R inter = w * h;
-  const R sum = i.area + j.area;
-  const R uni = sum - inter;
-  return inter / uni;
-}
 
 /// Whether a box can have a positive intersection with any box: finite area and positive
 /// width and height in the convention. Both IoU formulas give 0, ±0 or NaN for any other box
@@ -344,7 +292,7 @@ void box_voting_kernel(std::span<const voting_box<R>> kept,
           // <= 0, a large kept box, or no usable grid)
           voters.clear();
           const auto test = [&](index_t j) {
-            const R o = detectron_overlap(q, all[static_cast<std::size_t>(j)], one);
+            const R o = detectron_iou(q, all[static_cast<std::size_t>(j)], one);
             if (o >= threshold) voters.emplace_back(j, o);
           };
           if (grid_ok && grid.near(q, test)) {
@@ -418,67 +366,32 @@ void box_voting_kernel(std::span<const voting_box<R>> kept,
       k_count * (n + 1) >= 50'000 ? options.threads : 1);
 }
 
-/// A tournament (winner) tree over KL-Loss's array positions: the root holds the position of
-/// the best live entry in numpy's argmax order (NaN first, then the larger score, then the lower
-/// position). A position's entry changes in O(log N).
+/// A position's rank in KL-Loss's argmax (numpy's np.argmax over the remaining scores): live
+/// entries first, NaN before numbers, then the larger score; ties go to the lower position (the
+/// winner_tree's leftmost rule). Key{} is a dead entry.
 template <class RS>
-class position_tournament {
- public:
-  explicit position_tournament(std::size_t n)
-      : leaves_(std::bit_ceil(std::max<std::size_t>(n, 1))) {
-    score_.assign(leaves_, RS(0));
-    live_.assign(leaves_, 0);
-    winner_.assign(2 * leaves_, 0);
-    for (std::size_t p = 0; p < leaves_; ++p) winner_[leaves_ + p] = p;
-  }
-  /// Sets every position at once (live = [0, n)) and builds the tree.
-  void assign(std::span<const RS> scores) {
-    for (std::size_t p = 0; p < scores.size(); ++p) {
-      score_[p] = scores[p];
-      live_[p] = 1;
-    }
-    for (std::size_t node = leaves_ - 1; node >= 1; --node) winner_[node] = play(node);
-  }
-  [[nodiscard]] std::size_t best() const noexcept { return winner_[1]; }
-  [[nodiscard]] RS score(std::size_t p) const noexcept { return score_[p]; }
-  void set(std::size_t p, RS score, bool live) noexcept {
-    score_[p] = score;
-    live_[p] = live ? 1 : 0;
-    // Up the tree while a winner changes or is p itself (whose rank changed); above a node
-    // whose winner is another, unchanged position nothing changes.
-    for (std::size_t node = (leaves_ + p) >> 1; node >= 1; node >>= 1) {
-      const std::size_t before_update = winner_[node];
-      const std::size_t now = play(node);
-      winner_[node] = now;
-      if (now == before_update && now != p) break;
-    }
-  }
-
- private:
-  /// Whether position q ranks strictly before position p (ties: neither).
-  [[nodiscard]] bool before(std::size_t q, std::size_t p) const noexcept {
-    if (live_[q] == 0) return false;
-    if (live_[p] == 0) return true;
-    const RS sq = score_[q];
-    const RS sp = score_[p];
-    const bool q_nan = sq != sq;
-    const bool p_nan = sp != sp;
-    if (q_nan || p_nan) return q_nan && !p_nan;
-    return sq > sp;
-  }
-  /// The winner of a node: its right child's winner only if it ranks strictly before the left's
-  /// (every position on the left is lower).
-  [[nodiscard]] std::size_t play(std::size_t node) const noexcept {
-    const std::size_t left = winner_[2 * node];
-    const std::size_t right = winner_[2 * node + 1];
-    return before(right, left) ? right : left;
-  }
-
-  std::size_t leaves_;
-  std::vector<RS> score_;
-  std::vector<unsigned char> live_;
-  std::vector<std::size_t> winner_;
+struct kl_rank {
+  RS score;
+  bool live;
 };
+
+/// "a ranks strictly before b" for kl_rank.
+struct kl_before {
+  template <class RS>
+  constexpr bool operator()(const kl_rank<RS>& a, const kl_rank<RS>& b) const noexcept {
+    if (!a.live) return false;
+    if (!b.live) return true;
+    const bool a_nan = a.score != a.score;  // NOLINT(misc-redundant-expression)
+    const bool b_nan = b.score != b.score;  // NOLINT(misc-redundant-expression)
+    if (a_nan || b_nan) return a_nan && !b_nan;
+    return a.score > b.score;
+  }
+};
+
+/// The tournament over KL-Loss's array positions (tournament.hpp): the root holds the position
+/// of the best live entry in argmax order.
+template <class RS>
+using position_tournament = winner_tree<kl_rank<RS>, std::size_t, kl_before>;
 
 /// Per box: x/σ² of the four corners, then 1/σ² of the four (one cache line for double sums).
 template <class A>
@@ -539,7 +452,8 @@ void var_voting_kernel(std::span<const voting_box<R>> boxes,
     position[i] = i;
   }
   position_tournament<RS> ranking(n);
-  ranking.assign(scores);
+  for (std::size_t p = 0; p < n; ++p) ranking.set(p, {scores[p], true});
+  ranking.build();
 
   // Neighbours from the grid only when every pair that matters has a positive intersection.
   const bool grid_wanted = vote_threshold >= 0.0 && n >= 2;
@@ -558,25 +472,25 @@ void var_voting_kernel(std::span<const voting_box<R>> boxes,
   std::size_t live = n;
   while (cur < live) {
     // 1. the best remaining position swaps with `cur`; `cur` leaves the remaining range
-    const std::size_t from = ranking.best();
+    const std::size_t from = ranking.top();
     const std::size_t b = at[from];
-    const RS selected_score = ranking.score(from);
+    const RS selected_score = ranking.key(from).score;
     if (from != cur) {
       const std::size_t other = at[cur];
       at[cur] = b;
       at[from] = other;
       position[b] = cur;
       position[other] = from;
-      ranking.set(from, ranking.score(cur), true);
+      ranking.update(from, {ranking.key(cur).score, true});
     }
-    ranking.set(cur, selected_score, false);
+    ranking.update(cur, {selected_score, false});
 
     // 2. the remaining boxes (positions in (cur, live)) with IoU > min(vote_threshold, 0), in
     //    position order
     neighbours.clear();
     const voting_box<R>& sb = boxes[b];
     const auto consider = [&](std::size_t j) {
-      const R o = kl_overlap(sb, boxes[j], one);
+      const R o = kl_loss_iou(sb, boxes[j], one);
       if (static_cast<double>(o) > collect_threshold) neighbours.push_back({position[j], j, o});
     };
     const auto remaining = [&](index_t j) {
@@ -641,7 +555,7 @@ void var_voting_kernel(std::span<const voting_box<R>> boxes,
         continue;
       }
       const std::size_t p = position[nb.box];
-      RS s = ranking.score(p);
+      RS s = ranking.key(p).score;
       if (gaussian) {
         const auto ov = static_cast<AS>(nb.iou);
         s = static_cast<RS>(static_cast<AS>(s) * std::exp(-(ov * ov) / soft_sigma));
@@ -649,7 +563,7 @@ void var_voting_kernel(std::span<const voting_box<R>> boxes,
         s = RS(0);
       }
       if (!(static_cast<double>(s) < options.score_threshold)) {
-        ranking.set(p, s, true);
+        ranking.update(p, {s, true});
         ++front;
         continue;
       }
@@ -659,8 +573,8 @@ void var_voting_kernel(std::span<const voting_box<R>> boxes,
       at[last] = nb.box;
       position[moved] = p;
       position[nb.box] = last;
-      ranking.set(p, ranking.score(last), true);
-      ranking.set(last, s, false);
+      ranking.update(p, {ranking.key(last).score, true});
+      ranking.update(last, {s, false});
       --live;
       if (moved != nb.box && back - 1 > front && neighbours[back - 1].box == moved) {
         neighbours[front] = neighbours[back - 1];  // now at p: the next one examined

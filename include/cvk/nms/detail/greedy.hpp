@@ -18,29 +18,12 @@
 #include "../../core/strided_view.hpp"
 #include "../../detail/scratch.hpp"
 #include "box_grid.hpp"
+#include "overlap.hpp"
+#include "threshold.hpp"
 
 CVK_BEGIN_NAMESPACE
 CVK_KERNEL_BEGIN
 namespace detail {
-
-/// One candidate: xyxy corners and torchvision's area (x2 - x1) * (y2 - y1), unclamped.
-template <class R>
-struct nms_box {  // trivial (no member initialisers): it lives in scratch memory
-  R x1;
-  R y1;
-  R x2;
-  R y2;
-  R area;
-};
-
-/// Corners → candidate (the area product in its own statement, as torchvision's box_area).
-template <class R>
-constexpr nms_box<R> make_nms_box(R x1, R y1, R x2, R y2) noexcept {
-  const R w = x2 - x1;
-  const R h = y2 - y1;
-  const R area = w * h;
-  return {x1, y1, x2, y2, area};
-}
 
 /// The IoU threshold as a value of R plus the comparison. torchvision compares the IoU in R
 /// with the threshold in double; for float, `double(iou) > t` holds exactly when
@@ -60,64 +43,23 @@ struct nms_threshold {
   [[nodiscard]] bool needs_overlap() const noexcept {
     return inclusive ? value > R(0) : value >= R(0);
   }
-
- private:
-  template <class T>
-  static T round_toward(double t, bool up) noexcept {
-    if constexpr (sizeof(T) >= sizeof(double)) {
-      (void)up;
-      return static_cast<T>(t);
-    } else {
-      constexpr T inf = std::numeric_limits<T>::infinity();
-      constexpr T big = std::numeric_limits<T>::max();
-      if (t > static_cast<double>(big)) return up || std::isinf(t) ? inf : big;
-      if (t < -static_cast<double>(big)) return !up || std::isinf(t) ? -inf : -big;
-      T r = static_cast<T>(t);
-      if (!up && static_cast<double>(r) > t) r = std::nextafter(r, -inf);
-      if (up && static_cast<double>(r) < t) r = std::nextafter(r, inf);
-      return r;
-    }
-  }
 };
 
-/// The IoU of kept box (kx1, ky1, kx2, ky2, karea) and candidate `j`: torchvision's per-pair
-/// code, same operations in the same order (std::max / std::min argument order included, which
-/// decides NaN results). A zero union gives 0/0 = NaN, and NaN compares false: such a pair never
-/// suppresses.
+/// The pair criteria of the greedy kernels (overlap.hpp): torchvision's IoU, and DIoU-NMS's
+/// IoU − (ρ²/c²)^β (UnitBeta: β = 1, no pow).
 template <class R>
 struct iou_pair {
   static constexpr bool unit_beta = true;
   static R overlap(R kx1, R ky1, R kx2, R ky2, R karea, const nms_box<R>& j, R /*beta*/) noexcept {
-    const R xx1 = max_of(kx1, j.x1);
-    const R yy1 = max_of(ky1, j.y1);
-    const R xx2 = min_of(kx2, j.x2);
-    const R yy2 = min_of(ky2, j.y2);
-    const R w = max_of(R(0), xx2 - xx1);
-    const R h = max_of(R(0), yy2 - yy1);
-    const R inter = w * h;
-    const R sum = karea + j.area;
-    const R uni = sum - inter;
-    return inter / uni;
+    return torchvision_iou(kx1, ky1, kx2, ky2, karea, j);
   }
 };
 
-/// DIoU-NMS (Zheng et al., AAAI 2020): IoU − (ρ²/c²)^β, ρ the distance of the centres and c the
-/// diagonal of the smallest enclosing box; the penalty is 0 when c = 0 (two identical points).
-/// β = 1 is the paper's criterion, darknet's beta_nms is 0.6.
 template <class R, bool UnitBeta>
 struct diou_pair {
   static constexpr bool unit_beta = UnitBeta;
   static R overlap(R kx1, R ky1, R kx2, R ky2, R karea, const nms_box<R>& j, R beta) noexcept {
-    const R iou = iou_pair<R>::overlap(kx1, ky1, kx2, ky2, karea, j, beta);
-    const R dx = (kx1 + kx2) - (j.x1 + j.x2);  // 2 × centre distance
-    const R dy = (ky1 + ky2) - (j.y1 + j.y2);
-    const R cw = max_of(kx2, j.x2) - min_of(kx1, j.x1);
-    const R ch = max_of(ky2, j.y2) - min_of(ky1, j.y1);
-    const R c2 = R(4) * (cw * cw + ch * ch);
-    const R rho2 = dx * dx + dy * dy;
-    R penalty = c2 > R(0) ? rho2 / c2 : R(0);
-    if constexpr (!UnitBeta) penalty = std::pow(penalty, beta);
-    return iou - penalty;
+    return diou_nms_criterion<R, UnitBeta>(kx1, ky1, kx2, ky2, karea, j, beta);
   }
 };
 
