@@ -101,8 +101,8 @@ CVK_BEGIN_NAMESPACE
 // gradients and 4 for the input gradient.
 // Memory (per call): an NHWC copy of the input plus one pixel of zeros ((N·H·W + 1)·C values),
 // the 1×1 weight packed by conv2d_plan (O·(C/g)·K values, padded to whole vectors), and a column
-// buffer of R·Wo·C·K values for a chunk of R = max(1, ⌊2^18 / (Wo·C·K)⌋) output rows (at most
-// max(2^18, Wo·C·K) values: 1 MiB in float once a row fits). Per task: K·og samples.
+// buffer of R·Wo·C·K values for a chunk of R = max(1, ⌊2^17 / (Wo·C·K)⌋) output rows (at most
+// max(2^17, Wo·C·K) values: 512 KiB in float once a row fits). Per task: K·og samples.
 // Backward adds a sample table of R·Wo·K·og entries (4 indices, 7 values), the transposed 1×1
 // weight, grad_input's NHWC buffer ((N·H·W + 1)·C), the weight gradient twice (O·(C/g)·K).
 
@@ -267,13 +267,26 @@ deform_call<T> deform_prepare(const Input& input, const Offset& offset, const Ma
   return call;
 }
 
+/// The element type of a tensor argument; void for the no_mask / no_bias tags.
+template <class X>
+struct deform_value {
+  using type = std::remove_const_t<tensor_value_t<const X&>>;
+};
+template <>
+struct deform_value<no_mask_t> {
+  using type = void;
+};
+template <>
+struct deform_value<no_bias_t> {
+  using type = void;
+};
+
 template <class T, class... Tensors>
 constexpr void assert_deform_types() {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
                 "cvk: deform_conv2d runs on float or double tensors");
-  static_assert(((std::is_same_v<std::remove_cvref_t<Tensors>, no_mask_t> ||
-                  std::is_same_v<std::remove_cvref_t<Tensors>, no_bias_t> ||
-                  std::is_same_v<std::remove_const_t<tensor_value_t<const Tensors&>>, T>)&&...),
+  static_assert(((std::is_void_v<typename deform_value<std::remove_cvref_t<Tensors>>::type> ||
+                  std::is_same_v<typename deform_value<std::remove_cvref_t<Tensors>>::type, T>)&&...),
                 "cvk: deform_conv2d needs the same element type in input, offset, mask, weight, "
                 "bias and the outputs (all float or all double); convert one of them");
 }

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <array>
+#include <memory>
 #include <vector>
 
 #include "../../core/config.hpp"
@@ -24,6 +25,7 @@
 #include "../conv2d.hpp"
 #include "../conv2d_backward.hpp"
 #include "conv2d_grad_nhwc.hpp"
+#include "conv2d_run.hpp"
 #include "deform_sampling.hpp"
 #include "geometry.hpp"
 
@@ -31,37 +33,20 @@ CVK_BEGIN_NAMESPACE
 namespace detail {
 
 /// Column-buffer budget in elements: a chunk holds max(1, ⌊budget / (Wo·C·K)⌋) output rows.
-inline constexpr index_t deform_column_budget = index_t{1} << 18;
+inline constexpr index_t deform_column_budget = index_t{1} << 17;
 
 inline index_t deform_chunk_rows(const deform_geometry& d) {
   const index_t row = std::max<index_t>(1, d.conv.out_width * d.columns);
   return std::clamp<index_t>(deform_column_budget / row, 1, std::max<index_t>(1, d.conv.out_height));
 }
 
-/// The input as contiguous NHWC pixels, plus one pixel of zeros (index N·H·W) that corners
-/// outside the image read. `x` is (n, c, h, w)-ordered.
-template <class T>
-std::vector<T> deform_image_copy(const conv2d_geometry& g, const strided_view<const T, 4>& x,
-                                 const char* fn, const char* what, int threads) {
-  const index_t pixels = g.batch * g.in_height * g.in_width;  // checked by resolve_conv2d
-  const index_t count = checked_mul(pixels + 1, g.in_channels, fn, what, x);
-  std::vector<T> image = checked_vector<T>(count, fn, what, x);
-  if (x.data() == nullptr) return image;
-  parallel_for(
-      0, g.batch * g.in_height, 16,
-      [&](index_t lo, index_t hi) {
-        for (index_t r = lo; r < hi; ++r) {
-          const index_t n = r / g.in_height, y = r % g.in_height;
-          T* d = image.data() + r * g.in_width * g.in_channels;
-          const T* s = x.data() + n * x.stride(0) + y * x.stride(2);
-          for (index_t ix = 0; ix < g.in_width; ++ix) {
-            const T* p = s + ix * x.stride(3);
-            for (index_t c = 0; c < g.in_channels; ++c) d[ix * g.in_channels + c] = p[c * x.stride(1)];
-          }
-        }
-      },
-      threads);
-  return image;
+/// `count` uninitialised values (buffers every element of which is written before it is read).
+template <class E, class Shape>
+std::unique_ptr<E[]> deform_buffer(index_t count, const char* fn, const char* what,
+                                   const Shape& shape) {
+  return checked_allocation<E>(count, fn, what, shape, [count] {
+    return std::unique_ptr<E[]>(new E[static_cast<std::size_t>(std::max<index_t>(count, 1))]);
+  });
 }
 
 /// The 1×1 weight w'[o, t·(C/g) + i] = w[o, i, t / KW, t % KW] (`w` OIHW-ordered), O×(C/g·K).
@@ -138,14 +123,17 @@ void deform_forward(const deform_geometry& d, const strided_view<const T, 4>& x,
       caller{fn},
       strided_view<const T, 4>(wp.data(), {g.out_channels, d.columns_per_group, 1, 1}), bias,
       deform_pointwise_params(d, threads));
-  const std::vector<T> image = deform_image_copy(g, x, fn, "the NHWC copy of input", threads);
+  // The input as NHWC images: its own memory when it already is, else one copy.
+  const layout_images<T> images =
+      to_image_layout(g, image_layout{g.in_channels, false}, x, fn, "the NHWC copy of input",
+                      threads);
+  const std::vector<T> zeros(static_cast<std::size_t>(g.in_channels), T(0));
   const std::vector<deform_segment> segments = deform_segments(d);
   const index_t chunk = deform_chunk_rows(d);
   const index_t pixel_columns = d.columns;
-  std::vector<T> columns = checked_vector<T>(
-      checked_mul(chunk * g.out_width, std::max<index_t>(1, pixel_columns), fn,
-                  "the column buffer", x),
-      fn, "the column buffer", x);
+  const auto columns = deform_buffer<T>(
+      checked_mul(chunk * g.out_width, pixel_columns, fn, "the column buffer", x), fn,
+      "the column buffer", x);
   const index_t samples_per_pixel = checked_mul(d.taps, d.offset_groups, fn, "offset", offset);
   const index_t grain = deform_pixel_grain(d);
   for (index_t n = 0; n < g.batch; ++n) {
@@ -155,15 +143,17 @@ void deform_forward(const deform_geometry& d, const strided_view<const T, 4>& x,
           0, rows * g.out_width, grain,
           [&](index_t lo, index_t hi) {
             std::vector<deform_sample<T>> samples(static_cast<std::size_t>(samples_per_pixel));
+            const deform_image<const T> image{images.data + n * images.image_stride,
+                                              zeros.data(), g.in_channels};
             for (index_t p = lo; p < hi; ++p) {
               const index_t oy = r0 + p / g.out_width, ox = p % g.out_width;
               deform_pixel_samples<T>(d, offset, mask, n, oy, ox, samples.data());
-              deform_gather_pixel<T>(d, segments, samples.data(), image.data(),
-                                     columns.data() + p * pixel_columns);
+              deform_gather_pixel<T>(d, segments, samples.data(), image,
+                                     columns.get() + p * pixel_columns);
             }
           },
           threads);
-      plan(strided_view<const T, 4>(columns.data(), {1, rows, g.out_width, pixel_columns}),
+      plan(strided_view<const T, 4>(columns.get(), {1, rows, g.out_width, pixel_columns}),
            deform_rows_nhwc(out, n, r0, rows));
     }
   }
@@ -216,10 +206,13 @@ void deform_backward(const deform_geometry& d, const strided_view<const T, 4>& x
 
   const std::vector<T> wp = deform_pointwise_weight(d, weight, fn);
   const conv2d_params p1 = deform_pointwise_params(d, threads);
-  const std::vector<T> image =
-      (want_offset || want_mask || want_weight)
-          ? deform_image_copy(g, x, fn, "the NHWC copy of input", threads)
-          : std::vector<T>{};
+  layout_images<T> images;
+  if (want_offset || want_mask || want_weight) {
+    images = to_image_layout(g, image_layout{g.in_channels, false}, x, fn,
+                             "the NHWC copy of input", threads);
+  }
+  const std::vector<T> zeros(static_cast<std::size_t>(g.in_channels), T(0));
+  std::vector<T> discard(static_cast<std::size_t>(g.in_channels), T(0));
   std::vector<T> wt;
   std::vector<T> grad_image;
   conv2d_params pt = p1;
@@ -230,9 +223,20 @@ void deform_backward(const deform_geometry& d, const strided_view<const T, 4>& x
       strided_view<const T, 4>(wt.data(),
                                {want_columns_grad ? d.columns : 0, g.out_per_group, 1, 1}),
       no_bias, pt);
-  if (want_input) {
-    grad_image = deform_image_copy(g, strided_view<const T, 4>(), fn, "grad_input's NHWC buffer",
-                                   threads);
+  // grad_input is summed in place when its images are NHWC-contiguous, else in an NHWC buffer
+  // copied out at the end.
+  const bool input_in_place = want_input && images_are_nhwc(out.input);
+  T* grad_input_data = nullptr;
+  index_t grad_input_image = g.in_height * g.in_width * g.in_channels;
+  if (input_in_place) {
+    fill(out.input);
+    grad_input_data = out.input.data();
+    grad_input_image = out.input.stride(0);
+  } else if (want_input) {
+    grad_image = checked_vector<T>(
+        checked_mul(g.batch * g.in_height * g.in_width, g.in_channels, fn, "grad_input", x), fn,
+        "grad_input's NHWC buffer", x);
+    grad_input_data = grad_image.data();
   }
   std::vector<T> grad_weight;  // O×(C/g·K), the sum over chunks
   if (want_weight) {
@@ -274,9 +278,9 @@ void deform_backward(const deform_geometry& d, const strided_view<const T, 4>& x
   const index_t chunk = deform_chunk_rows(d);
   const index_t pc = d.columns;
   const index_t samples_per_pixel = d.taps * d.offset_groups;
-  std::vector<T> columns = checked_vector<T>(
+  const auto columns = deform_buffer<T>(
       checked_mul(chunk * g.out_width, pc, fn, "the column buffer", x), fn, "the column buffer", x);
-  std::vector<deform_sample<T>> table = checked_vector<deform_sample<T>>(
+  const auto table = deform_buffer<deform_sample<T>>(
       checked_mul(chunk * g.out_width, samples_per_pixel, fn, "the sample table", offset), fn,
       "the sample table", offset);
   const index_t grain = deform_pixel_grain(d);
@@ -286,18 +290,24 @@ void deform_backward(const deform_geometry& d, const strided_view<const T, 4>& x
     for (index_t r0 = 0; r0 < g.out_height; r0 += chunk) {
       const index_t rows = std::min(chunk, g.out_height - r0);
       const index_t pixels = rows * g.out_width;
-      const strided_view<const T, 4> cols_view(columns.data(), {1, rows, g.out_width, pc});
+      const strided_view<const T, 4> cols_view(columns.get(), {1, rows, g.out_width, pc});
       const strided_view<const T, 4> dy_rows = deform_rows_nhwc(dy, n, r0, rows);
+      const deform_image<const T> image{
+          images.data == nullptr ? nullptr : images.data + n * images.image_stride, zeros.data(),
+          g.in_channels};
+      const deform_image<T> grad_in{
+          want_input ? grad_input_data + n * grad_input_image : nullptr,
+          discard.data(), g.in_channels};
       // 1. samples (and the columns, for the weight gradient)
       parallel_for(
           0, pixels, grain,
           [&](index_t lo, index_t hi) {
             for (index_t p = lo; p < hi; ++p) {
               const index_t oy = r0 + p / g.out_width, ox = p % g.out_width;
-              deform_sample<T>* s = table.data() + p * samples_per_pixel;
+              deform_sample<T>* s = table.get() + p * samples_per_pixel;
               deform_pixel_samples<T>(d, offset, mask, n, oy, ox, s);
               if (want_weight) {
-                deform_gather_pixel<T>(d, segments, s, image.data(), columns.data() + p * pc);
+                deform_gather_pixel<T>(d, segments, s, image, columns.get() + p * pc);
               }
             }
           },
@@ -310,7 +320,7 @@ void deform_backward(const deform_geometry& d, const strided_view<const T, 4>& x
       }
       if (!want_columns_grad) continue;
       // 3. the column gradient (in the column buffer)
-      transposed(dy_rows, strided_view<T, 4>(columns.data(), {1, rows, g.out_width, pc}));
+      transposed(dy_rows, strided_view<T, 4>(columns.get(), {1, rows, g.out_width, pc}));
       // 4. offset and mask gradients: per sample, dot products over its channels
       if (want_offset || want_mask) {
         parallel_for(
@@ -318,8 +328,8 @@ void deform_backward(const deform_geometry& d, const strided_view<const T, 4>& x
             [&](index_t lo, index_t hi) {
               for (index_t p = lo; p < hi; ++p) {
                 const index_t oy = r0 + p / g.out_width, ox = p % g.out_width;
-                const deform_sample<T>* s = table.data() + p * samples_per_pixel;
-                const T* gcol = columns.data() + p * pc;
+                const deform_sample<T>* s = table.get() + p * samples_per_pixel;
+                const T* gcol = columns.get() + p * pc;
                 for (index_t t = 0; t < d.taps; ++t) {
                   for (index_t og = 0; og < d.offset_groups; ++og) {
                     const deform_sample<T>& sample = s[t * d.offset_groups + og];
@@ -327,8 +337,7 @@ void deform_backward(const deform_geometry& d, const strided_view<const T, 4>& x
                     for (std::size_t k = og_first[static_cast<std::size_t>(og)];
                          k < og_first[static_cast<std::size_t>(og) + 1]; ++k) {
                       const deform_segment& seg = segments[k];
-                      deform_corner_dots<T>(sample, image.data(), g.in_channels, seg.c0,
-                                            seg.c1 - seg.c0,
+                      deform_corner_dots<T>(sample, image, seg.c0, seg.c1 - seg.c0,
                                             gcol + deform_column(d, seg.group, t, seg.c0), acc);
                     }
                     const deform_sample_grad<T> r = deform_sample_gradient(sample, acc);
@@ -352,11 +361,11 @@ void deform_backward(const deform_geometry& d, const strided_view<const T, 4>& x
               for (index_t q = lo; q < hi; ++q) {
                 const piece& pc_ = pieces[static_cast<std::size_t>(q)];
                 for (index_t p = 0; p < pixels; ++p) {
-                  const deform_sample<T>* s = table.data() + p * samples_per_pixel;
-                  const T* gcol = columns.data() + p * pc;
+                  const deform_sample<T>* s = table.get() + p * samples_per_pixel;
+                  const T* gcol = columns.get() + p * pc;
                   for (index_t t = 0; t < d.taps; ++t) {
-                    deform_scatter<T>(s[t * d.offset_groups + pc_.seg.offset_group],
-                                      grad_image.data(), g.in_channels, pc_.c0, pc_.c1 - pc_.c0,
+                    deform_scatter<T>(s[t * d.offset_groups + pc_.seg.offset_group], grad_in,
+                                      pc_.c0, pc_.c1 - pc_.c0,
                                       gcol + deform_column(d, pc_.seg.group, t, pc_.c0));
                   }
                 }
@@ -367,7 +376,7 @@ void deform_backward(const deform_geometry& d, const strided_view<const T, 4>& x
     }
   }
 
-  if (want_input) {
+  if (want_input && !input_in_place) {
     const auto& gi = out.input;
     parallel_for(
         0, g.batch * g.in_height, 16,

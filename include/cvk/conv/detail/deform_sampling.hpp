@@ -60,10 +60,9 @@ inline index_t deform_column(const deform_geometry& d, index_t group, index_t t,
   return group * d.columns_per_group + t * d.conv.in_per_group + (c - group * d.conv.in_per_group);
 }
 
-/// One sample: the pixel index of each bilinear corner in the padded NHWC image (n·H·W + y·W + x,
-/// or N·H·W — a pixel of zeros in the input copy, a discarded pixel in the gradient — for a corner
-/// outside the image), the corner weights times the mask, and the fractional parts and the mask
-/// for the coordinate gradients.
+/// One sample: the pixel index y·W + x of each bilinear corner in its image, or −1 for a corner
+/// outside the image (read from a pixel of zeros, scattered into a discarded pixel), the corner
+/// weights times the mask, and the fractional parts and the mask for the coordinate gradients.
 template <class T>
 struct deform_sample {
   index_t corner[4];  // (y0, x0), (y0, x0 + 1), (y0 + 1, x0), (y0 + 1, x0 + 1)
@@ -77,9 +76,9 @@ struct deform_sample {
 /// NaN and nothing is scattered into the input gradient. ±inf and huge coordinates fail the range
 /// test before any conversion to an integer.
 template <class T>
-deform_sample<T> make_deform_sample(const conv2d_geometry& g, index_t n, T y, T x, T mask) {
+deform_sample<T> make_deform_sample(const conv2d_geometry& g, T y, T x, T mask) {
   deform_sample<T> s;
-  const index_t zero_pixel = g.batch * g.in_height * g.in_width;
+  constexpr index_t zero_pixel = -1;
   const T h = static_cast<T>(g.in_height), w = static_cast<T>(g.in_width);
   s.mask = mask;
   if (!(y > T(-1) && y < h && x > T(-1) && x < w)) {
@@ -96,13 +95,12 @@ deform_sample<T> make_deform_sample(const conv2d_geometry& g, index_t n, T y, T 
   s.ly = y - fy;
   s.lx = x - fx;
   const T hy = T(1) - s.ly, hx = T(1) - s.lx;
-  const index_t base = n * g.in_height * g.in_width;
   const bool top = y0 >= 0, bottom = y0 + 1 < g.in_height;
   const bool left = x0 >= 0, right = x0 + 1 < g.in_width;
-  s.corner[0] = top && left ? base + y0 * g.in_width + x0 : zero_pixel;
-  s.corner[1] = top && right ? base + y0 * g.in_width + x0 + 1 : zero_pixel;
-  s.corner[2] = bottom && left ? base + (y0 + 1) * g.in_width + x0 : zero_pixel;
-  s.corner[3] = bottom && right ? base + (y0 + 1) * g.in_width + x0 + 1 : zero_pixel;
+  s.corner[0] = top && left ? y0 * g.in_width + x0 : zero_pixel;
+  s.corner[1] = top && right ? y0 * g.in_width + x0 + 1 : zero_pixel;
+  s.corner[2] = bottom && left ? (y0 + 1) * g.in_width + x0 : zero_pixel;
+  s.corner[3] = bottom && right ? (y0 + 1) * g.in_width + x0 + 1 : zero_pixel;
   s.weight[0] = mask * (hy * hx);
   s.weight[1] = mask * (hy * s.lx);
   s.weight[2] = mask * (s.ly * hx);
@@ -132,21 +130,34 @@ void deform_pixel_samples(const deform_geometry& d, const strided_view<const T, 
       const index_t channel = (og * d.taps + t) * 2;
       const T dy = off[channel * oc], dx = off[(channel + 1) * oc];
       const T mv = m == nullptr ? T(1) : m[(og * d.taps + t) * mask.stride(1)];
-      out[t * d.offset_groups + og] = make_deform_sample<T>(g, n, base_y + dy, base_x + dx, mv);
+      out[t * d.offset_groups + og] = make_deform_sample<T>(g, base_y + dy, base_x + dx, mv);
     }
   }
 }
 
+/// One image's pixels (contiguous channels, pixel k at data + k·channels) and the pixel that
+/// corners outside the image use (zeros to read; a discarded pixel to scatter into).
+template <class T>
+struct deform_image {
+  T* data;
+  T* outside;
+  index_t channels;
+
+  [[nodiscard]] T* pixel(index_t corner) const noexcept {
+    return corner < 0 ? outside : data + corner * channels;
+  }
+};
+
 /// dst[c] = Σ_k weight[k] · corner_k[c] for c < count (the four rows are the corners' channels).
 template <class T>
-inline void deform_blend(const deform_sample<T>& s, const T* image, index_t channels,
+inline void deform_blend(const deform_sample<T>& s, const deform_image<const T>& image,
                          index_t first, index_t count, T* __restrict dst) {
   using V = simd<T>;
   constexpr index_t lanes = V::lanes;
-  const T* p0 = image + s.corner[0] * channels + first;
-  const T* p1 = image + s.corner[1] * channels + first;
-  const T* p2 = image + s.corner[2] * channels + first;
-  const T* p3 = image + s.corner[3] * channels + first;
+  const T* p0 = image.pixel(s.corner[0]) + first;
+  const T* p1 = image.pixel(s.corner[1]) + first;
+  const T* p2 = image.pixel(s.corner[2]) + first;
+  const T* p3 = image.pixel(s.corner[3]) + first;
   const auto w0 = V::splat(s.weight[0]), w1 = V::splat(s.weight[1]), w2 = V::splat(s.weight[2]),
              w3 = V::splat(s.weight[3]);
   index_t c = 0;
@@ -166,15 +177,15 @@ inline void deform_blend(const deform_sample<T>& s, const T* image, index_t chan
   }
 }
 
-/// Writes the C·K columns of one output pixel from its K·og samples ([t][og]) and the padded
-/// NHWC image `image`.
+/// Writes the C·K columns of one output pixel from its K·og samples ([t][og]) in `image`.
 template <class T>
 void deform_gather_pixel(const deform_geometry& d, const std::vector<deform_segment>& segments,
-                         const deform_sample<T>* samples, const T* image, T* columns) {
+                         const deform_sample<T>* samples, const deform_image<const T>& image,
+                         T* columns) {
   for (index_t t = 0; t < d.taps; ++t) {
     for (const deform_segment& seg : segments) {
-      deform_blend<T>(samples[t * d.offset_groups + seg.offset_group], image, d.conv.in_channels,
-                      seg.c0, seg.c1 - seg.c0, columns + deform_column(d, seg.group, t, seg.c0));
+      deform_blend<T>(samples[t * d.offset_groups + seg.offset_group], image, seg.c0,
+                      seg.c1 - seg.c0, columns + deform_column(d, seg.group, t, seg.c0));
     }
   }
 }
@@ -182,12 +193,12 @@ void deform_gather_pixel(const deform_geometry& d, const std::vector<deform_segm
 /// Σ_c g[c]·corner_k[c] for the four corners over one run of channels, added to acc[0..3]
 /// (vector partial sums, reduced in a fixed lane order, then the tail).
 template <class T>
-inline void deform_corner_dots(const deform_sample<T>& s, const T* image, index_t channels,
+inline void deform_corner_dots(const deform_sample<T>& s, const deform_image<const T>& image,
                                index_t first, index_t count, const T* grad, T acc[4]) {
   using V = simd<T>;
   constexpr index_t lanes = V::lanes;
-  const T* p[4] = {image + s.corner[0] * channels + first, image + s.corner[1] * channels + first,
-                   image + s.corner[2] * channels + first, image + s.corner[3] * channels + first};
+  const T* p[4] = {image.pixel(s.corner[0]) + first, image.pixel(s.corner[1]) + first,
+                   image.pixel(s.corner[2]) + first, image.pixel(s.corner[3]) + first};
   auto a0 = V::zero(), a1 = V::zero(), a2 = V::zero(), a3 = V::zero();
   index_t c = 0;
   for (; c + lanes <= count; c += lanes) {
@@ -231,12 +242,12 @@ deform_sample_grad<T> deform_sample_gradient(const deform_sample<T>& s, const T 
 
 /// grad_image[corner_k][c] += weight_k · grad[c] for c < count, the four corners in order.
 template <class T>
-inline void deform_scatter(const deform_sample<T>& s, T* grad_image, index_t channels,
+inline void deform_scatter(const deform_sample<T>& s, const deform_image<T>& grad_image,
                            index_t first, index_t count, const T* __restrict grad) {
   using V = simd<T>;
   constexpr index_t lanes = V::lanes;
   for (int k = 0; k < 4; ++k) {
-    T* __restrict dst = grad_image + s.corner[k] * channels + first;
+    T* __restrict dst = grad_image.pixel(s.corner[k]) + first;
     const auto w = V::splat(s.weight[k]);
     index_t c = 0;
     for (; c + lanes <= count; c += lanes) {
