@@ -4,7 +4,9 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "nms/cluster.hpp"
 #include "nms/em_merge.hpp"
+#include "nms/fast.hpp"
 #include "nms/matrix.hpp"
 #include "nms/nms.hpp"
 #include "nms/onnx.hpp"

@@ -401,3 +401,31 @@ TEST_CASE("nms toolkit: pycocotools_iou is bbIou", "[nms_toolkit]") {
   CHECK(cvk::detail::pycocotools_iou(box(0, 0, 1, 1), box(1, 0, 1, 1), false) == 0.0);
   CHECK(cvk::detail::pycocotools_iou(box(0, 0, 0, 0), box(0, 0, 0, 0), false) == 0.0);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Memory: the matrix family keeps only per-thread scratch leases, which release frees
+
+TEST_CASE("nms toolkit: the matrix family's kept memory is the thread's scratch", "[nms_toolkit]") {
+  cvk::rng gen(71);
+  std::vector<std::array<float, 4>> boxes;
+  std::vector<float> scores;
+  for (int i = 0; i < 3000; ++i) {
+    const auto x = static_cast<float>(gen.uniform<double>(0.0, 1000.0));
+    const auto y = static_cast<float>(gen.uniform<double>(0.0, 1000.0));
+    boxes.push_back({x, y, x + 20.0f, y + 20.0f});
+    scores.push_back(static_cast<float>(gen.uniform<double>(0.0, 1.0)));
+  }
+  cvk::release_thread_scratch();
+  REQUIRE(cvk::thread_scratch_bytes() == 0);
+  const auto decayed = cvk::matrix_nms(boxes, scores, {.threads = 1});
+  const auto fast = cvk::fast_nms(boxes, scores, 0.5, {.threads = 1});
+  const auto clustered =
+      cvk::cluster_nms(boxes, scores, 0.5, {.penalty = cvk::cluster_penalty::score});
+  CHECK(decayed.indices.size() == 3000);
+  CHECK(fast.size() > 0);
+  CHECK(clustered.indices.size() > 0);
+  // the columns, grid spans, coordinate copies and positions were leased: kept for the next call
+  CHECK(cvk::thread_scratch_bytes() > 3000 * 5 * sizeof(float));
+  cvk::release_thread_scratch();
+  CHECK(cvk::thread_scratch_bytes() == 0);
+}

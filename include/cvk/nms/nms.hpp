@@ -21,6 +21,7 @@
 #include "../core/parallel.hpp"
 #include "../core/tensor.hpp"
 #include "../detail/checks.hpp"
+#include "detail/candidates.hpp"
 #include "detail/greedy.hpp"
 #include "detail/rank.hpp"
 
@@ -69,14 +70,7 @@ namespace detail {
 template <class BoxView, class ScoreView>
 index_t check_nms_arguments(const BoxView& boxes, const ScoreView& scores, double iou_threshold,
                             const nms_options& options, const char* fn) {
-  expect_shape(boxes, {any_extent, 4}, fn, "boxes", "N×4");
-  const index_t n = boxes.extent(0);
-  // every ranking allocates N indices first (nms_order)
-  check_allocation_size(n, sizeof(index_t), fn, "boxes", boxes);
-  if (scores.extent(0) != n) {
-    CVK_THROW(shape_error, std::string(fn) + ": scores must have " + std::to_string(n) +
-                               " elements (one per box), got " + std::to_string(scores.extent(0)));
-  }
+  const index_t n = check_boxes_and_scores(boxes, scores, fn);
   if (std::isnan(iou_threshold)) {
     CVK_THROW(invalid_argument, std::string(fn) + ": iou_threshold must be a number, got nan");
   }
@@ -103,64 +97,6 @@ index_t check_nms_arguments(const BoxView& boxes, const ScoreView& scores, doubl
   return n;
 }
 
-/// Box indices in processing order: score descending, equal scores by ascending index (a stable
-/// sort, as torchvision), NaN scores last in index order; then the score filter and top_k.
-/// Float, double and integer scores are ranked by a radix sort (O(N)), others by std::sort.
-template <class ScoreView>
-std::vector<index_t> nms_order(const ScoreView& scores, const nms_options& options) {
-  using S = typename ScoreView::value_type;
-  const index_t n = scores.extent(0);
-  std::vector<index_t> unordered;  // NaN scores
-  const auto passes = [&](S s) {
-    return !options.score_threshold || static_cast<double>(s) > *options.score_threshold;
-  };
-  const auto is_nan = [](S s) {
-    if constexpr (std::is_floating_point_v<S>) {
-      return std::isnan(s);
-    } else {
-      (void)s;
-      return false;
-    }
-  };
-  std::vector<index_t> order;
-  if constexpr (has_radix_key<S>) {
-    std::vector<index_t> ranked;  // box indices that enter the ranking
-    ranked.reserve(static_cast<std::size_t>(n));
-    for (index_t i = 0; i < n; ++i) {
-      const S s = scores(i);
-      if (is_nan(s)) {
-        if (!options.score_threshold) unordered.push_back(i);  // NaN > t is false: filtered
-      } else if (passes(s)) {
-        ranked.push_back(i);
-      }
-    }
-    order = radix_order<radix_key_t<S>>(
-        ranked.size(), [&](std::size_t k) { return radix_key(scores(ranked[k])); });
-    for (index_t& k : order) k = ranked[static_cast<std::size_t>(k)];
-  } else {
-    std::vector<std::pair<S, index_t>> ranked;
-    ranked.reserve(static_cast<std::size_t>(n));
-    for (index_t i = 0; i < n; ++i) {
-      const S s = scores(i);
-      if (is_nan(s)) {
-        if (!options.score_threshold) unordered.push_back(i);
-      } else if (passes(s)) {
-        ranked.emplace_back(s, i);
-      }
-    }
-    std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
-      return a.first > b.first || (a.first == b.first && a.second < b.second);
-    });
-    order.reserve(ranked.size() + unordered.size());
-    for (const auto& entry : ranked) order.push_back(entry.second);
-  }
-  order.insert(order.end(), unordered.begin(), unordered.end());
-  if (options.top_k && static_cast<std::size_t>(*options.top_k) < order.size()) {
-    order.resize(static_cast<std::size_t>(*options.top_k));
-  }
-  return order;
-}
-
 /// Box i as an NMS candidate: xyxy corners (x2 + 1 and y2 + 1 for pixel-inclusive boxes) and
 /// the area in R.
 template <class R, class BoxView>
@@ -182,88 +118,6 @@ inline std::size_t nms_max_keep(const nms_options& options, std::size_t candidat
   return options.max_output ? std::min(static_cast<std::size_t>(*options.max_output), candidates)
                             : candidates;
 }
-
-inline tensor<index_t, 1> to_index_tensor(const std::vector<index_t>& indices) {
-  tensor<index_t, 1> result(static_cast<index_t>(indices.size()));
-  std::copy(indices.begin(), indices.end(), result.begin());
-  return result;
-}
-
-/// The class ids of a class-aware NMS: an integer tensor of N elements.
-template <class ClassView>
-void check_classes(const ClassView& classes, index_t n, const char* fn) {
-  using C = typename ClassView::value_type;
-  static_assert(has_radix_key<C> && std::is_integral_v<C>,
-                "cvk: class ids of a class-aware NMS must be an integer tensor");
-  if (classes.extent(0) != n) {
-    CVK_THROW(shape_error, std::string(fn) + ": classes must have " + std::to_string(n) +
-                               " elements (one per box), got " + std::to_string(classes.extent(0)));
-  }
-}
-
-/// Ranked candidates grouped by class, each group in processing order: a stable radix sort of
-/// the ranks by class id (one pass per 11 bits of the range of the ids). Position k of the
-/// grouped order holds rank[k] (a position in `order`) and box[k] = order[rank[k]]; group g is
-/// [start[g], start[g + 1]).
-struct class_groups {
-  std::vector<index_t> rank;
-  std::vector<index_t> box;
-  std::vector<std::size_t> start;
-
-  template <class ClassView>
-  class_groups(const ClassView& classes, const std::vector<index_t>& order)
-      : rank(radix_order<radix_key_t<typename ClassView::value_type>>(
-            order.size(), [&](std::size_t r) { return radix_key(classes(order[r])); })),
-        box(order.size()),
-        start{0} {
-    using C = typename ClassView::value_type;
-    C previous{};
-    for (std::size_t k = 0; k < order.size(); ++k) {
-      box[k] = order[static_cast<std::size_t>(rank[k])];
-      const C current = classes(box[k]);
-      if (k > 0 && current != previous) start.push_back(k);
-      previous = current;
-    }
-    start.push_back(order.size());
-  }
-
-  [[nodiscard]] index_t groups() const noexcept { return static_cast<index_t>(start.size() - 1); }
-
-  /// Runs `nms_group(first, last, kept)` for every group (kept: positions relative to first),
-  /// groups spread over `threads` threads, and merges the survivors in rank order (the order
-  /// of `order`), at most max_keep of them.
-  template <class NmsGroup>
-  [[nodiscard]] tensor<index_t, 1> merge(const std::vector<index_t>& order, std::size_t max_keep,
-                                         int threads, NmsGroup nms_group) const {
-    // kept_rank[r] != 0: the candidate of rank r survives in its class (disjoint per group).
-    std::vector<unsigned char> kept_rank(order.size(), 0);
-    parallel_for(
-        0, groups(), 1,
-        [&](index_t lo, index_t hi) {
-          std::vector<index_t> kept;
-          for (index_t g = lo; g < hi; ++g) {
-            const std::size_t first = start[static_cast<std::size_t>(g)];
-            kept.clear();
-            nms_group(first, start[static_cast<std::size_t>(g) + 1], kept);
-            for (const index_t k : kept) {
-              kept_rank[static_cast<std::size_t>(rank[first + static_cast<std::size_t>(k)])] = 1;
-            }
-          }
-        },
-        threads);
-    std::size_t survivors = 0;
-    for (const unsigned char k : kept_rank) survivors += k;
-    tensor<index_t, 1> result(static_cast<index_t>(std::min(survivors, max_keep)));
-    index_t* out = result.data();
-    for (std::size_t r = 0, written = 0; r < order.size() && written < max_keep; ++r) {
-      if (kept_rank[r] != 0) {
-        *out++ = order[r];
-        ++written;
-      }
-    }
-    return result;
-  }
-};
 
 }  // namespace detail
 

@@ -27,9 +27,9 @@
 #include "../core/strided_view.hpp"
 #include "../core/tensor.hpp"
 #include "../detail/checks.hpp"
+#include "detail/candidates.hpp"
 #include "detail/greedy.hpp"
 #include "detail/threshold.hpp"
-#include "nms.hpp"
 
 CVK_BEGIN_NAMESPACE
 namespace detail {
@@ -148,7 +148,7 @@ template <tensor_of_rank<3> Boxes, tensor_of_rank<3> Scores>
 
   using R = real_t<typename decltype(b)::value_type>;
   using S = typename decltype(s)::value_type;
-  nms_options ranking;
+  cvk::detail::candidate_filter ranking;
   if (score_threshold) {
     // score > t compared in the scores' type: for float scores, t rounded to float first.
     if constexpr (std::is_floating_point_v<S>) {
