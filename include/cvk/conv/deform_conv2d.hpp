@@ -149,8 +149,8 @@ struct deform_conv2d_gradients {
 /// (weight OIHW); a default (null) view is a gradient not computed.
 template <class T>
 struct deform_conv2d_gradient_views {
-  strided_view<T, 4> input, offset, mask, weight;
-  strided_view<T, 1> bias;
+  strided_view<T, 4> input{}, offset{}, mask{}, weight{};
+  strided_view<T, 1> bias{};
 };
 
 namespace detail {
