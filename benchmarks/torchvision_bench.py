@@ -269,6 +269,55 @@ def bench_channel_shuffle(torch, ops, case, dtype, generator):
     return lambda: torch.channel_shuffle(x, 3)
 
 
+# deform_conv2d: the shape of benchmarks/bench_deform_conv.cpp (issue 13), same names and items;
+# torchvision's CPU kernel (NCHW, its only layout), forward through torchvision.ops.deform_conv2d
+# and backward through the kernel's own op (torchvision::_deform_conv2d_backward: every
+# gradient, as cvk's deform_conv2d_backward computes them). Offsets uniform in [-2, 2), mask in
+# [0, 1), padding 1, one offset group.
+DEFORM_CASES = [{"shape": "c64_56_k3", "batch": 1, "mask": mask} for mask in (0, 1)]
+DEFORM_SHAPE = (64, 56, 64, 3)  # in channels, image size, out channels, kernel
+
+
+def deform_flops(case):
+    """2 FLOPs per multiply-add of the 1×1 GEMM, as bench_deform_conv.cpp counts them."""
+    channels, size, out, kernel = DEFORM_SHAPE
+    return 2 * case["batch"] * size * size * out * channels * kernel * kernel
+
+
+def deform_inputs(torch, case, dtype, generator):
+    channels, size, out, kernel = DEFORM_SHAPE
+    taps = kernel * kernel
+    n = case["batch"]
+    x = torch.rand((n, channels, size, size), generator=generator, dtype=dtype) * 2 - 1
+    offset = torch.rand((n, 2 * taps, size, size), generator=generator, dtype=dtype) * 4 - 2
+    mask = torch.rand((n, taps, size, size), generator=generator, dtype=dtype)
+    weight = (torch.rand((out, channels, kernel, kernel), generator=generator, dtype=dtype) * 0.2
+              - 0.1)
+    bias = torch.rand(out, generator=generator, dtype=dtype) * 2 - 1
+    grad = torch.rand((n, out, size, size), generator=generator, dtype=dtype) * 2 - 1
+    return x, offset, (mask if case["mask"] else None), weight, bias, grad
+
+
+@op("deform_conv2d", DEFORM_CASES, "torchvision.ops.deform_conv2d, NCHW, bias, padding 1",
+    items=deform_flops, dtypes=("float",))
+def bench_deform_conv2d(torch, ops, case, dtype, generator):
+    x, offset, mask, weight, bias, _ = deform_inputs(torch, case, dtype, generator)
+    return lambda: ops.deform_conv2d(x, offset, weight, bias, padding=1, mask=mask)
+
+
+@op("deform_conv2d_backward", DEFORM_CASES,
+    "torchvision::_deform_conv2d_backward (input, offset, mask, weight, bias), NCHW, padding 1",
+    items=lambda case: 2 * deform_flops(case), dtypes=("float",))
+def bench_deform_conv2d_backward(torch, ops, case, dtype, generator):
+    del ops
+    x, offset, mask, weight, bias, grad = deform_inputs(torch, case, dtype, generator)
+    use_mask = mask is not None
+    if mask is None:
+        mask = torch.ones((x.shape[0], 9, x.shape[2], x.shape[3]), dtype=dtype)
+    backward = torch.ops.torchvision._deform_conv2d_backward
+    return lambda: backward(grad, x, weight, offset, mask, bias, 1, 1, 1, 1, 1, 1, 1, 1, use_mask)
+
+
 def time_repetitions(fn, repetitions, min_time):
     """Per-call wall and CPU seconds of each repetition; each runs at least `min_time` seconds."""
     fn()  # warm-up: allocator, lazy initialisation
