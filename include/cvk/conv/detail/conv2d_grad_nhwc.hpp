@@ -352,6 +352,20 @@ void weight_row_taps_expanded(const tap_walk<T>* walks, index_t row0, index_t ro
 /// grad_output and input rows stay in cache while every tap and tile of a task runs over them;
 /// the sums continue from chunk to chunk (stored and reloaded exactly), so the order per
 /// element is (n, oy, ox) whatever the chunking.
+/// w[ky·s2 + kx·s3] = a[(ky·KW + kx)·a_step] for every tap: one (o, i) of the weight gradient
+/// (s2, s3 the view's tap strides), from a task's accumulators. Pointer arithmetic per tap, not
+/// a 4-D index per element: this copy was a third of the small-image weight gradients.
+template <class T>
+void store_weight_taps(const conv2d_geometry& g, const T* a, index_t a_step, T* w,
+                       const strided_view<T, 4>& grad_weight) noexcept {
+  const index_t s2 = grad_weight.stride(2), s3 = grad_weight.stride(3);
+  for (index_t ky = 0; ky < g.kernel_h; ++ky) {
+    T* w_row = w + ky * s2;
+    const T* a_row = a + ky * g.kernel_w * a_step;
+    for (index_t kx = 0; kx < g.kernel_w; ++kx) w_row[kx * s3] = a_row[kx * a_step];
+  }
+}
+
 inline index_t weight_grad_chunk_rows(const conv2d_geometry& g) noexcept {
   return std::max<index_t>(1, 128 / std::max<index_t>(1, g.out_width));
 }
@@ -450,12 +464,8 @@ void conv2d_weight_grad(const conv2d_geometry& g, const strided_view<const T, 4>
             for (index_t c = c0; c < c0 + count; ++c) {
               const index_t grp = c / ig, i = c % ig;
               for (index_t ol = 0; ol < og; ++ol) {
-                const T* a = acc.get() + ol * count + c - c0;
-                for (index_t ky = 0; ky < g.kernel_h; ++ky) {
-                  for (index_t kx = 0; kx < g.kernel_w; ++kx) {
-                    grad_weight(grp * og + ol, i, ky, kx) = a[(ky * g.kernel_w + kx) * og * count];
-                  }
-                }
+                store_weight_taps(g, acc.get() + ol * count + c - c0, og * count,
+                                  &grad_weight(grp * og + ol, i, 0, 0), grad_weight);
               }
             }
           }
@@ -485,15 +495,18 @@ void conv2d_weight_grad(const conv2d_geometry& g, const strided_view<const T, 4>
           const index_t v0 = ot * vmax, nv = std::min(vmax, vectors - v0);
           const index_t i0 = ib * i_block, ni = std::min(i_block, ig - i0);
           const index_t width = nv * L;
-          // acc[tap][i][o − v0·L]: at most the weight's size padded to whole vectors.
-          auto acc = task_buffer(taps * ni * width);
+          // acc[tap][i][o − v0·L], taps `tap_step` apart: the weight's size padded to whole
+          // vectors, plus one vector per tap so that the taps of one (o, i), read together
+          // below, are not a multiple of 1 KiB apart (4K-aliasing the stores to grad_weight).
+          const index_t tap_step = ni * width + L;
+          auto acc = task_buffer(taps * tap_step);
           for (index_t row0 = 0; row0 < all_rows; row0 += chunk) {
             const index_t row1 = std::min(all_rows, row0 + chunk);
             for (index_t tap = 0; tap < taps; ++tap) {
               const auto walk = make_tap_walk(g, tap / g.kernel_w, tap % g.kernel_w, dy.data,
                                               dy.image_stride, d_pixel, x);
               const index_t d_channel = grp * padded + v0 * L, x_channel = grp * ig + i0;
-              T* a = acc.get() + tap * ni * width;
+              T* a = acc.get() + tap * tap_step;
               if (nv == 1) {
                 weight_tiles_plain<T, 1, plain_tile_rows<T, 1>>(walk, row0, row1, d_channel,
                                                                 x_channel, ni, a, width);
@@ -506,13 +519,8 @@ void conv2d_weight_grad(const conv2d_geometry& g, const strided_view<const T, 4>
           const index_t o_end = std::min(og, v0 * L + width);
           for (index_t o = v0 * L; o < o_end; ++o) {
             for (index_t i = 0; i < ni; ++i) {
-              const T* a = acc.get() + i * width + o - v0 * L;
-              for (index_t ky = 0; ky < g.kernel_h; ++ky) {
-                for (index_t kx = 0; kx < g.kernel_w; ++kx) {
-                  grad_weight(grp * og + o, i0 + i, ky, kx) =
-                      a[(ky * g.kernel_w + kx) * ni * width];
-                }
-              }
+              store_weight_taps(g, acc.get() + i * width + o - v0 * L, tap_step,
+                                &grad_weight(grp * og + o, i0 + i, 0, 0), grad_weight);
             }
           }
         }
