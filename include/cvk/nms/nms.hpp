@@ -71,20 +71,10 @@ template <class BoxView, class ScoreView>
 index_t check_nms_arguments(const BoxView& boxes, const ScoreView& scores, double iou_threshold,
                             const nms_options& options, const char* fn) {
   const index_t n = check_boxes_and_scores(boxes, scores, fn);
-  if (std::isnan(iou_threshold)) {
-    CVK_THROW(invalid_argument, std::string(fn) + ": iou_threshold must be a number, got nan");
-  }
-  if (options.score_threshold && std::isnan(*options.score_threshold)) {
-    CVK_THROW(invalid_argument, std::string(fn) + ": score_threshold must be a number, got nan");
-  }
-  const auto non_negative = [fn](const std::optional<index_t>& value, const char* name) {
-    if (value && *value < 0) {
-      CVK_THROW(invalid_argument,
-                std::string(fn) + ": " + name + " must be >= 0, got " + std::to_string(*value));
-    }
-  };
-  non_negative(options.max_output, "max_output");
-  non_negative(options.top_k, "top_k");
+  expect_number(iou_threshold, fn, "iou_threshold");
+  expect_optional_number(options.score_threshold, fn, "score_threshold");
+  expect_non_negative(options.max_output, fn, "max_output");
+  expect_non_negative(options.top_k, fn, "top_k");
   if (!(options.eta > 0.0 && options.eta <= 1.0)) {
     CVK_THROW(invalid_argument,
               std::string(fn) + ": eta must be in (0, 1], got " + std::to_string(options.eta));

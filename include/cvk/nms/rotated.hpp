@@ -71,28 +71,11 @@ template <class BoxView, class ScoreView>
 index_t check_nms_rotated_arguments(const BoxView& boxes, const ScoreView& scores,
                                     double iou_threshold, const nms_rotated_options& options,
                                     const char* fn) {
-  expect_shape(boxes, {any_extent, 5}, fn, "boxes", "N×5");
-  const index_t n = boxes.extent(0);
-  // every ranking allocates N indices first (nms_order), as in check_nms_arguments
-  check_allocation_size(n, sizeof(index_t), fn, "boxes", boxes);
-  if (scores.extent(0) != n) {
-    CVK_THROW(shape_error, std::string(fn) + ": scores must have " + std::to_string(n) +
-                               " elements (one per box), got " + std::to_string(scores.extent(0)));
-  }
-  if (std::isnan(iou_threshold)) {
-    CVK_THROW(invalid_argument, std::string(fn) + ": iou_threshold must be a number, got nan");
-  }
-  if (options.score_threshold && std::isnan(*options.score_threshold)) {
-    CVK_THROW(invalid_argument, std::string(fn) + ": score_threshold must be a number, got nan");
-  }
-  const auto non_negative = [fn](const std::optional<index_t>& value, const char* name) {
-    if (value && *value < 0) {
-      CVK_THROW(invalid_argument,
-                std::string(fn) + ": " + name + " must be >= 0, got " + std::to_string(*value));
-    }
-  };
-  non_negative(options.max_output, "max_output");
-  non_negative(options.top_k, "top_k");
+  const index_t n = check_boxes_and_scores<5>(boxes, scores, fn);
+  expect_number(iou_threshold, fn, "iou_threshold");
+  expect_optional_number(options.score_threshold, fn, "score_threshold");
+  expect_non_negative(options.max_output, fn, "max_output");
+  expect_non_negative(options.top_k, fn, "top_k");
   return n;
 }
 

@@ -220,9 +220,11 @@ inline void expect_at_least(double value, double lo, bool strict, bool finite, c
   }
 }
 
-template <class BoxView, class ScoreView>
+/// Boxes N×Columns (4: corners, 5: rotated boxes) and N scores; returns N.
+template <index_t Columns = 4, class BoxView, class ScoreView>
 index_t check_boxes_and_scores(const BoxView& boxes, const ScoreView& scores, const char* fn) {
-  expect_shape(boxes, {any_extent, 4}, fn, "boxes", "N×4");
+  static_assert(Columns == 4 || Columns == 5, "cvk: boxes have 4 or 5 columns");
+  expect_shape(boxes, {any_extent, Columns}, fn, "boxes", Columns == 4 ? "N×4" : "N×5");
   const index_t n = boxes.extent(0);
   // every ranking allocates N indices first (nms_order)
   check_allocation_size(n, sizeof(index_t), fn, "boxes", boxes);

@@ -117,6 +117,7 @@ class neighbour_grid {
     stride_ = slots + padding;
     columns_.emplace(scratch_slot_id::nms_grid_boxes, 6 * stride_);
     std::fill(columns_->get(), columns_->get() + 6 * stride_, R(0));
+    for (std::size_t q = 0; q < 6; ++q) column_[q] = columns_->get() + q * stride_;
     position_.emplace(scratch_slot_id::nms_kept_boxes, slots);
     R* const x1 = column(0);
     R* const y1 = column(1);
@@ -124,6 +125,7 @@ class neighbour_grid {
     R* const y2 = column(3);
     R* const area = column(4);
     index_t* const position = position_->get();
+    position_data_ = position;
     const std::vector<std::size_t>& start = grid_.cell_start();
     const scratch_lease<std::size_t> fill_storage(scratch_slot_id::nms_grid_cells, grid_.cells());
     std::size_t* const fill = fill_storage.get();
@@ -200,11 +202,11 @@ class neighbour_grid {
     return {static_cast<double>(boxes.x1[k]), static_cast<double>(boxes.y1[k]),
             static_cast<double>(boxes.x2[k]), static_cast<double>(boxes.y2[k])};
   }
-  [[nodiscard]] R* column(std::size_t q) const noexcept { return columns_->get() + q * stride_; }
+  [[nodiscard]] R* column(std::size_t q) const noexcept { return column_[q]; }
   /// The stored candidates of cell c before position k (positions increase along a cell).
   [[nodiscard]] block earlier_in(std::size_t c, std::size_t k) const noexcept {
     const std::size_t first = grid_.cell_start()[c];
-    const index_t* const position = position_->get();
+    const index_t* const position = position_data_;
     const index_t* begin = position + first;
     const index_t* end =
         std::lower_bound(begin, position + grid_.cell_start()[c + 1], static_cast<index_t>(k));
@@ -222,6 +224,8 @@ class neighbour_grid {
   box_grid grid_;
   std::size_t stride_ = 0;
   std::optional<scratch_lease<R>> columns_;  // x1, y1, x2, y2, area, aux; stride_ apart
+  std::array<R*, 6> column_{};
+  index_t* position_data_ = nullptr;
   std::optional<scratch_lease<index_t>> position_;
 };
 

@@ -117,17 +117,6 @@ inline S soft_scaled(S score, R factor) noexcept {
   return static_cast<S>(static_cast<C>(score) * static_cast<C>(factor));
 }
 
-/// An unsigned key ordering scores: larger score → larger key, equal scores (-0 and +0 too) →
-/// equal keys, NaN → 0, which no number gets.
-template <class S>
-inline radix_key_t<S> soft_score_key(S score) noexcept {
-  using K = radix_key_t<S>;
-  if (soft_is_nan(score)) return 0;
-  constexpr K top = K(1) << (8 * sizeof(K) - 1);
-  const K bits = __builtin_bit_cast(K, score == S(0) ? S(0) : score);  // -0 → +0
-  return (bits & top) != 0 ? static_cast<K>(~bits) : static_cast<K>(bits | top);
-}
-
 /// The input size below which scanning every remaining box is as fast as the grid.
 inline constexpr std::size_t soft_grid_min_boxes = 64;
 
@@ -297,7 +286,7 @@ void soft_nms_select(std::span<const nms_box<R>> boxes, std::vector<S>& score, c
     pos_of = box_at;
   }
   block_winner_tree<K, I> tree(n);  // mmcv: slot = position; others: slot = box index
-  for (std::size_t i = 0; i < n; ++i) tree.set(i, state[i] == 1 ? soft_score_key(score[i]) : K(0));
+  for (std::size_t i = 0; i < n; ++i) tree.set(i, state[i] == 1 ? score_key(score[i]) : K(0));
   tree.build();
 
   // Candidates for rescoring: a grid over the boxes that take part, plus the others.
@@ -350,7 +339,7 @@ void soft_nms_select(std::span<const nms_box<R>> boxes, std::vector<S>& score, c
         pos_of[moved] = static_cast<I>(at);
         box_at[i] = static_cast<I>(s);
         pos_of[s] = static_cast<I>(i);
-        tree.update(at, soft_score_key(score[moved]));
+        tree.update(at, score_key(score[moved]));
       }
       tree.update(i, K(0));
     } else {
@@ -394,7 +383,7 @@ void soft_nms_select(std::span<const nms_box<R>> boxes, std::vector<S>& score, c
         }
         return;
       }
-      const K key = soft_score_key(now);
+      const K key = score_key(now);
       std::size_t slot = c;
       if constexpr (mmcv) slot = pos_of[c];
       if (key != tree.key(slot)) tree.update(slot, key);
@@ -438,7 +427,7 @@ void soft_nms_select(std::span<const nms_box<R>> boxes, std::vector<S>& score, c
           tree.update(end, K(0));
           if (p >= end) break;
           if (state[last] != 2) {
-            tree.update(p, soft_score_key(score[last]));
+            tree.update(p, score_key(score[last]));
             break;
           }
         }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "../../core/config.hpp"
+#include "rank.hpp"
 
 CVK_BEGIN_NAMESPACE
 CVK_KERNEL_BEGIN
@@ -23,6 +24,17 @@ struct larger_key {
     return a > b;
   }
 };
+
+/// An unsigned key ordering scores: larger score → larger key, equal scores (-0 and +0 too) →
+/// equal keys, NaN → 0, which no number gets.
+template <class S>
+inline radix_key_t<S> score_key(S score) noexcept {
+  using K = radix_key_t<S>;
+  if (score != score) return 0;  // NOLINT(misc-redundant-expression): NaN
+  constexpr K top = K(1) << (8 * sizeof(K) - 1);
+  const K bits = __builtin_bit_cast(K, score == S(0) ? S(0) : score);  // -0 → +0
+  return (bits & top) != 0 ? static_cast<K>(~bits) : static_cast<K>(bits | top);
+}
 
 /// A tournament (winner) tree over slots 0..n-1: the slot whose key ranks first, the leftmost
 /// one among keys that rank equal, in O(1); a key change in O(log n). `Before(a, b)` is a strict

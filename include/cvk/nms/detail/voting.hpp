@@ -248,7 +248,9 @@ void box_voting_kernel(std::span<const voting_box<R>> kept,
 
 /// A position's rank in KL-Loss's argmax (numpy's np.argmax over the remaining scores): live
 /// entries first, NaN before numbers, then the larger score; ties go to the lower position (the
-/// winner_tree's leftmost rule). Key{} is a dead entry.
+/// winner_tree's leftmost rule). For float and double an unsigned key: 0 for a dead entry,
+/// all ones for NaN, score_key between (never 0 nor all ones for a number); other score types
+/// (long double) keep (score, live) with that order written out.
 template <class RS>
 struct kl_rank {
   RS score;
@@ -268,10 +270,26 @@ struct kl_before {
   }
 };
 
+template <class RS>
+struct kl_rank_keys {
+  static constexpr bool compact = std::is_same_v<RS, float> || std::is_same_v<RS, double>;
+  using key = std::conditional_t<compact, radix_key_t<RS>, kl_rank<RS>>;
+  using before = std::conditional_t<compact, larger_key, kl_before>;
+  static key of(RS score, bool live) noexcept {
+    if constexpr (compact) {
+      if (!live) return key(0);
+      return score != score ? static_cast<key>(~key(0)) : score_key(score);  // NOLINT
+    } else {
+      return {score, live};
+    }
+  }
+};
+
 /// The tournament over KL-Loss's array positions (tournament.hpp): the root holds the position
 /// of the best live entry in argmax order.
 template <class RS>
-using position_tournament = winner_tree<kl_rank<RS>, std::size_t, kl_before>;
+using position_tournament =
+    winner_tree<typename kl_rank_keys<RS>::key, std::size_t, typename kl_rank_keys<RS>::before>;
 
 /// Per box: x/σ² of the four corners, then 1/σ² of the four (one cache line for double sums).
 template <class A>
@@ -332,9 +350,15 @@ void var_voting_kernel(std::span<const voting_box<R>> boxes,
     at[i] = i;
     position[i] = i;
   }
+  // The ranking of the positions, and their scores (score[p]: the score at position p).
   position_tournament<RS> ranking(n);
-  for (std::size_t p = 0; p < n; ++p) ranking.set(p, {scores[p], true});
+  std::vector<RS> score(scores.begin(), scores.end());
+  for (std::size_t p = 0; p < n; ++p) ranking.set(p, kl_rank_keys<RS>::of(score[p], true));
   ranking.build();
+  const auto rank = [&](std::size_t p, RS s, bool live) {
+    score[p] = s;
+    ranking.update(p, kl_rank_keys<RS>::of(s, live));
+  };
 
   // Neighbours from the grid only when every pair that matters has a positive intersection.
   const bool grid_wanted = vote_threshold >= 0.0 && n >= 2;
@@ -355,16 +379,16 @@ void var_voting_kernel(std::span<const voting_box<R>> boxes,
     // 1. the best remaining position swaps with `cur`; `cur` leaves the remaining range
     const std::size_t from = ranking.top();
     const std::size_t b = at[from];
-    const RS selected_score = ranking.key(from).score;
+    const RS selected_score = score[from];
     if (from != cur) {
       const std::size_t other = at[cur];
       at[cur] = b;
       at[from] = other;
       position[b] = cur;
       position[other] = from;
-      ranking.update(from, {ranking.key(cur).score, true});
+      rank(from, score[cur], true);
     }
-    ranking.update(cur, {selected_score, false});
+    rank(cur, selected_score, false);
 
     // 2. the remaining boxes (positions in (cur, live)) with IoU > min(vote_threshold, 0), in
     //    position order
@@ -436,7 +460,7 @@ void var_voting_kernel(std::span<const voting_box<R>> boxes,
         continue;
       }
       const std::size_t p = position[nb.box];
-      RS s = ranking.key(p).score;
+      RS s = score[p];
       if (gaussian) {
         const auto ov = static_cast<AS>(nb.iou);
         s = static_cast<RS>(static_cast<AS>(s) * std::exp(-(ov * ov) / soft_sigma));
@@ -444,7 +468,7 @@ void var_voting_kernel(std::span<const voting_box<R>> boxes,
         s = RS(0);
       }
       if (!(static_cast<double>(s) < options.score_threshold)) {
-        ranking.update(p, {s, true});
+        rank(p, s, true);
         ++front;
         continue;
       }
@@ -454,8 +478,8 @@ void var_voting_kernel(std::span<const voting_box<R>> boxes,
       at[last] = nb.box;
       position[moved] = p;
       position[nb.box] = last;
-      ranking.update(p, {ranking.key(last).score, true});
-      ranking.update(last, {s, false});
+      rank(p, score[last], true);
+      rank(last, s, false);
       --live;
       if (moved != nb.box && back - 1 > front && neighbours[back - 1].box == moved) {
         neighbours[front] = neighbours[back - 1];  // now at p: the next one examined
