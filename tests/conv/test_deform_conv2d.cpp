@@ -533,6 +533,26 @@ TEMPLATE_TEST_CASE("deform_conv2d: edge shapes (1×1 images, empty batch, gradie
     CHECK(std::all_of(g.weight.data(), g.weight.data() + g.weight.size(),
                       [](T v) { return v == T(0); }));
   }
+  SECTION("no input channels: the bias alone, zero gradients") {
+    dp.conv.c = 0;
+    dp.conv.h = 3;
+    dp.conv.w = 2;
+    dp.offset_groups = 1;
+    const auto d = deform_random_data<T>(gen, dp, 1);
+    const auto y = forward_of(d, deform_params(dp));
+    for (index_t i = 0; i < y.size(); ++i) {
+      REQUIRE(y.data()[i] == d.b[static_cast<std::size_t>((i / 6) % 2)]);
+    }
+    const auto g = backward_of(d, deform_params(dp));
+    CHECK(std::all_of(g.offset.data(), g.offset.data() + g.offset.size(),
+                      [](T v) { return v == T(0); }));
+    CHECK(std::all_of(g.mask.data(), g.mask.data() + g.mask.size(),
+                      [](T v) { return v == T(0); }));
+    check_close(values(g.bias), cvk_test::reference_deform_backward(dp, d.x, d.offset, d.mask,
+                                                                    d.w, d.dy)
+                                    .bias,
+                tolerance<T>(), "grad_bias");
+  }
   SECTION("only the gradients asked for") {
     dp.conv.h = 4;
     dp.conv.w = 5;

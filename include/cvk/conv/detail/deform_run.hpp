@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <array>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "../../core/config.hpp"
@@ -118,6 +119,19 @@ void deform_forward(const deform_geometry& d, const strided_view<const T, 4>& x,
                     const strided_view<T, 4>& out, int threads, const char* fn) {
   const conv2d_geometry& g = d.conv;
   if (g.batch == 0 || g.out_channels == 0 || g.out_height == 0 || g.out_width == 0) return;
+  if (d.columns == 0) {  // no input channels: an empty sum, the bias alone
+    for (index_t n = 0; n < g.batch; ++n)
+      for (index_t o = 0; o < g.out_channels; ++o)
+        for (index_t y = 0; y < g.out_height; ++y)
+          for (index_t xx = 0; xx < g.out_width; ++xx) {
+            if constexpr (std::is_same_v<Bias, no_bias_t>) {
+              out(n, o, y, xx) = T(0);
+            } else {
+              out(n, o, y, xx) = bias(o);
+            }
+          }
+    return;
+  }
   const std::vector<T> wp = deform_pointwise_weight(d, weight, fn);
   const conv2d_plan<T> plan(
       caller{fn},
