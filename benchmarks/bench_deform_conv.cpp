@@ -79,13 +79,13 @@ struct views {
 
 views make_views() {
   const deform_data& d = data();
-  return {cvk::strided_view<const float, 4>(d.input.data(), {1, size, size, channels}),
-          cvk::strided_view<const float, 4>(d.offset.data(), {1, size, size, 2 * taps}),
-          cvk::strided_view<const float, 4>(d.mask.data(), {1, size, size, taps}),
-          cvk::strided_view<const float, 4>(d.weight.data(), {out_channels, channels, kernel,
-                                                              kernel}),
-          cvk::strided_view<const float, 4>(d.grad_output.data(), {1, size, size, out_channels}),
-          cvk::strided_view<const float, 1>(d.bias.data(), {out_channels})};
+  return {
+      cvk::strided_view<const float, 4>(d.input.data(), {1, size, size, channels}),
+      cvk::strided_view<const float, 4>(d.offset.data(), {1, size, size, 2 * taps}),
+      cvk::strided_view<const float, 4>(d.mask.data(), {1, size, size, taps}),
+      cvk::strided_view<const float, 4>(d.weight.data(), {out_channels, channels, kernel, kernel}),
+      cvk::strided_view<const float, 4>(d.grad_output.data(), {1, size, size, out_channels}),
+      cvk::strided_view<const float, 1>(d.bias.data(), {out_channels})};
 }
 
 cvk::deform_conv2d_params params_for(int threads) {
@@ -125,8 +125,8 @@ void bench_backward(benchmark::State& state, bool masked, int threads) {
       cvk::deform_conv2d_backward(v.grad_output, v.input, v.offset, v.mask, v.weight, params,
                                   targets);
     } else {
-      cvk::deform_conv2d_backward(v.grad_output, v.input, v.offset, cvk::no_mask, v.weight,
-                                  params, targets);
+      cvk::deform_conv2d_backward(v.grad_output, v.input, v.offset, cvk::no_mask, v.weight, params,
+                                  targets);
     }
     benchmark::DoNotOptimize(gi.data());
     benchmark::ClobberMemory();
@@ -138,14 +138,12 @@ void bench_backward(benchmark::State& state, bool masked, int threads) {
 const bool registered = [] {
   for (const int threads : {1, 2}) {
     for (const bool masked : {false, true}) {
-      cvk_bench::add(bench_name("deform_conv2d", masked, threads),
-                     [masked, threads](benchmark::State& state) {
-                       bench_forward(state, masked, threads);
-                     });
-      cvk_bench::add(bench_name("deform_conv2d_backward", masked, threads),
-                     [masked, threads](benchmark::State& state) {
-                       bench_backward(state, masked, threads);
-                     });
+      cvk_bench::add(
+          bench_name("deform_conv2d", masked, threads),
+          [masked, threads](benchmark::State& state) { bench_forward(state, masked, threads); });
+      cvk_bench::add(
+          bench_name("deform_conv2d_backward", masked, threads),
+          [masked, threads](benchmark::State& state) { bench_backward(state, masked, threads); });
     }
   }
   return true;

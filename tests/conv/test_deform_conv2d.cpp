@@ -42,8 +42,8 @@ using cvk_test::storage;
 using cvk_test::store;
 using cvk_test::to_nchw;
 
-cvk::deform_conv2d_params deform_params(const deform_problem& dp,
-                                        cvk::layout l = cvk::layout::nchw, int threads = 0) {
+cvk::deform_conv2d_params deform_params(const deform_problem& dp, cvk::layout l = cvk::layout::nchw,
+                                        int threads = 0) {
   return {.stride = dp.conv.stride,
           .padding = dp.conv.pad,
           .dilation = dp.conv.dilation,
@@ -131,9 +131,8 @@ void check_close(const std::vector<T>& got, const std::vector<T>& want, double t
     }
   }
   if (bad > 0) {
-    INFO("first mismatch at " << first << ": got " << got[first] << ", want " << want[first]
-                              << " (" << bad << " of " << got.size() << " differ, scale "
-                              << scale << ")");
+    INFO("first mismatch at " << first << ": got " << got[first] << ", want " << want[first] << " ("
+                              << bad << " of " << got.size() << " differ, scale " << scale << ")");
     CHECK(bad == 0);
   }
 }
@@ -228,8 +227,7 @@ TEMPLATE_TEST_CASE("deform_conv2d: torchvision 0.14 fixtures, forward and every 
                                   : cvk_test::stored_tensor<T>{};
       const auto dy = store(d.dy, p.output_nchw(), l, storage::contiguous);
       const auto w = nchw_view(d.w, p.weight_oihw());
-      const cvk::strided_view<const T, 4> xv = x.view, ov = off.view, mv = mask.view,
-                                          dyv = dy.view;
+      const cvk::strided_view<const T, 4> xv = x.view, ov = off.view, mv = mask.view, dyv = dy.view;
       cvk::tensor<T, 4> y;
       cvk::deform_conv2d_gradients<T> g;
       if (dp.masked && has_bias) {
@@ -304,21 +302,19 @@ TEMPLATE_TEST_CASE(
     }
     const double tol = tolerance<T>();
     check_close(to_nchw(cvk::strided_view<const T, 4>(y.view), l), want_y, tol, "output");
-    check_close(to_nchw(cvk::strided_view<const T, 4>(gi.view), l), want.input, tol,
-                "grad_input");
+    check_close(to_nchw(cvk::strided_view<const T, 4>(gi.view), l), want.input, tol, "grad_input");
     check_close(to_nchw(cvk::strided_view<const T, 4>(go.view), l), want.offset, tol,
                 "grad_offset");
     if (dp.masked) {
-      check_close(to_nchw(cvk::strided_view<const T, 4>(gm.view), l), want.mask, tol,
-                  "grad_mask");
+      check_close(to_nchw(cvk::strided_view<const T, 4>(gm.view), l), want.mask, tol, "grad_mask");
     }
     check_close(values(gw), want.weight, tol, "grad_weight");
     check_close(values(gb), want.bias, tol, "grad_bias");
   }
 }
 
-TEMPLATE_TEST_CASE("deform_conv2d: zero offsets and a unit mask equal conv2d",
-                   "[conv][deform]", float, double) {
+TEMPLATE_TEST_CASE("deform_conv2d: zero offsets and a unit mask equal conv2d", "[conv][deform]",
+                   float, double) {
   using T = TestType;
   cvk::rng gen(11);
   for (int trial = 0; trial < cvk_test::trials(16); ++trial) {
@@ -340,9 +336,9 @@ TEMPLATE_TEST_CASE("deform_conv2d: zero offsets and a unit mask equal conv2d",
       const auto expected = cvk::conv2d(xv, wv, b, cvk_test::conv_params(p, l));
       const auto v1 = cvk::deform_conv2d(xv, cvk::strided_view<const T, 4>(os.view), cvk::no_mask,
                                          wv, b, deform_params(dp, l));
-      const auto v2 = cvk::deform_conv2d(xv, cvk::strided_view<const T, 4>(os.view),
-                                         cvk::strided_view<const T, 4>(ms.view), wv, b,
-                                         deform_params(dp, l));
+      const auto v2 =
+          cvk::deform_conv2d(xv, cvk::strided_view<const T, 4>(os.view),
+                             cvk::strided_view<const T, 4>(ms.view), wv, b, deform_params(dp, l));
       REQUIRE(values(v1) == values(expected));
       REQUIRE(values(v2) == values(expected));
       REQUIRE(cvk::deform_conv2d_output_shape(xv.extents(), wv.extents(), deform_params(dp, l)) ==
@@ -370,8 +366,8 @@ TEST_CASE("deform_conv2d: gradients equal central finite differences (double)",
     };
     const double eps = 1e-6;
     const auto check = [&](std::vector<double> deform_data<double>::*field,
-                           const cvk::tensor<double, 4>* grad4,
-                           const cvk::tensor<double, 1>* grad1, const char* what) {
+                           const cvk::tensor<double, 4>* grad4, const cvk::tensor<double, 1>* grad1,
+                           const char* what) {
       const std::size_t count = (d.*field).size();
       for (std::size_t i = 0; i < count; i += 1 + count / 12) {
         deform_data<double> up = d, down = d;
@@ -447,9 +443,9 @@ TEMPLATE_TEST_CASE("deform_conv2d: NaN, inf and huge offsets give the documented
   const index_t plane = p.out_h() * p.out_w();
   SECTION("±inf and huge offsets: the sample is outside the image (0, zero gradients)") {
     auto d = deform_random_data<T>(gen, dp, 2);
-    const T huge[] = {std::numeric_limits<T>::infinity(), -std::numeric_limits<T>::infinity(),
-                      T(1e30), T(-1e30), std::numeric_limits<T>::max(),
-                      std::numeric_limits<T>::lowest()};
+    const T huge[] = {
+        std::numeric_limits<T>::infinity(), -std::numeric_limits<T>::infinity(), T(1e30), T(-1e30),
+        std::numeric_limits<T>::max(),      std::numeric_limits<T>::lowest()};
     for (std::size_t i = 0; i < d.offset.size(); i += 3) d.offset[i] = huge[i % 6];
     const auto want_y = cvk_test::reference_deform_conv2d(dp, d.x, d.offset, d.mask, d.w, d.b);
     const auto want = cvk_test::reference_deform_backward(dp, d.x, d.offset, d.mask, d.w, d.dy);
@@ -546,11 +542,9 @@ TEMPLATE_TEST_CASE("deform_conv2d: edge shapes (1×1 images, empty batch, gradie
     const auto g = backward_of(d, deform_params(dp));
     CHECK(std::all_of(g.offset.data(), g.offset.data() + g.offset.size(),
                       [](T v) { return v == T(0); }));
-    CHECK(std::all_of(g.mask.data(), g.mask.data() + g.mask.size(),
-                      [](T v) { return v == T(0); }));
-    check_close(values(g.bias), cvk_test::reference_deform_backward(dp, d.x, d.offset, d.mask,
-                                                                    d.w, d.dy)
-                                    .bias,
+    CHECK(std::all_of(g.mask.data(), g.mask.data() + g.mask.size(), [](T v) { return v == T(0); }));
+    check_close(values(g.bias),
+                cvk_test::reference_deform_backward(dp, d.x, d.offset, d.mask, d.w, d.dy).bias,
                 tolerance<T>(), "grad_bias");
   }
   SECTION("only the gradients asked for") {
@@ -627,9 +621,10 @@ TEST_CASE("deform_conv2d: Eigen and xtensor tensors", "[conv][deform][adapt]") {
 }
 #endif
 
-TEST_CASE("deform_conv2d: bad input raises cvk errors naming the function, the argument and "
-          "the shapes",
-          "[conv][deform][errors]") {
+TEST_CASE(
+    "deform_conv2d: bad input raises cvk errors naming the function, the argument and "
+    "the shapes",
+    "[conv][deform][errors]") {
   using Catch::Matchers::Contains;
   // input 1×4×5×5, weight 6×2×3×3 (groups 2), offset groups 2: offset 1×36×5×5, mask 1×18×5×5.
   const std::vector<float> xs(4 * 25, 1.0f), ws(6 * 2 * 9, 1.0f), os(36 * 25, 0.5f),
@@ -639,8 +634,7 @@ TEST_CASE("deform_conv2d: bad input raises cvk errors naming the function, the a
   const cvk::strided_view<const float, 4> off(os.data(), {1, 36, 5, 5});
   const cvk::strided_view<const float, 4> m(ms.data(), {1, 18, 5, 5});
   const cvk::deform_conv2d_params ok{.padding = {1, 1, 1, 1}, .groups = 2};
-  REQUIRE(cvk::deform_conv2d(x, off, m, w, bs, ok).extents() ==
-          std::array<index_t, 4>{1, 6, 5, 5});
+  REQUIRE(cvk::deform_conv2d(x, off, m, w, bs, ok).extents() == std::array<index_t, 4>{1, 6, 5, 5});
   const auto fails = [&](const auto& call, const char* text) {
     INFO(text);
     CHECK_THROWS_WITH(call(), Contains("deform_conv2d") && Contains(text));
@@ -661,10 +655,16 @@ TEST_CASE("deform_conv2d: bad input raises cvk errors naming the function, the a
           "channels (4)");
   }
   SECTION("weight groups not dividing the channels; weight / input mismatch") {
-    fails([&] { return cvk::deform_conv2d(x, off, w, {.padding = {1, 1, 1, 1}, .groups = 3}); },
-          "params.groups (3) must divide the input channels (4)");
-    fails([&] { return cvk::deform_conv2d(x, off, w, {.padding = {1, 1, 1, 1}}); },
-          "weight has 2 input channels per group, but input has 4 channels in 1 groups");
+    fails(
+        [&] {
+          return cvk::deform_conv2d(x, off, w, {.padding = {1, 1, 1, 1}, .groups = 3});
+        },
+        "params.groups (3) must divide the input channels (4)");
+    fails(
+        [&] {
+          return cvk::deform_conv2d(x, off, w, {.padding = {1, 1, 1, 1}});
+        },
+        "weight has 2 input channels per group, but input has 4 channels in 1 groups");
   }
   SECTION("offset and mask of the wrong shape, with the formulas") {
     const cvk::strided_view<const float, 4> small(big.data(), {1, 36, 4, 5});
@@ -688,18 +688,30 @@ TEST_CASE("deform_conv2d: bad input raises cvk errors naming the function, the a
   SECTION("stride, dilation, padding, groups, threads out of their domains") {
     CHECK_THROWS_AS(cvk::deform_conv2d(x, off, w, {.stride = {0, 1}, .groups = 2}),
                     cvk::invalid_argument);
-    fails([&] { return cvk::deform_conv2d(x, off, w, {.stride = {1, -2}, .groups = 2}); },
-          "params.stride must be >= 1, got {1, -2}");
-    fails([&] { return cvk::deform_conv2d(x, off, w, {.dilation = {0, 1}, .groups = 2}); },
-          "params.dilation must be >= 1");
-    fails([&] { return cvk::deform_conv2d(x, off, w, {.padding = {0, -1, 0, 0}, .groups = 2}); },
-          "params.padding (top, left, bottom, right) must be >= 0");
+    fails(
+        [&] {
+          return cvk::deform_conv2d(x, off, w, {.stride = {1, -2}, .groups = 2});
+        },
+        "params.stride must be >= 1, got {1, -2}");
+    fails(
+        [&] {
+          return cvk::deform_conv2d(x, off, w, {.dilation = {0, 1}, .groups = 2});
+        },
+        "params.dilation must be >= 1");
+    fails(
+        [&] {
+          return cvk::deform_conv2d(x, off, w, {.padding = {0, -1, 0, 0}, .groups = 2});
+        },
+        "params.padding (top, left, bottom, right) must be >= 0");
     fails([&] { return cvk::deform_conv2d(x, off, w, {.groups = 0}); },
           "params.groups must be >= 1");
     fails([&] { return cvk::deform_conv2d(x, off, w, {.groups = 2, .threads = -1}); },
           "params.threads must be >= 0");
-    fails([&] { return cvk::deform_conv2d(x, off, w, {.dilation = {3, 1}, .groups = 2}); },
-          "the dilated kernel (7) is larger than the padded input (5) along H");
+    fails(
+        [&] {
+          return cvk::deform_conv2d(x, off, w, {.dilation = {3, 1}, .groups = 2});
+        },
+        "the dilated kernel (7) is larger than the padded input (5) along H");
   }
   SECTION("bias, output and gradient targets of the wrong shape") {
     const std::vector<float> short_bias(5);
@@ -715,32 +727,34 @@ TEST_CASE("deform_conv2d: bad input raises cvk errors naming the function, the a
     fails([&] { return cvk::deform_conv2d_backward(dy_bad, x, off, m, w, ok); },
           "grad_output must be N×C×H×W = 1×6×5×5 (the output's shape), got 1×6×5×4");
     cvk::tensor<float, 4> gi(std::array<index_t, 4>{1, 4, 5, 4});
-    fails([&] {
-      cvk::deform_conv2d_backward(dy, x, off, m, w, ok,
-                                  cvk::deform_conv2d_gradient_views<float>{.input = gi.view()});
-    },
-          "grad_input must be N×C×H×W = 1×4×5×5, got 1×4×5×4");
+    fails(
+        [&] {
+          cvk::deform_conv2d_backward(dy, x, off, m, w, ok,
+                                      cvk::deform_conv2d_gradient_views<float>{.input = gi.view()});
+        },
+        "grad_input must be N×C×H×W = 1×4×5×5, got 1×4×5×4");
     cvk::tensor<float, 4> gm(std::array<index_t, 4>{1, 18, 5, 5});
-    CHECK_THROWS_AS(cvk::deform_conv2d_backward(
-                        dy, x, off, cvk::no_mask, w, ok,
-                        cvk::deform_conv2d_gradient_views<float>{.mask = gm.view()}),
-                    cvk::invalid_argument);
-    fails([&] {
-      cvk::deform_conv2d_backward(dy, x, off, cvk::no_mask, w, ok,
-                                  cvk::deform_conv2d_gradient_views<float>{.mask = gm.view()});
-    },
-          "a grad_mask target was given without a mask");
+    CHECK_THROWS_AS(
+        cvk::deform_conv2d_backward(dy, x, off, cvk::no_mask, w, ok,
+                                    cvk::deform_conv2d_gradient_views<float>{.mask = gm.view()}),
+        cvk::invalid_argument);
+    fails(
+        [&] {
+          cvk::deform_conv2d_backward(dy, x, off, cvk::no_mask, w, ok,
+                                      cvk::deform_conv2d_gradient_views<float>{.mask = gm.view()});
+        },
+        "a grad_mask target was given without a mask");
     cvk::tensor<float, 4> gw(std::array<index_t, 4>{6, 4, 3, 3});
-    fails([&] {
-      cvk::deform_conv2d_backward(dy, x, off, m, w, ok,
-                                  cvk::deform_conv2d_gradient_views<float>{.weight = gw.view()});
-    },
-          "grad_weight must be O×C/groups×KH×KW = 6×2×3×3");
+    fails(
+        [&] {
+          cvk::deform_conv2d_backward(
+              dy, x, off, m, w, ok, cvk::deform_conv2d_gradient_views<float>{.weight = gw.view()});
+        },
+        "grad_weight must be O×C/groups×KH×KW = 6×2×3×3");
   }
   SECTION("sizes whose products overflow, buffers too large to allocate") {
     const index_t huge = index_t{1} << 40;
-    const cvk::strided_view<const float, 4> broadcast(xs.data(), {1, 4, huge, huge},
-                                                      {0, 1, 0, 0});
+    const cvk::strided_view<const float, 4> broadcast(xs.data(), {1, 4, huge, huge}, {0, 1, 0, 0});
     const cvk::strided_view<const float, 4> off_b(os.data(), {1, 36, huge, huge}, {0, 1, 0, 0});
     CHECK_THROWS_AS(cvk::deform_conv2d(broadcast, off_b, w, ok), cvk::out_of_range);
     fails([&] { return cvk::deform_conv2d(broadcast, off_b, w, ok); }, "overflows");
@@ -749,8 +763,7 @@ TEST_CASE("deform_conv2d: bad input raises cvk errors naming the function, the a
     const cvk::strided_view<const float, 4> large(xs.data(), {1, 4, side, side}, {0, 1, 0, 0});
     const cvk::strided_view<const float, 4> off_l(os.data(), {1, 36, side, side}, {0, 1, 0, 0});
     CHECK_THROWS_AS(cvk::deform_conv2d(large, off_l, w, ok), cvk::out_of_range);
-    fails([&] { return cvk::deform_conv2d(large, off_l, w, ok); },
-          "more than can be allocated");
+    fails([&] { return cvk::deform_conv2d(large, off_l, w, ok); }, "more than can be allocated");
     // A kernel whose column count C·KH·KW overflows.
     const cvk::strided_view<const float, 4> wide_w(ws.data(), {1, index_t{1} << 40, 1, 1},
                                                    {0, 0, 0, 0});

@@ -113,23 +113,26 @@ std::vector<T> reference_deform_conv2d(const deform_problem& dp, const std::vect
   const conv_problem& p = dp.conv;
   const index_t ho = p.out_h(), wo = p.out_w(), ig = p.c / p.groups;
   std::vector<long double> acc(static_cast<std::size_t>(p.n * p.o * ho * wo), 0.0L);
-  reference_deform_terms<T>(dp, offset, mask, [&](index_t n, index_t o, index_t i, index_t c,
-                                                  index_t t, index_t oy, index_t ox, long double py,
-                                                  long double px, long double m, std::size_t,
-                                                  std::size_t) {
-    const reference_sample s = reference_corners(p.h, p.w, py, px);
-    if (!s.inside) return;
-    const std::size_t plane = static_cast<std::size_t>((n * p.c + c) * p.h * p.w);
-    long double v = 0;
-    for (std::size_t k = 0; k < 4; ++k) v += s.weight[k] * reference_pixel(x, plane, p.h, p.w, s.y[k], s.x[k]);
-    const long double wv = static_cast<long double>(
-        w[static_cast<std::size_t>((o * ig + i) * dp.taps() + t)]);
-    acc[static_cast<std::size_t>(((n * p.o + o) * ho + oy) * wo + ox)] += wv * m * v;
-  });
+  reference_deform_terms<T>(
+      dp, offset, mask,
+      [&](index_t n, index_t o, index_t i, index_t c, index_t t, index_t oy, index_t ox,
+          long double py, long double px, long double m, std::size_t, std::size_t) {
+        const reference_sample s = reference_corners(p.h, p.w, py, px);
+        if (!s.inside) return;
+        const std::size_t plane = static_cast<std::size_t>((n * p.c + c) * p.h * p.w);
+        long double v = 0;
+        for (std::size_t k = 0; k < 4; ++k)
+          v += s.weight[k] * reference_pixel(x, plane, p.h, p.w, s.y[k], s.x[k]);
+        const long double wv =
+            static_cast<long double>(w[static_cast<std::size_t>((o * ig + i) * dp.taps() + t)]);
+        acc[static_cast<std::size_t>(((n * p.o + o) * ho + oy) * wo + ox)] += wv * m * v;
+      });
   std::vector<T> out(acc.size());
   for (std::size_t j = 0; j < acc.size(); ++j) {
     const index_t o = static_cast<index_t>(j / static_cast<std::size_t>(ho * wo)) % p.o;
-    out[j] = static_cast<T>(acc[j] + (bias.empty() ? 0.0L : static_cast<long double>(bias[static_cast<std::size_t>(o)])));
+    out[j] = static_cast<T>(
+        acc[j] +
+        (bias.empty() ? 0.0L : static_cast<long double>(bias[static_cast<std::size_t>(o)])));
   }
   return out;
 }
@@ -141,45 +144,42 @@ struct reference_deform_grads {
 };
 
 template <class T>
-reference_deform_grads<T> reference_deform_backward(const deform_problem& dp,
-                                                    const std::vector<T>& x,
-                                                    const std::vector<T>& offset,
-                                                    const std::vector<T>& mask,
-                                                    const std::vector<T>& w,
-                                                    const std::vector<T>& dy) {
+reference_deform_grads<T> reference_deform_backward(
+    const deform_problem& dp, const std::vector<T>& x, const std::vector<T>& offset,
+    const std::vector<T>& mask, const std::vector<T>& w, const std::vector<T>& dy) {
   const conv_problem& p = dp.conv;
   const index_t ho = p.out_h(), wo = p.out_w(), ig = p.c / p.groups;
   std::vector<long double> gi(x.size(), 0.0L), go(offset.size(), 0.0L),
       gm(dp.masked ? mask.size() : 0, 0.0L), gw(w.size(), 0.0L),
       gb(static_cast<std::size_t>(p.o), 0.0L);
-  reference_deform_terms<T>(dp, offset, mask, [&](index_t n, index_t o, index_t i, index_t c,
-                                                  index_t t, index_t oy, index_t ox, long double py,
-                                                  long double px, long double m, std::size_t oi,
-                                                  std::size_t mi) {
-    const long double g =
-        static_cast<long double>(dy[static_cast<std::size_t>(((n * p.o + o) * ho + oy) * wo + ox)]);
-    const std::size_t wi = static_cast<std::size_t>((o * ig + i) * dp.taps() + t);
-    const long double wv = static_cast<long double>(w[wi]);
-    const reference_sample s = reference_corners(p.h, p.w, py, px);
-    if (!s.inside) return;
-    const std::size_t plane = static_cast<std::size_t>((n * p.c + c) * p.h * p.w);
-    std::array<long double, 4> v{};
-    long double value = 0;
-    for (std::size_t k = 0; k < 4; ++k) {
-      v[k] = reference_pixel(x, plane, p.h, p.w, s.y[k], s.x[k]);
-      value += s.weight[k] * v[k];
-      if (s.y[k] >= 0 && s.y[k] < p.h && s.x[k] >= 0 && s.x[k] < p.w) {
-        gi[plane + static_cast<std::size_t>(s.y[k] * p.w + s.x[k])] += g * wv * m * s.weight[k];
-      }
-    }
-    gw[wi] += g * m * value;
-    if (dp.masked) gm[mi] += g * wv * value;
-    // ∂value/∂py, ∂value/∂px on the cell
-    const long double dvy = (1 - s.lx) * (v[2] - v[0]) + s.lx * (v[3] - v[1]);
-    const long double dvx = (1 - s.ly) * (v[1] - v[0]) + s.ly * (v[3] - v[2]);
-    go[oi] += g * wv * m * dvy;
-    go[oi + static_cast<std::size_t>(ho * wo)] += g * wv * m * dvx;
-  });
+  reference_deform_terms<T>(
+      dp, offset, mask,
+      [&](index_t n, index_t o, index_t i, index_t c, index_t t, index_t oy, index_t ox,
+          long double py, long double px, long double m, std::size_t oi, std::size_t mi) {
+        const long double g = static_cast<long double>(
+            dy[static_cast<std::size_t>(((n * p.o + o) * ho + oy) * wo + ox)]);
+        const std::size_t wi = static_cast<std::size_t>((o * ig + i) * dp.taps() + t);
+        const long double wv = static_cast<long double>(w[wi]);
+        const reference_sample s = reference_corners(p.h, p.w, py, px);
+        if (!s.inside) return;
+        const std::size_t plane = static_cast<std::size_t>((n * p.c + c) * p.h * p.w);
+        std::array<long double, 4> v{};
+        long double value = 0;
+        for (std::size_t k = 0; k < 4; ++k) {
+          v[k] = reference_pixel(x, plane, p.h, p.w, s.y[k], s.x[k]);
+          value += s.weight[k] * v[k];
+          if (s.y[k] >= 0 && s.y[k] < p.h && s.x[k] >= 0 && s.x[k] < p.w) {
+            gi[plane + static_cast<std::size_t>(s.y[k] * p.w + s.x[k])] += g * wv * m * s.weight[k];
+          }
+        }
+        gw[wi] += g * m * value;
+        if (dp.masked) gm[mi] += g * wv * value;
+        // ∂value/∂py, ∂value/∂px on the cell
+        const long double dvy = (1 - s.lx) * (v[2] - v[0]) + s.lx * (v[3] - v[1]);
+        const long double dvx = (1 - s.ly) * (v[1] - v[0]) + s.ly * (v[3] - v[2]);
+        go[oi] += g * wv * m * dvy;
+        go[oi + static_cast<std::size_t>(ho * wo)] += g * wv * m * dvx;
+      });
   for (std::size_t j = 0; j < dy.size(); ++j) {
     gb[(j / static_cast<std::size_t>(ho * wo)) % static_cast<std::size_t>(p.o)] +=
         static_cast<long double>(dy[j]);

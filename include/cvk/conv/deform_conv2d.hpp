@@ -196,28 +196,23 @@ deform_geometry deform_resolve(const conv2d_geometry& g, const Offset& offset, c
   }
   d.offset_groups = oe[1] / per_group;
   if (g.in_channels % d.offset_groups != 0) {
-    CVK_THROW(shape_error, std::string(fn) + ": the offset groups (" +
-                               std::to_string(d.offset_groups) + " = offset's " +
-                               std::to_string(oe[1]) + " channels / (2·" + k_text +
-                               ")) must divide the input channels (" +
-                               std::to_string(g.in_channels) + ")");
+    CVK_THROW(shape_error,
+              std::string(fn) + ": the offset groups (" + std::to_string(d.offset_groups) +
+                  " = offset's " + std::to_string(oe[1]) + " channels / (2·" + k_text +
+                  ")) must divide the input channels (" + std::to_string(g.in_channels) + ")");
   }
-  const std::string geo = "Ho×Wo = " + std::to_string(g.out_height) + "×" +
-                          std::to_string(g.out_width) + " the output of input " +
-                          shape_string(from_nchw({g.batch, g.in_channels, g.in_height,
-                                                  g.in_width},
-                                                 p.data_layout),
-                                       4) +
-                          ", kernel " + std::to_string(g.kernel_h) + "×" +
-                          std::to_string(g.kernel_w);
+  const std::string geo =
+      "Ho×Wo = " + std::to_string(g.out_height) + "×" + std::to_string(g.out_width) +
+      " the output of input " +
+      shape_string(from_nchw({g.batch, g.in_channels, g.in_height, g.in_width}, p.data_layout), 4) +
+      ", kernel " + std::to_string(g.kernel_h) + "×" + std::to_string(g.kernel_w);
   const auto pattern = [&](const char* channels, index_t count) {
     return std::string(p.data_layout == layout::nchw ? "N×" : "N×Ho×Wo×") + channels +
            (p.data_layout == layout::nchw ? "×Ho×Wo" : "") + " = " +
            shape_string(from_nchw({g.batch, count, g.out_height, g.out_width}, p.data_layout), 4) +
            " (" + geo + ", offset_groups " + std::to_string(d.offset_groups) + ")";
   };
-  expect_shape(offset,
-               from_nchw({g.batch, oe[1], g.out_height, g.out_width}, p.data_layout), fn,
+  expect_shape(offset, from_nchw({g.batch, oe[1], g.out_height, g.out_width}, p.data_layout), fn,
                "offset", pattern("(2·offset_groups·KH·KW)", oe[1]).c_str());
   if (mask != nullptr) {
     const index_t channels = d.offset_groups * d.taps;
@@ -246,8 +241,7 @@ struct deform_call {
 
 template <class T, class Input, class Offset, class Mask, class Weight>
 deform_call<T> deform_prepare(const Input& input, const Offset& offset, const Mask& mask,
-                              const Weight& weight, const deform_conv2d_params& p,
-                              const char* fn) {
+                              const Weight& weight, const deform_conv2d_params& p, const char* fn) {
   const auto x = checked_view<4>(input, fn, "input");
   const auto w = checked_view<4>(weight, fn, "weight");
   const auto off = checked_view<4>(offset, fn, "offset");
@@ -285,10 +279,11 @@ template <class T, class... Tensors>
 constexpr void assert_deform_types() {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
                 "cvk: deform_conv2d runs on float or double tensors");
-  static_assert(((std::is_void_v<typename deform_value<std::remove_cvref_t<Tensors>>::type> ||
-                  std::is_same_v<typename deform_value<std::remove_cvref_t<Tensors>>::type, T>)&&...),
-                "cvk: deform_conv2d needs the same element type in input, offset, mask, weight, "
-                "bias and the outputs (all float or all double); convert one of them");
+  static_assert(
+      ((std::is_void_v<typename deform_value<std::remove_cvref_t<Tensors>>::type> ||
+        std::is_same_v<typename deform_value<std::remove_cvref_t<Tensors>>::type, T>)&&...),
+      "cvk: deform_conv2d needs the same element type in input, offset, mask, weight, "
+      "bias and the outputs (all float or all double); convert one of them");
 }
 
 template <class T, class Bias>
@@ -296,8 +291,8 @@ void deform_check_bias(const Bias& bias, const conv2d_geometry& g, const char* f
   if constexpr (!std::is_same_v<std::remove_cvref_t<Bias>, no_bias_t>) {
     const auto b = checked_view<1>(bias, fn, "bias");
     if (b.extent(0) != g.out_channels) {
-      CVK_THROW(shape_error, std::string(fn) + ": bias must have O = " +
-                                 std::to_string(g.out_channels) +
+      CVK_THROW(shape_error, std::string(fn) +
+                                 ": bias must have O = " + std::to_string(g.out_channels) +
                                  " values (weight's output channels), got " + b.shape_string());
     }
   }
@@ -313,8 +308,8 @@ void deform_forward_call(const Input& input, const Offset& offset, const Mask& m
   auto y = checked_view<4>(std::forward<Out>(out), fn, "out");
   static_assert(!std::is_const_v<typename decltype(y)::element_type>,
                 "cvk: the output of deform_conv2d must be a mutable tensor");
-  const auto extents = from_nchw({g.batch, g.out_channels, g.out_height, g.out_width},
-                                 p.data_layout);
+  const auto extents =
+      from_nchw({g.batch, g.out_channels, g.out_height, g.out_width}, p.data_layout);
   const std::string pattern =
       std::string(layout_pattern(p.data_layout)) + " = " + shape_string(extents, 4);
   expect_shape(y, extents, fn, "out", pattern.c_str());
@@ -345,13 +340,12 @@ void deform_forward_call(const Input& input, const Offset& offset, const Mask& m
 /// Writes deform_conv2d(input, offset, mask, weight) + bias into `out` (no allocation of it).
 template <tensor_of_rank<4> Input, tensor_of_rank<4> Offset, deform_mask Mask,
           tensor_of_rank<4> Weight, conv_bias Bias, tensor_of_rank<4> Out>
-void deform_conv2d(const Input& input, const Offset& offset, const Mask& mask,
-                   const Weight& weight, const Bias& bias, const deform_conv2d_params& params,
-                   Out&& out) {
+void deform_conv2d(const Input& input, const Offset& offset, const Mask& mask, const Weight& weight,
+                   const Bias& bias, const deform_conv2d_params& params, Out&& out) {
   using T = detail::conv_scalar_t<Input>;
   detail::assert_deform_types<T, Offset, Mask, Weight, Bias, Out>();
-  detail::deform_forward_call<T>(input, offset, mask, weight, bias, params,
-                                 std::forward<Out>(out), "deform_conv2d");
+  detail::deform_forward_call<T>(input, offset, mask, weight, bias, params, std::forward<Out>(out),
+                                 "deform_conv2d");
 }
 
 /// y = deform_conv2d(input, offset, mask, weight) + bias (mask or cvk::no_mask, bias or
@@ -401,10 +395,10 @@ void deform_backward_call(const GradOut& grad_output, const Input& input, const 
                           const char* name, bool permute) {
     if (v.data() == nullptr) return strided_view<T, 4>();
     const auto e = permute ? from_nchw(like.extents(), p.data_layout) : like.extents();
-    const std::string want = std::string(name == std::string("grad_weight")
-                                             ? "O×C/groups×KH×KW"
-                                             : layout_pattern(p.data_layout)) +
-                             " = " + shape_string(e, 4);
+    const std::string want =
+        std::string(name == std::string("grad_weight") ? "O×C/groups×KH×KW"
+                                                       : layout_pattern(p.data_layout)) +
+        " = " + shape_string(e, 4);
     expect_shape(v, e, fn, name, want.c_str());
     return permute ? permute_axes(v, axes) : v;
   };
@@ -475,8 +469,8 @@ template <tensor_of_rank<4> GradOut, tensor_of_rank<4> Input, tensor_of_rank<4> 
     views.weight = r.weight.view();
   }
   if (options.bias) {
-    r.bias = detail::new_gradient<T>(std::array<index_t, 1>{call.d.conv.out_channels}, fn,
-                                     "grad_bias");
+    r.bias =
+        detail::new_gradient<T>(std::array<index_t, 1>{call.d.conv.out_channels}, fn, "grad_bias");
     views.bias = r.bias.view();
   }
   detail::deform_backward_call<T>(grad_output, input, offset, mask, weight, params, views, fn);

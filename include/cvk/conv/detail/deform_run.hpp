@@ -38,7 +38,8 @@ inline constexpr index_t deform_column_budget = index_t{1} << 17;
 
 inline index_t deform_chunk_rows(const deform_geometry& d) {
   const index_t row = std::max<index_t>(1, d.conv.out_width * d.columns);
-  return std::clamp<index_t>(deform_column_budget / row, 1, std::max<index_t>(1, d.conv.out_height));
+  return std::clamp<index_t>(deform_column_budget / row, 1,
+                             std::max<index_t>(1, d.conv.out_height));
 }
 
 /// `count` uninitialised values (buffers every element of which is written before it is read).
@@ -134,20 +135,18 @@ void deform_forward(const deform_geometry& d, const strided_view<const T, 4>& x,
   }
   const std::vector<T> wp = deform_pointwise_weight(d, weight, fn);
   const conv2d_plan<T> plan(
-      caller{fn},
-      strided_view<const T, 4>(wp.data(), {g.out_channels, d.columns_per_group, 1, 1}), bias,
-      deform_pointwise_params(d, threads));
+      caller{fn}, strided_view<const T, 4>(wp.data(), {g.out_channels, d.columns_per_group, 1, 1}),
+      bias, deform_pointwise_params(d, threads));
   // The input as NHWC images: its own memory when it already is, else one copy.
-  const layout_images<T> images =
-      to_image_layout(g, image_layout{g.in_channels, false}, x, fn, "the NHWC copy of input",
-                      threads);
+  const layout_images<T> images = to_image_layout(g, image_layout{g.in_channels, false}, x, fn,
+                                                  "the NHWC copy of input", threads);
   const std::vector<T> zeros(static_cast<std::size_t>(g.in_channels), T(0));
   const std::vector<deform_segment> segments = deform_segments(d);
   const index_t chunk = deform_chunk_rows(d);
   const index_t pixel_columns = d.columns;
-  const auto columns = deform_buffer<T>(
-      checked_mul(chunk * g.out_width, pixel_columns, fn, "the column buffer", x), fn,
-      "the column buffer", x);
+  const auto columns =
+      deform_buffer<T>(checked_mul(chunk * g.out_width, pixel_columns, fn, "the column buffer", x),
+                       fn, "the column buffer", x);
   const index_t samples_per_pixel = checked_mul(d.taps, d.offset_groups, fn, "offset", offset);
   const index_t grain = deform_pixel_grain(d);
   for (index_t n = 0; n < g.batch; ++n) {
@@ -157,8 +156,8 @@ void deform_forward(const deform_geometry& d, const strided_view<const T, 4>& x,
           0, rows * g.out_width, grain,
           [&](index_t lo, index_t hi) {
             std::vector<deform_sample<T>> samples(static_cast<std::size_t>(samples_per_pixel));
-            const deform_image<const T> image{images.data + n * images.image_stride,
-                                              zeros.data(), g.in_channels};
+            const deform_image<const T> image{images.data + n * images.image_stride, zeros.data(),
+                                              g.in_channels};
             for (index_t p = lo; p < hi; ++p) {
               const index_t oy = r0 + p / g.out_width, ox = p % g.out_width;
               deform_pixel_samples<T>(d, offset, mask, n, oy, ox, samples.data());
@@ -222,8 +221,8 @@ void deform_backward(const deform_geometry& d, const strided_view<const T, 4>& x
   const conv2d_params p1 = deform_pointwise_params(d, threads);
   layout_images<T> images;
   if (want_offset || want_mask || want_weight) {
-    images = to_image_layout(g, image_layout{g.in_channels, false}, x, fn,
-                             "the NHWC copy of input", threads);
+    images = to_image_layout(g, image_layout{g.in_channels, false}, x, fn, "the NHWC copy of input",
+                             threads);
   }
   const std::vector<T> zeros(static_cast<std::size_t>(g.in_channels), T(0));
   std::vector<T> discard(static_cast<std::size_t>(g.in_channels), T(0));
@@ -254,8 +253,8 @@ void deform_backward(const deform_geometry& d, const strided_view<const T, 4>& x
   }
   std::vector<T> grad_weight;  // O×(C/g·K), the sum over chunks
   if (want_weight) {
-    grad_weight = checked_vector<T>(g.out_channels * d.columns_per_group, fn, "grad_weight",
-                                    out.weight);
+    grad_weight =
+        checked_vector<T>(g.out_channels * d.columns_per_group, fn, "grad_weight", out.weight);
   }
   std::vector<T> chunk_weight = grad_weight;
 
@@ -279,9 +278,9 @@ void deform_backward(const deform_geometry& d, const strided_view<const T, 4>& x
     const int team = threads > 0 ? threads : max_threads();
     const index_t lanes = simd<T>::lanes;
     const index_t target =
-        team <= 1 ? g.in_channels
-                  : std::max<index_t>(lanes, (g.in_channels / (4 * team) + lanes - 1) / lanes *
-                                                 lanes);
+        team <= 1
+            ? g.in_channels
+            : std::max<index_t>(lanes, (g.in_channels / (4 * team) + lanes - 1) / lanes * lanes);
     for (const deform_segment& seg : segments) {
       for (index_t c = seg.c0; c < seg.c1; c += target) {
         pieces.push_back({c, std::min(seg.c1, c + target), seg});
@@ -309,9 +308,8 @@ void deform_backward(const deform_geometry& d, const strided_view<const T, 4>& x
       const deform_image<const T> image{
           images.data == nullptr ? nullptr : images.data + n * images.image_stride, zeros.data(),
           g.in_channels};
-      const deform_image<T> grad_in{
-          want_input ? grad_input_data + n * grad_input_image : nullptr,
-          discard.data(), g.in_channels};
+      const deform_image<T> grad_in{want_input ? grad_input_data + n * grad_input_image : nullptr,
+                                    discard.data(), g.in_channels};
       // 1. samples (and the columns, for the weight gradient)
       parallel_for(
           0, pixels, grain,
@@ -411,9 +409,8 @@ void deform_backward(const deform_geometry& d, const strided_view<const T, 4>& x
     for (index_t o = 0; o < g.out_channels; ++o) {
       for (index_t i = 0; i < g.in_per_group; ++i) {
         for (index_t t = 0; t < d.taps; ++t) {
-          out.weight(o, i, t / g.kernel_w, t % g.kernel_w) =
-              grad_weight[static_cast<std::size_t>(o * d.columns_per_group + t * g.in_per_group +
-                                                   i)];
+          out.weight(o, i, t / g.kernel_w, t % g.kernel_w) = grad_weight[static_cast<std::size_t>(
+              o * d.columns_per_group + t * g.in_per_group + i)];
         }
       }
     }

@@ -66,7 +66,7 @@ inline index_t deform_column(const deform_geometry& d, index_t group, index_t t,
 template <class T>
 struct deform_sample {
   index_t corner[4];  // (y0, x0), (y0, x0 + 1), (y0 + 1, x0), (y0 + 1, x0 + 1)
-  T weight[4];        // mask · (1−ly)(1−lx), mask · (1−ly)lx, mask · ly(1−lx), mask · ly·lx
+  T weight[4];  // mask · (1−ly)(1−lx), mask · (1−ly)lx, mask · ly(1−lx), mask · ly·lx
   T ly, lx, mask;
 };
 
