@@ -422,8 +422,8 @@ inline std::vector<index_t> check_detection_ap_options(const detection_ap_option
   }
   for (const double t : options.iou_thresholds) {
     if (!(t >= 0 && t <= 1)) {
-      CVK_THROW(invalid_argument,
-                std::string(fn) + ": iou_thresholds must be in [0, 1], got " + std::to_string(t));
+      CVK_THROW(invalid_argument, std::string(fn) + ": iou_thresholds must be in [0, 1], got " +
+                                      detail::number_string(t));
     }
   }
   if (options.max_detections.size() != 3) {

@@ -93,20 +93,13 @@ struct em_merge_result {
 
 namespace detail {
 
-/// A real option's value as printf's %g writes it ("0.5", "nan", "1e-12").
-inline std::string em_format_real(double value) {
-  std::array<char, 32> text{};
-  std::snprintf(text.data(), text.size(), "%g", value);
-  return text.data();
-}
-
 /// Checks em_merge's options.
 inline void check_em_merge_options(const em_merge_options& o, const char* fn) {
   const auto fail = [fn](const char* what, const std::string& value) {
     CVK_THROW(invalid_argument, std::string(fn) + ": " + what + ", got " + value);
   };
   const auto real = [&](bool ok, const char* what, double value) {
-    if (!ok) fail(what, em_format_real(value));
+    if (!ok) fail(what, detail::number_string(value));
   };
   const auto integer = [&](bool ok, const char* what, long long value) {
     if (!ok) fail(what, std::to_string(value));

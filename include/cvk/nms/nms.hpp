@@ -76,12 +76,12 @@ index_t check_nms_arguments(const BoxView& boxes, const ScoreView& scores, doubl
   expect_non_negative(options.max_output, fn, "max_output");
   expect_non_negative(options.top_k, fn, "top_k");
   if (!(options.eta > 0.0 && options.eta <= 1.0)) {
-    CVK_THROW(invalid_argument,
-              std::string(fn) + ": eta must be in (0, 1], got " + std::to_string(options.eta));
+    CVK_THROW(invalid_argument, std::string(fn) + ": eta must be in (0, 1], got " +
+                                    detail::number_string(options.eta));
   }
   if (!(options.diou_beta > 0.0 && std::isfinite(options.diou_beta))) {
     CVK_THROW(invalid_argument, std::string(fn) + ": diou_beta must be a finite number > 0, got " +
-                                    std::to_string(options.diou_beta));
+                                    detail::number_string(options.diou_beta));
   }
   check_format(options.format, fn, "options.format");
   return n;

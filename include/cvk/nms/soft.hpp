@@ -155,17 +155,6 @@ CVK_KERNEL_END
 
 namespace detail {
 
-inline std::string soft_number(double value) {
-  if (std::isnan(value)) return "nan";
-  std::string text = std::to_string(value);
-  // trim "0.500000" → "0.5", "-1.000000" → "-1"
-  if (text.find('.') != std::string::npos) {
-    while (!text.empty() && text.back() == '0') text.pop_back();
-    if (!text.empty() && text.back() == '.') text.pop_back();
-  }
-  return text;
-}
-
 /// Checks the arguments of soft_nms (sigma as used: rounded to the box computation type R);
 /// returns N.
 template <class R, class BoxView, class ScoreView>
@@ -191,7 +180,7 @@ index_t check_soft_nms_arguments(const BoxView& boxes, const ScoreView& scores,
   if (options.method == soft_nms_method::gaussian && !(options.sigma > 0)) {
     CVK_THROW(invalid_argument, std::string(fn) +
                                     ": sigma must be > 0 for the gaussian method, got " +
-                                    soft_number(options.sigma));
+                                    detail::number_string(options.sigma));
   }
   if (options.method == soft_nms_method::gaussian) {
     // The kernel divides by sigma rounded to R (mmcv, OpenCV) or multiplies by -0.5 / sigma
@@ -206,8 +195,8 @@ index_t check_soft_nms_arguments(const BoxView& boxes, const ScoreView& scores,
                     (std::is_same_v<R, float>    ? "float"
                      : std::is_same_v<R, double> ? "double"
                                                  : "long double") +
-                    "), got " + number_string(options.sigma) + ", which rounds to " +
-                    number_string(static_cast<double>(sigma)) +
+                    "), got " + detail::number_string(options.sigma) + ", which rounds to " +
+                    detail::number_string(static_cast<double>(sigma)) +
                     (sigma > R(0) ? " (-0.5 / sigma overflows)" : ""));
     }
   }

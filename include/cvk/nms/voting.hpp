@@ -200,11 +200,11 @@ template <tensor_of_rank<2> KeptBoxes, tensor_of_rank<1> KeptScores, tensor_of_r
   detail::check_allocation_size(k_count, sizeof(std::array<double, 4>), fn, "kept_boxes", kb);
   if (!std::isfinite(options.threshold)) {
     CVK_THROW(invalid_argument, std::string(fn) + ": threshold must be a finite number, got " +
-                                    std::to_string(options.threshold));
+                                    detail::number_string(options.threshold));
   }
   if (!std::isfinite(options.beta)) {
     CVK_THROW(invalid_argument, std::string(fn) + ": beta must be a finite number, got " +
-                                    std::to_string(options.beta));
+                                    detail::number_string(options.beta));
   }
   if (options.beta == 0.0 && (options.scoring == box_voting_scoring::temp_avg ||
                               options.scoring == box_voting_scoring::generalized_avg)) {
@@ -253,7 +253,7 @@ namespace detail {
                                                          : "a number (log σ²)";
   CVK_THROW(invalid_argument, std::string(fn) + ": variances(" + std::to_string(row) + ", " +
                                   std::to_string(column) + ") must be " + rule + ", got " +
-                                  number_string(value));
+                                  detail::number_string(value));
 }
 
 }  // namespace detail
@@ -308,15 +308,15 @@ template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores, tensor_of_rank<2> V
   }
   const auto positive = [&](double value, const char* name) {
     if (!(value > 0.0)) {
-      CVK_THROW(invalid_argument,
-                std::string(fn) + ": " + name + " must be > 0, got " + std::to_string(value));
+      CVK_THROW(invalid_argument, std::string(fn) + ": " + name + " must be > 0, got " +
+                                      detail::number_string(value));
     }
   };
   positive(options.sigma_t, "sigma_t");
   positive(options.soft_sigma, "soft_sigma");
   if (!(options.vote_threshold < 1.0)) {
     CVK_THROW(invalid_argument, std::string(fn) + ": vote_threshold must be < 1, got " +
-                                    std::to_string(options.vote_threshold));
+                                    detail::number_string(options.vote_threshold));
   }
   if (std::isnan(options.iou_threshold)) {
     CVK_THROW(invalid_argument, std::string(fn) + ": iou_threshold must be a number, got nan");

@@ -201,13 +201,6 @@ inline void expect_non_negative(const std::optional<index_t>& value, const char*
   }
 }
 
-/// A number for a message: "0.5", "-1", "nan", "inf".
-inline std::string number_text(double value) {
-  std::array<char, 32> text{};
-  std::snprintf(text.data(), text.size(), "%g", value);
-  return text.data();
-}
-
 /// Throws unless `value` is a number >= lo (or > lo when `strict`), finite when `finite`:
 /// "fn: name must be a finite number > 0, got -1".
 inline void expect_at_least(double value, double lo, bool strict, bool finite, const char* fn,
@@ -216,7 +209,7 @@ inline void expect_at_least(double value, double lo, bool strict, bool finite, c
   if (!ok || (finite && !std::isfinite(value))) {
     CVK_THROW(invalid_argument, std::string(fn) + ": " + name + " must be a " +
                                     (finite ? "finite " : "") + "number " + (strict ? ">" : ">=") +
-                                    " " + number_text(lo) + ", got " + number_text(value));
+                                    " " + number_string(lo) + ", got " + number_string(value));
   }
 }
 
