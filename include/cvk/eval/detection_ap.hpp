@@ -23,6 +23,7 @@
 #include "../core/parallel.hpp"
 #include "../core/tensor.hpp"
 #include "../detail/checks.hpp"
+#include "../nms/detail/overlap.hpp"
 
 CVK_BEGIN_NAMESPACE
 
@@ -112,19 +113,6 @@ inline coco_box make_coco_box(const std::array<double, 4>& b, box_format format)
   const double area = c.w * c.h;
   c.area = area;
   return c;
-}
-
-/// IoU of detection d and ground truth g as pycocotools' bbIou (maskApi.c): same operations in
-/// the same order; a crowd ground truth divides by the detection's area.
-inline double coco_iou(const coco_box& d, const coco_box& g, bool crowd) noexcept {
-  const double w = std::fmin(d.w + d.x, g.w + g.x) - std::fmax(d.x, g.x);
-  if (w <= 0) return 0;
-  const double h = std::fmin(d.h + d.y, g.h + g.y) - std::fmax(d.y, g.y);
-  if (h <= 0) return 0;
-  const double inter = w * h;
-  const double sum = d.area + g.area;
-  const double uni = crowd ? d.area : sum - inter;
-  return inter / uni;
 }
 
 /// COCOeval's recall thresholds np.linspace(0, 1, 101): i·0.01 + 0, the last exactly 1.
@@ -321,7 +309,7 @@ class ap_class_evaluator {
     iou_.resize(n_det * n_gt);
     for (std::size_t d = 0; d < n_det; ++d) {
       for (std::size_t g = 0; g < n_gt; ++g) {
-        iou_[d * n_gt + g] = coco_iou(dets[d].box, gts[g].box, gts[g].crowd);
+        iou_[d * n_gt + g] = pycocotools_iou(dets[d].box, gts[g].box, gts[g].crowd);
       }
     }
     for (std::size_t a = 0; a < areas_; ++a) {
