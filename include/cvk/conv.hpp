@@ -5,9 +5,9 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "conv/channel_shuffle.hpp"
 #include "conv/conv2d.hpp"
 #include "conv/conv2d_backward.hpp"
-#include "conv/deform_conv2d.hpp"
 #include "conv/conv_transpose2d.hpp"
-#include "conv/channel_shuffle.hpp"
+#include "conv/deform_conv2d.hpp"
 #include "conv/pool2d.hpp"

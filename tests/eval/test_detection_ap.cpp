@@ -1091,9 +1091,8 @@ TEST_CASE("detection_ap: errors name the function, the argument and the shapes",
     CHECK_THROWS_AS(with(o), cvk::invalid_argument);
   }
   o.iou_thresholds = {1.5};
-  CHECK_THROWS_MATCHES(
-      with(o), cvk::invalid_argument,
-      Catch::Message("detection_ap: iou_thresholds must be in [0, 1], got 1.5"));
+  CHECK_THROWS_MATCHES(with(o), cvk::invalid_argument,
+                       Catch::Message("detection_ap: iou_thresholds must be in [0, 1], got 1.5"));
   o = {};
   o.max_detections = {1, 10};
   CHECK_THROWS_MATCHES(with(o), cvk::invalid_argument,

@@ -1,9 +1,8 @@
 // cvk — computer-vision kernels, header-only C++20.
 // Rotated boxes (cx, cy, w, h, angle) and convex quadrilaterals: IoU, IoA (mmcv's "iof") and
 // GIoU (Rezatofighi et al., CVPR 2019, Algorithm 1, with C the convex hull of both shapes),
-// pairwise N×M, aligned (N) and single-pair forms. Conventions as torchvision/detectron2 (degrees, counter-clockwise) with
-// mmcv's (radians, clockwise) as options.
-// SPDX-License-Identifier: MIT
+// pairwise N×M, aligned (N) and single-pair forms. Conventions as torchvision/detectron2 (degrees,
+// counter-clockwise) with mmcv's (radians, clockwise) as options. SPDX-License-Identifier: MIT
 #pragma once
 
 #include <algorithm>

@@ -134,11 +134,13 @@ void dwconv_tile_sliding(const conv2d_geometry& g, const T* image, const T* pack
           }
         };
         (tap(std::integral_constant<std::size_t, J>{}), ...);
-      }(std::make_index_sequence<KW>{});
+      }
+      (std::make_index_sequence<KW>{});
     };
     [&]<std::size_t... C>(std::index_sequence<C...>) {
       (column(std::integral_constant<std::size_t, C>{}), ...);
-    }(std::make_index_sequence<columns>{});
+    }
+    (std::make_index_sequence<columns>{});
   }
   CVK_UNROLL
   for (std::size_t p = 0; p < P; ++p) {
@@ -258,8 +260,7 @@ void dwconv_nhwc_row(const conv2d_geometry& g, const T* image, const T* packed, 
   const bool zero_taps = finite_weights;  // tiles read at most 4·L zeros
   const index_t vectors = g.out_per_group == 1 ? outs / lanes : 0;
   // The sliding 3-column tiles keep 3 weight vectors per channel vector: at most 2 of those.
-  const bool sliding =
-      g.kernel_w == 3 && g.dilation_w == 1 && (g.stride_w == 1 || g.stride_w == 2);
+  const bool sliding = g.kernel_w == 3 && g.dilation_w == 1 && (g.stride_w == 1 || g.stride_w == 2);
   if (!sliding && vectors >= 4) {
     dwconv_row_vectors<T, 4>(g, image, packed, ky, iy0, interior, zero_taps, vectors, row);
   } else if (vectors >= 2) {
