@@ -1041,3 +1041,17 @@ TEST_CASE("errors table: the IoU-family losses and kl_loss, every form (docs/err
                   cvk::out_of_range);
   CHECK_THROWS_AS(cvk::kl_loss(many, many, many), cvk::out_of_range);
 }
+
+TEST_CASE("complete_box_iou_loss: eps = 0 on identical boxes is 0, not NaN", "[box][loss][fuzz-finding]") {
+  // 1 − IoU + v + eps = 0 there: α = 0 (v = 0), as the metric complete_box_iou (docs/boxes.md).
+  cvk::box_loss_options o;
+  o.eps = 0;
+  const std::array<double, 4> a{1, 2, 5, 7};
+  CHECK(cvk::complete_box_iou_loss(a, a, o) == 0.0);
+  const auto g = cvk::complete_box_iou_loss_backward(a, a, o);
+  for (const double v : g) CHECK(std::isfinite(v));
+  const std::array<float, 4> f{-3.5f, 0.25f, 8, 9};
+  CHECK(cvk::complete_box_iou_loss(f, f, o) == 0.0f);
+  const std::vector<std::array<double, 4>> many{a, {0, 0, 2, 3}};
+  CHECK(cvk::complete_box_iou_loss(many, many, cvk::loss_reduction::sum, o) == 0.0);
+}

@@ -182,7 +182,9 @@ box_loss_terms<R> box_loss_forward(const std::array<R, 4>& p, const std::array<R
       const R angle2 = s.angle * s.angle;
       s.v = static_cast<R>(4.0 / (std::numbers::pi * std::numbers::pi)) * angle2;
       const R denominator = (one_minus_iou + s.v) + eps;
-      s.alpha = s.v / denominator;
+      // eps = 0 and identical boxes: 0/0. v = 0 there, so α·v is 0 — α = 0, as the metric
+      // complete_box_iou defines it (torchvision keeps 1e-7 in the IoU and never gets here).
+      s.alpha = denominator == R(0) ? R(0) : s.v / denominator;
       const R penalty = s.alpha * s.v;
       s.loss = diou_loss + penalty;
     }
