@@ -11,3 +11,4 @@
 #include "conv/conv_transpose2d.hpp"
 #include "conv/deform_conv2d.hpp"
 #include "conv/pool2d.hpp"
+#include "conv/ragged_conv2d.hpp"

@@ -213,6 +213,14 @@ layout_images<T> to_image_layout(const conv2d_geometry& g, const image_layout& l
               small_group_interleave_row(g, s, input.stride(3), d);
               continue;
             }
+            if (!layout.interleaved && !gaps && channels_contiguous) {
+              // Pixels whose channels are contiguous (an NHWC channel slice, a padded row):
+              // one block copy per pixel.
+              for (index_t x = 0; x < g.in_width; ++x) {
+                std::copy_n(s + x * input.stride(3), g.in_channels, d + x * layout.pixel);
+              }
+              continue;
+            }
             if (gaps) std::fill(d, d + g.in_width * layout.pixel, T(0));
             for (index_t c = 0; c < g.in_channels; ++c) {
               T* dc = d + slot[static_cast<std::size_t>(c)];
