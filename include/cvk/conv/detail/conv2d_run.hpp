@@ -175,17 +175,35 @@ struct layout_images {
   std::unique_ptr<T[]> copy;  // empty when the view is used as is
   const T* data = nullptr;
   index_t image_stride = 0;
+  index_t pixel = 0;  // elements from one pixel to the next (layout.pixel, or the view's stride)
 };
+
+/// True when every image of an (n, c, h, w)-ordered view is NHWC with contiguous channels but
+/// pixels further apart than the channel count (a channel slice of an NHWC tensor): rows of
+/// W·stride(3) elements, at least two columns.
+template <class T>
+bool images_are_strided_nhwc(const strided_view<T, 4>& v) noexcept {
+  const index_t c = v.extent(1), h = v.extent(2), w = v.extent(3);
+  return w >= 2 && (c <= 1 || v.stride(1) == 1) && v.stride(3) > c &&
+         (h <= 1 || v.stride(2) == w * v.stride(3));
+}
 
 /// g's in_* extents describe `input`; `what` names the copy in errors ("the layout copy of
 /// input"). The weight gradient uses it for input and grad_output, conv_rows_execute for input.
+/// `strided_pixels`: the caller's kernel reads pixels `result.pixel` apart, so an NHWC input
+/// whose pixels are further apart than its channels (images_are_strided_nhwc) is used in place.
 template <class T>
 layout_images<T> to_image_layout(const conv2d_geometry& g, const image_layout& layout,
                                  const strided_view<const T, 4>& input, const char* fn,
-                                 const char* what, int threads) {
+                                 const char* what, int threads, bool strided_pixels = false) {
   layout_images<T> result;
   result.data = input.data();
   result.image_stride = input.stride(0);
+  result.pixel = layout.pixel;
+  if (layout.is_nhwc() && strided_pixels && images_are_strided_nhwc(input)) {
+    result.pixel = input.stride(3);
+    return result;
+  }
   if (!layout.is_nhwc() || !images_are_nhwc(input)) {
     // H·W ≤ H·W·C is checked; the interleaved pixel may exceed C (empty group lanes).
     const index_t image_size = checked_mul(g.in_height * g.in_width, layout.pixel, fn, what, input);
@@ -239,24 +257,29 @@ layout_images<T> to_image_layout(const conv2d_geometry& g, const image_layout& l
 }
 
 /// out = act(rows + bias + residual) over (n, c, h, w)-ordered views of any strides, where
-/// `row_kernel(image, oy, row)` writes row[ox·O + o] of output row oy of one image of `input`
-/// in `layout` (no bias, no epilogue). g's in_* extents describe `input`, its out_* extents
-/// `out`; in_per_group and the kernel extents only size the chunks. `residual.data()` null means
-/// no residual. conv2d's paths and the transposed conv (conv_transpose_nhwc.hpp) run through it.
+/// `row_kernel(gk, image, oy, row)` writes row[ox·O + o] of output row oy of one image of
+/// `input` in `layout` (no bias, no epilogue); gk is g, with in_channels the pixel stride of the
+/// images the kernel reads. g's in_* extents describe `input`, its out_* extents `out`;
+/// in_per_group and the kernel extents only size the chunks. `residual.data()` null means no
+/// residual. `strided_pixels`: the row kernel reads gk.in_channels as the pixel stride only (the
+/// blocked paths), so a channel slice of an NHWC tensor is read in place. conv2d's paths and the
+/// transposed conv (conv_transpose_nhwc.hpp) run through it.
 template <class T, class RowKernel>
 void conv_rows_execute(const conv2d_geometry& g, const image_layout& layout, const T* bias,
                        const char* fn, const strided_view<const T, 4>& input,
                        const strided_view<const T, 4>& residual, const strided_view<T, 4>& out,
-                       const conv2d_params& params, RowKernel&& row_kernel) {
+                       const conv2d_params& params, bool strided_pixels, RowKernel&& row_kernel) {
   const index_t rows = g.batch * g.out_height;
   if (rows == 0 || g.out_width == 0 || g.out_channels == 0) return;
 
   // One layout pass at most: the path's layout (NHWC, or groups interleaved for the small-group
   // path), skipped when the input already is contiguous NHWC and the path reads NHWC.
-  const layout_images<T> source =
-      to_image_layout(g, layout, input, fn, "the layout copy of input", params.threads);
+  const layout_images<T> source = to_image_layout(g, layout, input, fn, "the layout copy of input",
+                                                  params.threads, strided_pixels);
   const T* images = source.data;
   const index_t image_stride = source.image_stride;
+  conv2d_geometry gk = g;
+  if (source.pixel != layout.pixel) gk.in_channels = source.pixel;
 
   const epilogue<T> act = make_epilogue<T>(params);
   const index_t row_size = g.out_width * g.out_channels;
@@ -280,7 +303,7 @@ void conv_rows_execute(const conv2d_geometry& g, const image_layout& layout, con
           for (index_t r = lo; r < hi; ++r) {
             const index_t n = r / g.out_height, oy = r % g.out_height;
             T* out_row = out.data() + n * out.stride(0) + oy * out.stride(2);
-            row_kernel(images + n * image_stride, oy, out_row);
+            row_kernel(gk, images + n * image_stride, oy, out_row);
             if (epilogue_needed) finish_row_in_place(g, out_row, bias, act);
           }
           return;
@@ -290,7 +313,7 @@ void conv_rows_execute(const conv2d_geometry& g, const image_layout& layout, con
         });
         for (index_t r = lo; r < hi; ++r) {
           const index_t n = r / g.out_height, oy = r % g.out_height;
-          row_kernel(images + n * image_stride, oy, row.get());
+          row_kernel(gk, images + n * image_stride, oy, row.get());
           const row_target<T> target{
               out.data() + n * out.stride(0) + oy * out.stride(2),
               out.stride(1),
@@ -324,8 +347,10 @@ void conv2d_execute(const conv2d_geometry& g, const conv2d_call<T>& call,
                     const strided_view<const T, 4>& input, const strided_view<const T, 4>& residual,
                     const strided_view<T, 4>& out, const conv2d_params& params) {
   conv_rows_execute<T>(g, path_image_layout<T>(call.path, g), call.bias, call.function, input,
-                       residual, out, params, [&](const T* image, index_t oy, T* row) {
-                         conv2d_row(call.path, g, image, call.packed, oy, row, call.finite_weights);
+                       residual, out, params, reads_strided_pixels(call.path),
+                       [&](const conv2d_geometry& gk, const T* image, index_t oy, T* row) {
+                         conv2d_row(call.path, gk, image, call.packed, oy, row,
+                                    call.finite_weights);
                        });
 }
 

@@ -229,9 +229,9 @@ void conv_transpose_phase(const conv2d_geometry& g, const transpose_phase_axis& 
   const bool finite =
       std::all_of(packed.begin(), packed.end(), [](T v) { return std::isfinite(v); });
   conv_rows_execute<T>(f, path_image_layout<T>(path, f), bias, fn, grad_out,
-                       strided_view<const T, 4>{}, part, params,
-                       [&](const T* image, index_t y, T* row) {
-                         conv2d_row(path, f, image, packed.data(), y, row, finite);
+                       strided_view<const T, 4>{}, part, params, reads_strided_pixels(path),
+                       [&](const conv2d_geometry& gk, const T* image, index_t y, T* row) {
+                         conv2d_row(path, gk, image, packed.data(), y, row, finite);
                        });
 }
 

@@ -122,6 +122,12 @@ struct image_layout {
   [[nodiscard]] bool is_nhwc() const noexcept { return !interleaved; }
 };
 
+/// The blocked paths read g.in_channels only as the distance between pixels, so they can read a
+/// channel slice of an NHWC tensor in place (conv_rows_execute's `strided_pixels`).
+constexpr bool reads_strided_pixels(conv2d_path path) noexcept {
+  return path == conv2d_path::large_group_nhwc || path == conv2d_path::pointwise_nhwc;
+}
+
 template <class T>
 image_layout path_image_layout(conv2d_path path, const conv2d_geometry& g) noexcept {
   if (path == conv2d_path::small_group_nhwc) return {small_group_pixel_size<T>(g), true};
