@@ -10,6 +10,7 @@
 #include "nms/matrix.hpp"
 #include "nms/nms.hpp"
 #include "nms/onnx.hpp"
+#include "nms/result.hpp"
 #include "nms/rotated.hpp"
 #include "nms/soft.hpp"
 #include "nms/voting.hpp"

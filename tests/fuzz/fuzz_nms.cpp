@@ -266,11 +266,11 @@ void fuzz_matrix_nms(byte_reader& in, bool batched) {
   cvk::matrix_nms_options o;
   o.score_threshold = optional_threshold(in);
   o.post_threshold = optional_threshold(in);
-  o.nms_top_k = optional_count(in);
-  o.keep_top_k = optional_count(in);
+  o.top_k = optional_count(in);
+  o.max_output = optional_count(in);
   const std::uint8_t flags = in.u8();
   o.decay = (flags & 1U) != 0 ? cvk::matrix_nms_decay::gaussian : cvk::matrix_nms_decay::linear;
-  o.normalized = (flags & 2U) == 0;
+  o.pixel_inclusive = (flags & 2U) != 0;
   if ((flags & 4U) != 0) o.background_label = static_cast<int>(in.u8() % 4) - 1;
   o.gaussian_sigma = cvk_fuzz::threshold(in) * 4;
   bool format_ok = true;
@@ -279,8 +279,8 @@ void fuzz_matrix_nms(byte_reader& in, bool batched) {
   const scene<T> s = read_scene<T>(in, batched);
   const char* op = batched ? "batched_matrix_nms" : "matrix_nms";
 
-  const bool valid = !nan(o.score_threshold) && !nan(o.post_threshold) && !negative(o.nms_top_k) &&
-                     !negative(o.keep_top_k) && format_ok &&
+  const bool valid = !nan(o.score_threshold) && !nan(o.post_threshold) && !negative(o.top_k) &&
+                     !negative(o.max_output) && format_ok &&
                      (o.decay == cvk::matrix_nms_decay::linear ||
                       (o.gaussian_sigma > 0 && std::isfinite(o.gaussian_sigma)));
   cvk::scored_indices<T> r;
@@ -296,9 +296,9 @@ void fuzz_matrix_nms(byte_reader& in, bool batched) {
   CVK_FUZZ_CHECK(decayed.size() == got.size(), op, ": ", decayed.size(), " scores for ", got.size(),
                  " indices");
   check_descending(decayed, op);
-  if (o.keep_top_k) {
-    CVK_FUZZ_CHECK(got.size() <= static_cast<std::size_t>(*o.keep_top_k), op, ": ", got.size(),
-                   " results, keep_top_k ", *o.keep_top_k);
+  if (o.max_output) {
+    CVK_FUZZ_CHECK(got.size() <= static_cast<std::size_t>(*o.max_output), op, ": ", got.size(),
+                   " results, max_output ", *o.max_output);
   }
   // Paddle's JaccardOverlap on an inverted box that touches another multiplies two negative
   // sides (the "apart" test is strict): IoU > 1 and a decay outside [0, 1], bit for bit as

@@ -148,7 +148,7 @@ std::vector<std::pair<std::size_t, R>> reference_matrix_core(const boxes_t<R>& b
   for (std::size_t i = 1; i < n; ++i) {
     R max_iou = 0;
     for (std::size_t j = 0; j < i; ++j) {
-      iou[i][j] = paddle_iou(boxes[list[i]], boxes[list[j]], o.normalized);
+      iou[i][j] = paddle_iou(boxes[list[i]], boxes[list[j]], !o.pixel_inclusive);
       max_iou = std::max(max_iou, iou[i][j]);
     }
     iou_max[i] = max_iou;
@@ -174,11 +174,11 @@ std::vector<std::pair<std::size_t, R>> reference_matrix_core(const boxes_t<R>& b
 template <class R>
 scored<R> reference_matrix_nms(const boxes_t<R>& boxes, const std::vector<R>& scores,
                                const cvk::matrix_nms_options& o) {
-  const auto order = reference_order(scores, o.score_threshold, o.nms_top_k);
+  const auto order = reference_order(scores, o.score_threshold, o.top_k);
   auto kept = reference_matrix_core(boxes, scores, order, o);
   reference_sort(kept);
-  if (o.keep_top_k && kept.size() > static_cast<std::size_t>(*o.keep_top_k)) {
-    kept.resize(static_cast<std::size_t>(*o.keep_top_k));
+  if (o.max_output && kept.size() > static_cast<std::size_t>(*o.max_output)) {
+    kept.resize(static_cast<std::size_t>(*o.max_output));
   }
   scored<R> out;
   for (const auto& [k, s] : kept) out.emplace_back(static_cast<index_t>(order[k]), s);
@@ -186,7 +186,7 @@ scored<R> reference_matrix_nms(const boxes_t<R>& boxes, const std::vector<R>& sc
 }
 
 /// batched_matrix_nms by definition: per class, candidates of the class in processing order,
-/// nms_top_k per class; merged by decayed score, then global rank.
+/// top_k per class; merged by decayed score, then global rank.
 template <class R, class C>
 scored<R> reference_batched_matrix_nms(const boxes_t<R>& boxes, const std::vector<R>& scores,
                                        const std::vector<C>& classes,
@@ -199,7 +199,7 @@ scored<R> reference_batched_matrix_nms(const boxes_t<R>& boxes, const std::vecto
     const C c = classes[order[r]];
     if (o.background_label && static_cast<std::int64_t>(c) == *o.background_label) continue;
     auto& g = groups[c];
-    if (!o.nms_top_k || g.size() < static_cast<std::size_t>(*o.nms_top_k)) g.push_back(order[r]);
+    if (!o.top_k || g.size() < static_cast<std::size_t>(*o.top_k)) g.push_back(order[r]);
   }
   std::vector<std::pair<std::size_t, R>> all;  // (global rank, decayed)
   for (const auto& [c, list] : groups) {
@@ -212,8 +212,8 @@ scored<R> reference_batched_matrix_nms(const boxes_t<R>& boxes, const std::vecto
     if (!std::isnan(a.second) && a.second != b.second) return a.second > b.second;
     return a.first < b.first;
   });
-  if (o.keep_top_k && all.size() > static_cast<std::size_t>(*o.keep_top_k)) {
-    all.resize(static_cast<std::size_t>(*o.keep_top_k));
+  if (o.max_output && all.size() > static_cast<std::size_t>(*o.max_output)) {
+    all.resize(static_cast<std::size_t>(*o.max_output));
   }
   scored<R> out;
   for (const auto& [r, s] : all) out.emplace_back(static_cast<index_t>(order[r]), s);
@@ -426,9 +426,9 @@ cvk::matrix_nms_options random_matrix_options(cvk::rng& gen, std::size_t n) {
   if (gen.bernoulli(0.4)) o.gaussian_sigma = gen.uniform(0.1, 5.0);
   if (gen.bernoulli(0.3)) o.score_threshold = gen.uniform(-0.1, 0.8);
   if (gen.bernoulli(0.4)) o.post_threshold = gen.bernoulli(0.3) ? 0.0 : gen.uniform(0.0, 0.6);
-  o.nms_top_k = maybe_count(gen, n, 0.25);
-  o.keep_top_k = maybe_count(gen, n, 0.25);
-  o.normalized = !gen.bernoulli(0.25);
+  o.top_k = maybe_count(gen, n, 0.25);
+  o.max_output = maybe_count(gen, n, 0.25);
+  o.pixel_inclusive = gen.bernoulli(0.25);
   o.threads = static_cast<int>(gen.below(3));
   return o;
 }
@@ -439,11 +439,11 @@ std::string describe(density d, std::size_t n, const cvk::matrix_nms_options& o)
                      (o.decay == cvk::matrix_nms_decay::gaussian ? " gaussian sigma=" : " linear") +
                      (o.decay == cvk::matrix_nms_decay::gaussian ? std::to_string(o.gaussian_sigma)
                                                                  : std::string()) +
-                     (o.normalized ? "" : " +1");
+                     (o.pixel_inclusive ? " +1" : "");
   if (o.score_threshold) text += " score_threshold=" + std::to_string(*o.score_threshold);
   if (o.post_threshold) text += " post_threshold=" + std::to_string(*o.post_threshold);
-  if (o.nms_top_k) text += " nms_top_k=" + std::to_string(*o.nms_top_k);
-  if (o.keep_top_k) text += " keep_top_k=" + std::to_string(*o.keep_top_k);
+  if (o.top_k) text += " top_k=" + std::to_string(*o.top_k);
+  if (o.max_output) text += " max_output=" + std::to_string(*o.max_output);
   return text;
 }
 
@@ -570,17 +570,17 @@ TEST_CASE("matrix_nms: hand-computed linear and gaussian decays", "[matrix_nms]"
   CHECK(gaussian[2].second == Approx(0.8 * std::exp(-2 * iou * iou)).epsilon(1e-14));
   CHECK(gaussian[3].first == 3);
   CHECK(gaussian[3].second == Approx(0.6 * std::exp(-2.0)).epsilon(1e-14));
-  // post_threshold 0.3 (decayed > 0.3) and keep_top_k 2.
+  // post_threshold 0.3 (decayed > 0.3) and max_output 2.
   const auto post = to_scored(cvk::matrix_nms(boxes, scores, {.post_threshold = 0.3}));
   CHECK(post == scored<double>{{0, 0.9}, {2, 0.7}});
-  const auto top = to_scored(cvk::matrix_nms(boxes, scores, {.keep_top_k = 3}));
+  const auto top = to_scored(cvk::matrix_nms(boxes, scores, {.max_output = 3}));
   CHECK(top.size() == 3);
   CHECK(top[2].first == 1);
-  // score_threshold 0.75 (score > 0.75): only boxes 0 and 1 enter; nms_top_k 1: only box 0.
+  // score_threshold 0.75 (score > 0.75): only boxes 0 and 1 enter; top_k 1: only box 0.
   const auto filtered = to_scored(cvk::matrix_nms(boxes, scores, {.score_threshold = 0.75}));
   REQUIRE(filtered.size() == 2);
   CHECK(filtered[1].first == 1);
-  CHECK(to_scored(cvk::matrix_nms(boxes, scores, {.nms_top_k = 1})) == scored<double>{{0, 0.9}});
+  CHECK(to_scored(cvk::matrix_nms(boxes, scores, {.top_k = 1})) == scored<double>{{0, 0.9}});
   // a gaussian sigma that multiplies: sigma 0.5 gives exp(-0.5·iou²).
   const auto half = to_scored(cvk::matrix_nms(
       boxes, scores, {.decay = cvk::matrix_nms_decay::gaussian, .gaussian_sigma = 0.5}));
@@ -606,18 +606,18 @@ TEST_CASE("matrix_nms: the decay of a box uses how much its suppressor was overl
   }
 }
 
-TEST_CASE("matrix_nms: normalized = false is Paddle's +1 convention", "[matrix_nms]") {
+TEST_CASE("matrix_nms: pixel_inclusive is Paddle's normalized = false (+1)", "[matrix_nms]") {
   // Touching boxes: no overlap in continuous coordinates; with +1 the intersection is
   // (1 - 1 + 1)·(1 - 0 + 1) = 2, the areas (1 + 1)·(1 + 1) = 4: IoU 2/6.
   const boxes_t<double> boxes = {{0, 0, 1, 1}, {1, 0, 2, 1}};
   const std::vector<double> scores = {0.9, 0.6};
   CHECK(to_scored(cvk::matrix_nms(boxes, scores)) == scored<double>{{0, 0.9}, {1, 0.6}});
-  const auto pixel = to_scored(cvk::matrix_nms(boxes, scores, {.normalized = false}));
+  const auto pixel = to_scored(cvk::matrix_nms(boxes, scores, {.pixel_inclusive = true}));
   REQUIRE(pixel.size() == 2);
   CHECK(pixel[1].second == Approx(0.6 * (1 - 1.0 / 3.0)).epsilon(1e-14));
   // boxes 1 apart never overlap, even with +1 (Paddle's "apart" test is on the coordinates).
   const boxes_t<double> gap = {{0, 0, 1, 1}, {1.5, 0, 2.5, 1}};
-  CHECK(to_scored(cvk::matrix_nms(gap, scores, {.normalized = false})) ==
+  CHECK(to_scored(cvk::matrix_nms(gap, scores, {.pixel_inclusive = true})) ==
         scored<double>{{0, 0.9}, {1, 0.6}});
 }
 
@@ -635,13 +635,13 @@ TEST_CASE("matrix_nms: ties, NaN scores, empty input", "[matrix_nms]") {
   CHECK(r[2].first == 0);
   CHECK(std::isnan(r[2].second));
   CHECK(cvk::matrix_nms(apart, with_nan, {.score_threshold = 0.0}).indices.size() == 2);
-  // empty input, everything filtered, keep_top_k 0
+  // empty input, everything filtered, max_output 0
   const boxes_t<float> none;
   const std::vector<float> no_scores;
   CHECK(cvk::matrix_nms(none, no_scores).indices.size() == 0);
   CHECK(cvk::matrix_nms(apart, tied, {.score_threshold = 0.5}).indices.size() == 0);
   CHECK(cvk::matrix_nms(apart, tied, {.post_threshold = 0.5}).scores.size() == 0);
-  CHECK(cvk::matrix_nms(apart, tied, {.keep_top_k = 0}).indices.size() == 0);
+  CHECK(cvk::matrix_nms(apart, tied, {.max_output = 0}).indices.size() == 0);
 }
 
 TEMPLATE_TEST_CASE("matrix_nms: equals Paddle's NMSMatrix written plainly on random scenes",
@@ -782,8 +782,8 @@ TEST_CASE("batched_matrix_nms: classes never decay each other, background droppe
   CHECK(no_background.size() == 2);
   CHECK(no_background[0].first == 1);
   CHECK(no_background[1].first == 3);
-  // nms_top_k is per class: 1 per class keeps boxes 0 and 1.
-  CHECK(to_scored(cvk::batched_matrix_nms(boxes, scores, classes, {.nms_top_k = 1})) ==
+  // top_k is per class: 1 per class keeps boxes 0 and 1.
+  CHECK(to_scored(cvk::batched_matrix_nms(boxes, scores, classes, {.top_k = 1})) ==
         scored<double>{{0, 0.9}, {1, 0.8}});
   // equal decayed scores across classes: score, then index.
   const boxes_t<double> apart = {{0, 0, 1, 1}, {5, 5, 6, 6}};
@@ -1118,9 +1118,9 @@ TEMPLATE_TEST_CASE("matrix_nms, fast_nms and cluster_nms match the torch re-impl
       CHECK(to_vector(cvk::fast_nms(boxes, scores, 0.5, {.top_k = 200})) == indices);
     } else if (op == "matrix") {
       cvk::matrix_nms_options o{
-          .score_threshold = 0.05, .post_threshold = 0.1, .nms_top_k = 250, .keep_top_k = 200};
+          .score_threshold = 0.05, .post_threshold = 0.1, .top_k = 250, .max_output = 200};
       if (variant == "gaussian") o.decay = cvk::matrix_nms_decay::gaussian;
-      if (variant == "linear_pixel") o.normalized = false;
+      if (variant == "linear_pixel") o.pixel_inclusive = true;
       const auto got = cvk::matrix_nms(boxes, scores, o);
       REQUIRE(to_vector(got.indices) == indices);
       for (std::size_t k = 0; k < values.size(); ++k) {
@@ -1171,8 +1171,8 @@ TEST_CASE("matrix_nms: errors name the function and the argument", "[matrix_nms]
                     cvk::invalid_argument);
   REQUIRE_THROWS_AS(cvk::matrix_nms(boxes, scores, {.post_threshold = nan_d}),
                     cvk::invalid_argument);
-  REQUIRE_THROWS_AS(cvk::matrix_nms(boxes, scores, {.nms_top_k = -1}), cvk::invalid_argument);
-  REQUIRE_THROWS_AS(cvk::matrix_nms(boxes, scores, {.keep_top_k = -1}), cvk::invalid_argument);
+  REQUIRE_THROWS_AS(cvk::matrix_nms(boxes, scores, {.top_k = -1}), cvk::invalid_argument);
+  REQUIRE_THROWS_AS(cvk::matrix_nms(boxes, scores, {.max_output = -1}), cvk::invalid_argument);
   for (const double sigma : {0.0, -1.0, nan_d, std::numeric_limits<double>::infinity()}) {
     REQUIRE_THROWS_AS(
         cvk::matrix_nms(boxes, scores,
@@ -1181,7 +1181,7 @@ TEST_CASE("matrix_nms: errors name the function and the argument", "[matrix_nms]
   }
   CHECK_NOTHROW(cvk::matrix_nms(boxes, scores, {.gaussian_sigma = 0.0}));  // linear ignores it
   REQUIRE_THROWS_AS(
-      cvk::batched_matrix_nms(boxes, scores, std::vector<int>{1, 2}, {.keep_top_k = -2}),
+      cvk::batched_matrix_nms(boxes, scores, std::vector<int>{1, 2}, {.max_output = -2}),
       cvk::invalid_argument);
   try {
     (void)cvk::matrix_nms(boxes, three);
@@ -1197,10 +1197,10 @@ TEST_CASE("matrix_nms: errors name the function and the argument", "[matrix_nms]
           "batched_matrix_nms: classes must have 2 elements (one per box), got 1");
   }
   try {
-    (void)cvk::matrix_nms(boxes, scores, {.nms_top_k = -1});
+    (void)cvk::matrix_nms(boxes, scores, {.top_k = -1});
     FAIL("no exception");
   } catch (const cvk::invalid_argument& e) {
-    CHECK(std::string(e.what()) == "matrix_nms: nms_top_k must be >= 0, got -1");
+    CHECK(std::string(e.what()) == "matrix_nms: top_k must be >= 0, got -1");
   }
   try {
     (void)cvk::matrix_nms(boxes, scores,

@@ -24,6 +24,8 @@
 #include "detail/candidates.hpp"
 #include "detail/cluster.hpp"
 #include "detail/greedy.hpp"
+#include "detail/output.hpp"
+#include "result.hpp"
 
 CVK_BEGIN_NAMESPACE
 
@@ -76,11 +78,7 @@ struct cluster_nms_options {
 /// Result of cluster_nms: indices, scores and the boxes (K×4, in options.format): the input's
 /// boxes, or the merged ones when options.weighted.
 template <class R>
-struct cluster_nms_result {
-  tensor<index_t, 1> indices;
-  tensor<R, 1> scores;
-  tensor<R, 2> boxes;
-};
+using cluster_nms_result = scored_boxes<R>;
 
 namespace detail {
 
@@ -229,8 +227,8 @@ template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores>
 
   // 4. Boxes: the input's, or merged.
   const auto count = static_cast<index_t>(rows.size());
-  cluster_nms_result<R> result{tensor<index_t, 1>(count), tensor<R, 1>(count),
-                               tensor<R, 2>(count, index_t{4})};
+  cluster_nms_result<R> result{tensor<index_t, 1>(count), tensor<R, 2>(count, index_t{4}),
+                               tensor<R, 1>(count)};
   std::vector<std::array<R, 4>> merged;
   if (options.weighted) {
     // Σ w·box and Σ w per returned row: the diagonal first, then its columns in order (the
@@ -287,6 +285,21 @@ template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores>
     for (index_t q = 0; q < 4; ++q) result.boxes(k, q) = box[static_cast<std::size_t>(q)];
   }
   return result;
+}
+
+/// Writes cluster_nms's selected indices and scores into `indices` (cvk::index_t) and `scores` (the
+/// value form's score type), each holding at least as many values as are selected (N always
+/// suffices); returns the count (the value form also returns the boxes). Errors as cluster_nms, and
+/// cvk::shape_error for a buffer too small.
+template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores, tensor_of_rank<1> Indices,
+          tensor_of_rank<1> OutScores>
+index_t cluster_nms(const Boxes& boxes, const Scores& scores, double iou_threshold,
+                    const cluster_nms_options& options, Indices&& indices, OutScores&& out_scores) {
+  auto r = cluster_nms(boxes, scores, iou_threshold, options);
+  using S = typename decltype(r.scores)::value_type;
+  return detail::write_selection(scored_indices<S>{std::move(r.indices), std::move(r.scores)},
+                                 std::forward<Indices>(indices),
+                                 std::forward<OutScores>(out_scores), "cluster_nms");
 }
 
 CVK_END_NAMESPACE

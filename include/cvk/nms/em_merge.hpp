@@ -32,6 +32,7 @@
 #include "../detail/checks.hpp"
 #include "detail/em_merge.hpp"
 #include "nms.hpp"
+#include "result.hpp"
 
 CVK_BEGIN_NAMESPACE
 
@@ -84,12 +85,10 @@ struct em_merge_options {
 
 /// What em_merge returns: K chosen original detections, K <= N, by descending final score
 /// (equal scores: lower index first).
+/// (scored_boxes: K indices into the input, the K×4 chosen rows as given in options.format, the
+/// K final scores — score, or the soft-IoU blend.)
 template <class R>
-struct em_merge_result {
-  tensor<index_t, 1> indices;  ///< K indices into the input
-  tensor<R, 2> boxes;          ///< K×4, the chosen rows as given (options.format)
-  tensor<R, 1> scores;         ///< K final scores (score, or the soft-IoU blend)
-};
+using em_merge_result = scored_boxes<R>;
 
 namespace detail {
 

@@ -19,6 +19,7 @@
 #include "detail/candidates.hpp"
 #include "detail/fast.hpp"
 #include "detail/greedy.hpp"
+#include "detail/output.hpp"
 
 CVK_BEGIN_NAMESPACE
 
@@ -89,6 +90,16 @@ template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores>
           : detail::fast_nms_kept<R, false>(span, threshold, max_keep, options.threads);
   for (index_t& k : kept) k = order[static_cast<std::size_t>(k)];
   return detail::to_index_tensor(kept);
+}
+
+/// Writes fast_nms's selection into `indices` (cvk::index_t, at least as many values as are
+/// selected: N always suffices) and returns the count. Errors as fast_nms, and cvk::shape_error for
+/// a buffer too small.
+template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores, tensor_of_rank<1> Indices>
+index_t fast_nms(const Boxes& boxes, const Scores& scores, double iou_threshold,
+                 const fast_nms_options& options, Indices&& indices) {
+  return detail::write_selection(fast_nms(boxes, scores, iou_threshold, options),
+                                 std::forward<Indices>(indices), "fast_nms");
 }
 
 CVK_END_NAMESPACE

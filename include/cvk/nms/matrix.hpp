@@ -26,7 +26,9 @@
 #include "cluster.hpp"
 #include "detail/candidates.hpp"
 #include "detail/matrix.hpp"
+#include "detail/output.hpp"
 #include "fast.hpp"
+#include "result.hpp"
 
 CVK_BEGIN_NAMESPACE
 
@@ -45,20 +47,20 @@ struct matrix_nms_options {
   /// Survivors: only boxes whose decayed score is > post_threshold (Paddle post_threshold).
   /// Compared in double. Unset: every candidate survives (its score is only decayed).
   std::optional<double> post_threshold{};
-  /// Only the nms_top_k highest scored candidates enter the matrix (Paddle nms_top_k; -1 there
-  /// is unset here). In batched_matrix_nms: per class, as Paddle.
-  std::optional<index_t> nms_top_k{};
-  /// At most keep_top_k results, the highest decayed scores (Paddle keep_top_k; over all classes
+  /// Only the top_k highest scored candidates enter the matrix (Paddle nms_top_k; -1 there is
+  /// unset here). In batched_matrix_nms: per class, as Paddle. (The name every cvk NMS uses.)
+  std::optional<index_t> top_k{};
+  /// At most max_output results, the highest decayed scores (Paddle keep_top_k; over all classes
   /// in batched_matrix_nms).
-  std::optional<index_t> keep_top_k{};
+  std::optional<index_t> max_output{};
   /// Decay function (Paddle use_gaussian).
   matrix_nms_decay decay = matrix_nms_decay::linear;
   /// Gaussian decay factor: it multiplies, exp((iou_max² - iou²) · sigma) (Paddle
   /// gaussian_sigma; SOLOv2's sigma divides, so SOLOv2's 2.0 is Paddle's 0.5). Must be > 0.
   double gaussian_sigma = 2.0;
-  /// false: the pixel-inclusive "+1" convention of Paddle normalized = false (widths x2-x1+1,
-  /// touching boxes overlap).
-  bool normalized = true;
+  /// true: the pixel-inclusive "+1" convention (widths x2 − x1 + 1, touching boxes overlap) —
+  /// Paddle's normalized = false; the name nms_options, box_voting and var_voting use.
+  bool pixel_inclusive = false;
   /// batched_matrix_nms only: boxes of this class are dropped (Paddle background_label; its
   /// default there is 0). Unset: no class is dropped.
   std::optional<std::int64_t> background_label{};
@@ -69,29 +71,21 @@ struct matrix_nms_options {
   int threads = 0;
 };
 
-/// Result of matrix_nms and batched_matrix_nms: indices into the input and the decayed scores
-/// that go with them.
-template <class R>
-struct scored_indices {
-  tensor<index_t, 1> indices;
-  tensor<R, 1> scores;
-};
-
 namespace detail {
 
 inline void check_matrix_options(const matrix_nms_options& o, const char* fn) {
   check_format(o.format, fn, "options.format");
   expect_optional_number(o.score_threshold, fn, "score_threshold");
   expect_optional_number(o.post_threshold, fn, "post_threshold");
-  expect_non_negative(o.nms_top_k, fn, "nms_top_k");
-  expect_non_negative(o.keep_top_k, fn, "keep_top_k");
+  expect_non_negative(o.top_k, fn, "top_k");
+  expect_non_negative(o.max_output, fn, "max_output");
   if (o.decay == matrix_nms_decay::gaussian) {
     expect_at_least(o.gaussian_sigma, 0.0, true, true, fn, "gaussian_sigma");
   }
 }
 
 inline matrix_rule matrix_rule_of(const matrix_nms_options& o) noexcept {
-  return {o.format, o.normalized, o.decay == matrix_nms_decay::gaussian, o.gaussian_sigma,
+  return {o.format, !o.pixel_inclusive, o.decay == matrix_nms_decay::gaussian, o.gaussian_sigma,
           o.post_threshold};
 }
 
@@ -119,19 +113,19 @@ scored_indices<R> to_scored_indices(const std::vector<std::pair<std::size_t, R>>
 ///           floating type of boxes and scores (double for integers)
 ///
 /// 1. Candidates: scores > score_threshold (if set), ordered by score descending (equal scores:
-///    lower index first; NaN scores last), the first nms_top_k (if set).
+///    lower index first; NaN scores last), the first top_k (if set).
 /// 2. IoU(i, j) for each candidate i and each higher-ranked j < i as Paddle's JaccardOverlap
-///    (0 for boxes apart, + 1 on widths when normalized is false, inverted boxes have area 0).
+///    (0 for boxes apart, + 1 on widths when pixel_inclusive, inverted boxes have area 0).
 /// 3. iou_max(j) = max(0, IoU(j, k) over k < j): how much j itself is overlapped.
 /// 4. decay(i) = min(1, f(IoU(i, j), iou_max(j)) over j < i), f = (1 - iou)/(1 - iou_max)
 ///    (linear) or exp((iou_max² - iou²) · gaussian_sigma) (gaussian); decayed = decay · score.
 /// 5. Survivors: decayed > post_threshold (if set); sorted by decayed score descending (equal:
-///    processing order; NaN last); the first keep_top_k (if set).
+///    processing order; NaN last); the first max_output (if set).
 /// Paddle's arithmetic is reproduced in R (the linear decay in double, as Paddle's `1.`
 /// literal makes it); Paddle orders equal scores unstably (partial_sort), cvk by index.
 ///
 /// Throws cvk::shape_error when boxes is not N×4 or scores has not N elements, and
-/// cvk::invalid_argument when a threshold is NaN, nms_top_k or keep_top_k is negative, or the
+/// cvk::invalid_argument when a threshold is NaN, top_k or max_output is negative, or the
 /// gaussian sigma is not a finite number > 0. O(N log N) to sort, then O(N²) pair evaluations
 /// at worst (no N² memory); on spread-out scenes only pairs of boxes sharing a grid cell are
 /// evaluated: O(N · neighbours). Rows run on options.threads threads.
@@ -146,13 +140,13 @@ template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores>
   using R =
       detail::matrix_real_t<typename decltype(b)::value_type, typename decltype(s)::value_type>;
   const std::vector<index_t> order =
-      detail::nms_order(s, detail::candidate_filter{options.score_threshold, options.nms_top_k});
+      detail::nms_order(s, detail::candidate_filter{options.score_threshold, options.top_k});
   std::vector<std::pair<std::size_t, R>> kept;
   detail::matrix_nms_class<R>(b, s, order, detail::matrix_rule_of(options), options.threads, kept,
                               {});
   detail::sort_by_score(kept, true);
-  if (options.keep_top_k && kept.size() > static_cast<std::size_t>(*options.keep_top_k)) {
-    kept.resize(static_cast<std::size_t>(*options.keep_top_k));
+  if (options.max_output && kept.size() > static_cast<std::size_t>(*options.max_output)) {
+    kept.resize(static_cast<std::size_t>(*options.max_output));
   }
   return detail::to_scored_indices(kept, order);
 }
@@ -169,7 +163,7 @@ template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores>
 /// The torchvision batched_nms layout (one score and class per box). Paddle's layout — boxes
 /// N×4 and scores C×N, every box scored in every class — is this with each box repeated once per
 /// class (class c's copy scored scores[c][i]; index k of the result is box k mod N).
-/// options.nms_top_k caps the candidates of each class (as Paddle), options.keep_top_k the
+/// options.top_k caps the candidates of each class (as Paddle), options.max_output the
 /// merged result; boxes of class options.background_label are dropped. Classes run on
 /// options.threads threads. Throws as matrix_nms, and cvk::shape_error when classes has not N
 /// elements. O(N log N) plus the per-class cost of matrix_nms.
@@ -206,8 +200,8 @@ template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores, tensor_of_rank<1> C
         for (index_t g = lo; g < hi; ++g) {
           const std::size_t first = grouped.start[static_cast<std::size_t>(g)];
           std::size_t last = grouped.start[static_cast<std::size_t>(g) + 1];
-          if (options.nms_top_k) {
-            last = std::min(last, first + static_cast<std::size_t>(*options.nms_top_k));
+          if (options.top_k) {
+            last = std::min(last, first + static_cast<std::size_t>(*options.top_k));
           }
           std::vector<index_t> group_order;
           std::vector<std::size_t> ranks;
@@ -223,10 +217,34 @@ template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores, tensor_of_rank<1> C
   std::vector<std::pair<std::size_t, R>> kept;
   for (const auto& group : kept_by_group) kept.insert(kept.end(), group.begin(), group.end());
   detail::sort_by_score(kept, false);
-  if (options.keep_top_k && kept.size() > static_cast<std::size_t>(*options.keep_top_k)) {
-    kept.resize(static_cast<std::size_t>(*options.keep_top_k));
+  if (options.max_output && kept.size() > static_cast<std::size_t>(*options.max_output)) {
+    kept.resize(static_cast<std::size_t>(*options.max_output));
   }
   return detail::to_scored_indices(kept, order);
+}
+
+/// Writes matrix_nms's selection into `indices` (cvk::index_t) and `scores` (the value form's score
+/// type), each holding at least as many values as are selected (N always suffices); returns the
+/// count. Errors as matrix_nms, and cvk::shape_error for a buffer too small.
+template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores, tensor_of_rank<1> Indices,
+          tensor_of_rank<1> OutScores>
+index_t matrix_nms(const Boxes& boxes, const Scores& scores, const matrix_nms_options& options,
+                   Indices&& indices, OutScores&& out_scores) {
+  return detail::write_selection(matrix_nms(boxes, scores, options), std::forward<Indices>(indices),
+                                 std::forward<OutScores>(out_scores), "matrix_nms");
+}
+
+/// Writes batched_matrix_nms's selection into `indices` (cvk::index_t) and `scores` (the value
+/// form's score type), each holding at least as many values as are selected (N always suffices);
+/// returns the count. Errors as batched_matrix_nms, and cvk::shape_error for a buffer too small.
+template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores, tensor_of_rank<1> Classes,
+          tensor_of_rank<1> Indices, tensor_of_rank<1> OutScores>
+index_t batched_matrix_nms(const Boxes& boxes, const Scores& scores, const Classes& classes,
+                           const matrix_nms_options& options, Indices&& indices,
+                           OutScores&& out_scores) {
+  return detail::write_selection(batched_matrix_nms(boxes, scores, classes, options),
+                                 std::forward<Indices>(indices),
+                                 std::forward<OutScores>(out_scores), "batched_matrix_nms");
 }
 
 CVK_END_NAMESPACE

@@ -23,6 +23,7 @@
 #include "../detail/checks.hpp"
 #include "detail/candidates.hpp"
 #include "detail/greedy.hpp"
+#include "detail/output.hpp"
 #include "detail/rank.hpp"
 
 CVK_BEGIN_NAMESPACE
@@ -194,6 +195,27 @@ template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores, tensor_of_rank<1> C
                          detail::greedy_nms<R>(std::span(candidates).subspan(first, last - first),
                                                rule, diou, max_keep, kept);
                        });
+}
+
+/// Writes nms's selection into `indices` (cvk::index_t, at least as many values as are
+/// selected: N always suffices) and returns the count. Errors as nms, and cvk::shape_error for
+/// a buffer too small.
+template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores, tensor_of_rank<1> Indices>
+index_t nms(const Boxes& boxes, const Scores& scores, double iou_threshold,
+            const nms_options& options, Indices&& indices) {
+  return detail::write_selection(nms(boxes, scores, iou_threshold, options),
+                                 std::forward<Indices>(indices), "nms");
+}
+
+/// Writes batched_nms's selection into `indices` (cvk::index_t, at least as many values as are
+/// selected: N always suffices) and returns the count. Errors as batched_nms, and cvk::shape_error
+/// for a buffer too small.
+template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores, tensor_of_rank<1> Classes,
+          tensor_of_rank<1> Indices>
+index_t batched_nms(const Boxes& boxes, const Scores& scores, const Classes& classes,
+                    double iou_threshold, const nms_options& options, Indices&& indices) {
+  return detail::write_selection(batched_nms(boxes, scores, classes, iou_threshold, options),
+                                 std::forward<Indices>(indices), "batched_nms");
 }
 
 CVK_END_NAMESPACE

@@ -214,5 +214,24 @@ template <tensor_of_rank<3> Boxes, tensor_of_rank<3> Scores>
   return result;
 }
 
+/// The inputs of NonMaxSuppression after max_output_boxes_per_class, named, plus the threads:
+/// `onnx::non_max_suppression(boxes, scores, 10, {.iou_threshold = 0.5, .threads = 4})`.
+struct non_max_suppression_options {
+  double iou_threshold = 0.0;
+  std::optional<double> score_threshold{};
+  int center_point_box = 0;
+  int threads = 0;
+};
+
+/// non_max_suppression with the optional inputs in an options struct (same semantics, errors and
+/// complexity as the positional form above).
+template <tensor_of_rank<3> Boxes, tensor_of_rank<3> Scores>
+[[nodiscard]] tensor<std::int64_t, 2> non_max_suppression(
+    const Boxes& boxes, const Scores& scores, std::int64_t max_output_boxes_per_class,
+    const non_max_suppression_options& options) {
+  return non_max_suppression(boxes, scores, max_output_boxes_per_class, options.iou_threshold,
+                             options.score_threshold, options.center_point_box, options.threads);
+}
+
 }  // namespace onnx
 CVK_END_NAMESPACE

@@ -34,6 +34,7 @@
 #include "../detail/scratch.hpp"
 #include "detail/candidates.hpp"
 #include "detail/greedy.hpp"
+#include "detail/output.hpp"
 #include "detail/rank.hpp"
 #include "detail/rotated.hpp"
 
@@ -210,6 +211,29 @@ template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores, tensor_of_rank<1> C
         detail::greedy_nms_rotated<R>(candidates.span().subspan(first, last - first), threshold,
                                       max_keep, kept);
       });
+}
+
+/// Writes nms_rotated's selection into `indices` (cvk::index_t, at least as many values as are
+/// selected: N always suffices) and returns the count. Errors as nms_rotated, and cvk::shape_error
+/// for a buffer too small.
+template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores, tensor_of_rank<1> Indices>
+index_t nms_rotated(const Boxes& boxes, const Scores& scores, double iou_threshold,
+                    const nms_rotated_options& options, Indices&& indices) {
+  return detail::write_selection(nms_rotated(boxes, scores, iou_threshold, options),
+                                 std::forward<Indices>(indices), "nms_rotated");
+}
+
+/// Writes batched_nms_rotated's selection into `indices` (cvk::index_t, at least as many values as
+/// are selected: N always suffices) and returns the count. Errors as batched_nms_rotated, and
+/// cvk::shape_error for a buffer too small.
+template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores, tensor_of_rank<1> Classes,
+          tensor_of_rank<1> Indices>
+index_t batched_nms_rotated(const Boxes& boxes, const Scores& scores, const Classes& classes,
+                            double iou_threshold, const nms_rotated_options& options,
+                            Indices&& indices) {
+  return detail::write_selection(
+      batched_nms_rotated(boxes, scores, classes, iou_threshold, options),
+      std::forward<Indices>(indices), "batched_nms_rotated");
 }
 
 CVK_END_NAMESPACE

@@ -28,9 +28,11 @@
 #include "../core/tensor.hpp"
 #include "../detail/checks.hpp"
 #include "detail/greedy.hpp"
+#include "detail/output.hpp"
 #include "detail/rank.hpp"
 #include "detail/soft.hpp"
 #include "detail/tournament.hpp"
+#include "result.hpp"
 
 CVK_BEGIN_NAMESPACE
 
@@ -101,10 +103,7 @@ struct soft_nms_options {
 /// they were selected (the decayed scores). S is the score type: float or double, double for
 /// integer scores.
 template <class S>
-struct soft_nms_result {
-  tensor<index_t, 1> indices;
-  tensor<S, 1> scores;
-};
+using soft_nms_result = scored_indices<S>;
 
 CVK_KERNEL_BEGIN
 namespace detail {
@@ -312,6 +311,18 @@ template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores>
   const auto b = detail::checked_view<2>(boxes, "soft_nms", "boxes");
   const auto s = detail::checked_view<1>(scores, "soft_nms", "scores");
   return detail::soft_nms_views(b, s, iou_threshold, options, detail::soft_grid_min_boxes);
+}
+
+/// Writes soft_nms's selection into `indices` (cvk::index_t) and `scores` (the value form's score
+/// type), each holding at least as many values as are selected (N always suffices); returns the
+/// count. Errors as soft_nms, and cvk::shape_error for a buffer too small.
+template <tensor_of_rank<2> Boxes, tensor_of_rank<1> Scores, tensor_of_rank<1> Indices,
+          tensor_of_rank<1> OutScores>
+index_t soft_nms(const Boxes& boxes, const Scores& scores, double iou_threshold,
+                 const soft_nms_options& options, Indices&& indices, OutScores&& out_scores) {
+  return detail::write_selection(soft_nms(boxes, scores, iou_threshold, options),
+                                 std::forward<Indices>(indices),
+                                 std::forward<OutScores>(out_scores), "soft_nms");
 }
 
 CVK_END_NAMESPACE

@@ -36,6 +36,7 @@
 #include "detail/overlap.hpp"
 #include "detail/tournament.hpp"
 #include "detail/voting.hpp"
+#include "result.hpp"
 
 CVK_BEGIN_NAMESPACE
 
@@ -144,11 +145,7 @@ struct var_voting_options {
 /// What var_voting returns, in selection order: the index of each selected box, the voted box
 /// (K×4, in options.format) and its score when selected (decayed by earlier selections).
 template <class R, class S>
-struct var_voting_result {
-  tensor<index_t, 1> indices;
-  tensor<R, 2> boxes;
-  tensor<S, 1> scores;
-};
+using var_voting_result = scored_boxes<R, S>;
 
 /// Bounding-box voting (Detectron's `box_voting(top_dets, all_dets, thresh, scoring_method,
 /// beta)`): refines boxes kept by NMS with all the detections they came from.
