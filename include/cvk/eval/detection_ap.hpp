@@ -29,6 +29,120 @@
 
 CVK_BEGIN_NAMESPACE
 
+// Argument groups: detection_ap(detections, ground_truths[, options]) with the tensors named,
+// so that no two of the same type can be swapped unnoticed:
+//
+//   cvk::detection_ap({.boxes = det_boxes, .scores = det_scores, .classes = det_classes,
+//                      .images = det_images},
+//                     {.boxes = gt_boxes, .classes = gt_classes, .images = gt_images,
+//                      .iscrowd = gt_iscrowd /* optional */}, options);
+//
+// Each member takes any tensor of the positional form's type and rank (ids: integer tensors, a
+// compile error otherwise) and copies it at construction (boxes and scores as double, ids as
+// int64, as the evaluation reads them), so the groups are plain non-template structs and the
+// result equals the positional form's bit for bit. A group owns its copies (O(D + G) memory).
+
+/// A column of an argument group: the values of one tensor, copied as V, with its extents.
+template <class V, std::size_t Rank>
+class ap_column {
+ public:
+  ap_column() = default;
+  /// Any tensor of rank `Rank`; `what` names it in errors.
+  template <class X>
+  ap_column(const X& x, const char* what) {
+    const auto v = detail::checked_view<Rank>(x, "detection_ap", what);
+    using E = typename decltype(v)::value_type;
+    static_assert(std::is_arithmetic_v<E>, "cvk: detection_ap boxes and scores must be arithmetic");
+    extents_ = v.extents();
+    index_t count = 1;
+    for (const index_t e : extents_) count = detail::checked_mul(count, e, "detection_ap", what, v);
+    values_ = detail::checked_vector<V>(count, "detection_ap", what, v);
+    std::size_t k = 0;
+    if constexpr (Rank == 1) {
+      for (index_t i = 0; i < extents_[0]; ++i) values_[k++] = convert(v(i), what);
+    } else {
+      for (index_t i = 0; i < extents_[0]; ++i) {
+        for (index_t j = 0; j < extents_[1]; ++j) values_[k++] = convert(v(i, j), what);
+      }
+    }
+    given_ = true;
+  }
+
+  [[nodiscard]] bool given() const noexcept { return given_; }
+  [[nodiscard]] strided_view<const V, Rank> view() const noexcept {
+    return {values_.data(), extents_};
+  }
+
+ private:
+  template <class E>
+  static V convert(E value, const char* what) {
+    if constexpr (std::is_same_v<V, std::int64_t>) {
+      return detail::ap_id(value, "detection_ap", what);  // integers only (compile time)
+    } else {
+      return static_cast<V>(value);
+    }
+  }
+
+  std::vector<V> values_;
+  std::array<index_t, Rank> extents_{};
+  bool given_ = false;
+};
+
+/// The detections of detection_ap's group form: .boxes D×4 (options.format), .scores D,
+/// .classes D and .images D (integer ids).
+struct ap_detections {
+  struct boxes_t : ap_column<double, 2> {
+    template <tensor_of_rank<2> X>
+    boxes_t(const X& x) : ap_column(x, "detections.boxes") {}  // NOLINT: implicit by design
+  };
+  struct scores_t : ap_column<double, 1> {
+    template <tensor_of_rank<1> X>
+    scores_t(const X& x) : ap_column(x, "detections.scores") {}  // NOLINT
+  };
+  struct classes_t : ap_column<std::int64_t, 1> {
+    template <tensor_of_rank<1> X>
+    classes_t(const X& x) : ap_column(x, "detections.classes") {}  // NOLINT
+  };
+  struct images_t : ap_column<std::int64_t, 1> {
+    template <tensor_of_rank<1> X>
+    images_t(const X& x) : ap_column(x, "detections.images") {}  // NOLINT
+  };
+  boxes_t boxes;
+  scores_t scores;
+  classes_t classes;
+  images_t images;
+};
+
+/// The ground truths of detection_ap's group form: .boxes G×4, .classes G, .images G and,
+/// optionally, .iscrowd G (bool or integer flags; unset: no crowd).
+struct ap_ground_truths {
+  struct boxes_t : ap_column<double, 2> {
+    template <tensor_of_rank<2> X>
+    boxes_t(const X& x) : ap_column(x, "ground_truths.boxes") {}  // NOLINT
+  };
+  struct classes_t : ap_column<std::int64_t, 1> {
+    template <tensor_of_rank<1> X>
+    classes_t(const X& x) : ap_column(x, "ground_truths.classes") {}  // NOLINT
+  };
+  struct images_t : ap_column<std::int64_t, 1> {
+    template <tensor_of_rank<1> X>
+    images_t(const X& x) : ap_column(x, "ground_truths.images") {}  // NOLINT
+  };
+  struct iscrowd_t : ap_column<unsigned char, 1> {
+    iscrowd_t() = default;
+    template <tensor_of_rank<1> X>
+    iscrowd_t(const X& x) : ap_column(x, "ground_truths.iscrowd") {  // NOLINT
+      using K = tensor_value_t<const X&>;
+      static_assert(std::is_integral_v<std::remove_const_t<K>>,
+                    "cvk: detection_ap gt_iscrowd must be bool or integer");
+    }
+  };
+  boxes_t boxes;
+  classes_t classes;
+  images_t images;
+  iscrowd_t iscrowd{};
+};
+
 /// COCO detection evaluation (pycocotools COCOeval, iouType 'bbox'): AP, AP50, AP75,
 /// AP small/medium/large, AR at 1/10/100 detections and AR small/medium/large.
 ///
@@ -120,6 +234,25 @@ template <tensor_of_rank<2> DetBoxes, tensor_of_rank<1> DetScores, tensor_of_ran
                                    detail::checked_view<1>(gt_classes, fn, "gt_classes"),
                                    detail::checked_view<1>(gt_images, fn, "gt_images"), &crowd,
                                    options, fn);
+}
+
+/// detection_ap with named argument groups (see above); the same result, errors and complexity
+/// as the positional forms (the messages name the members: "detections.classes").
+[[nodiscard]] inline detection_ap_result detection_ap(const ap_detections& detections,
+                                                      const ap_ground_truths& ground_truths,
+                                                      const detection_ap_options& options = {}) {
+  constexpr const char* fn = "detection_ap";
+  std::vector<unsigned char> crowd;
+  if (ground_truths.iscrowd.given()) {
+    const auto c = ground_truths.iscrowd.view();
+    crowd.assign(c.data(), c.data() + c.extent(0));
+    for (auto& flag : crowd) flag = flag != 0 ? 1 : 0;
+  }
+  return detail::detection_ap_impl(detections.boxes.view(), detections.scores.view(),
+                                   detections.classes.view(), detections.images.view(),
+                                   ground_truths.boxes.view(), ground_truths.classes.view(),
+                                   ground_truths.images.view(),
+                                   ground_truths.iscrowd.given() ? &crowd : nullptr, options, fn);
 }
 
 CVK_END_NAMESPACE
