@@ -10,5 +10,6 @@
 #include "conv/conv2d_backward.hpp"
 #include "conv/conv_transpose2d.hpp"
 #include "conv/deform_conv2d.hpp"
+#include "conv/flgc.hpp"
 #include "conv/pool2d.hpp"
 #include "conv/ragged_conv2d.hpp"
