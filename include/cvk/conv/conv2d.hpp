@@ -122,6 +122,60 @@ inline std::string conv_shapes(const std::string& input, const std::string& weig
          weight_pattern(p.weights) + ")";
 }
 
+/// The (n, c, h, w)-ordered views of one plan call — input, residual (null data: none) and
+/// output — after the checks every plan makes: the element types, the output mutable and of the
+/// geometry's output extents, the residual of those extents.
+template <class T>
+struct plan_call_views {
+  conv2d_geometry g;
+  strided_view<const T, 4> x, r;
+  strided_view<T, 4> y;
+};
+
+/// `geometry(extents, text)` resolves the plan's geometry for an input of those extents.
+template <class T, class Input, class Residual, class Out, class Geometry>
+plan_call_views<T> plan_call(const Input& input, const Residual* residual, Out&& out,
+                             const conv2d_params& params, const char* fn, Geometry&& geometry) {
+  if constexpr (std::is_same_v<Residual, std::nullptr_t>) {
+    assert_conv_types<T, Input, Out>();
+  } else {
+    assert_conv_types<T, Input, Residual, Out>();
+  }
+  plan_call_views<T> v;
+  const auto x = checked_view<4>(input, fn, "input");
+  v.g = geometry(x.extents(), x.shape_string());
+  const auto extents =
+      from_nchw({v.g.batch, v.g.out_channels, v.g.out_height, v.g.out_width}, params.data_layout);
+  const auto pattern =
+      std::string(layout_pattern(params.data_layout)) + " = " + shape_string(extents, 4);
+  auto y = checked_view<4>(std::forward<Out>(out), fn, "out");
+  static_assert(!std::is_const_v<typename decltype(y)::element_type>,
+                "cvk: the output of a convolution must be a mutable tensor");
+  expect_shape(y, extents, fn, "out", pattern.c_str());
+  const auto axes = nchw_axes(params.data_layout);
+  if constexpr (!std::is_same_v<Residual, std::nullptr_t>) {
+    const auto rv = checked_view<4>(*residual, fn, "residual");
+    expect_shape(rv, extents, fn, "residual", pattern.c_str());
+    v.r = permute_axes(strided_view<const T, 4>(rv), axes);
+  }
+  v.x = permute_axes(strided_view<const T, 4>(x), axes);
+  v.y = permute_axes(strided_view<T, 4>(y), axes);
+  return v;
+}
+
+/// A new output tensor for an input of `input`'s extents (checked before the allocation).
+template <class T, class Input, class Geometry>
+tensor<T, 4> plan_new_output(const Input& x, const conv2d_params& params, const char* fn,
+                             Geometry&& geometry) {
+  const conv2d_geometry g = geometry(x.extents(), x.shape_string());
+  const auto extents =
+      from_nchw({g.batch, g.out_channels, g.out_height, g.out_width}, params.data_layout);
+  const index_t count = g.batch * g.out_channels * g.out_height * g.out_width;  // checked
+  return checked_allocation<T>(
+      count, fn, "the output", [&] { return shape_string(extents, 4); },
+      [&] { return tensor<T, 4>(extents); });
+}
+
 }  // namespace detail
 
 /// Output extents (in params.data_layout) of a conv2d of an input of `input_shape` (in
@@ -277,52 +331,31 @@ class conv2d_plan {
                             params_));
   }
 
+  [[nodiscard]] auto geometry_of() const {
+    return [this](const std::array<index_t, 4>& e, const std::string& text) {
+      return geometry(e, text);
+    };
+  }
+
   template <class Input, class Residual>
   tensor<T, 4> run_new(const Input& input, const Residual* residual) const {
     const auto x = detail::checked_view<4>(input, function_, "input");
-    const auto g = geometry(x.extents(), x.shape_string());
-    const auto extents = detail::from_nchw({g.batch, g.out_channels, g.out_height, g.out_width},
-                                           params_.data_layout);
-    const index_t count = g.batch * g.out_channels * g.out_height * g.out_width;  // checked
-    tensor<T, 4> result = detail::checked_allocation<T>(
-        count, function_, "the output", [&] { return detail::shape_string(extents, 4); },
-        [&] { return tensor<T, 4>(extents); });
+    tensor<T, 4> result = detail::plan_new_output<T>(x, params_, function_, geometry_of());
     run(x, residual, result);
     return result;
   }
 
   template <class Input, class Residual, class Out>
   void run(const Input& input, const Residual* residual, Out&& out) const {
-    if constexpr (std::is_same_v<Residual, std::nullptr_t>) {
-      detail::assert_conv_types<T, Input, Out>();
-    } else {
-      detail::assert_conv_types<T, Input, Residual, Out>();
-    }
-    const auto x = detail::checked_view<4>(input, function_, "input");
-    const auto g = geometry(x.extents(), x.shape_string());
-    const auto extents = detail::from_nchw({g.batch, g.out_channels, g.out_height, g.out_width},
-                                           params_.data_layout);
-    const auto shape_pattern = std::string(detail::layout_pattern(params_.data_layout)) + " = " +
-                               detail::shape_string(extents, 4);
-    auto y = detail::checked_view<4>(std::forward<Out>(out), function_, "out");
-    static_assert(!std::is_const_v<typename decltype(y)::element_type>,
-                  "cvk: the output of conv2d must be a mutable tensor");
-    detail::expect_shape(y, extents, function_, "out", shape_pattern.c_str());
-    const auto axes = detail::nchw_axes(params_.data_layout);
-    strided_view<const T, 4> r;
-    if constexpr (!std::is_same_v<Residual, std::nullptr_t>) {
-      const auto rv = detail::checked_view<4>(*residual, function_, "residual");
-      detail::expect_shape(rv, extents, function_, "residual", shape_pattern.c_str());
-      r = detail::permute_axes(strided_view<const T, 4>(rv), axes);
-    }
+    const auto v = detail::plan_call<T>(input, residual, std::forward<Out>(out), params_, function_,
+                                        geometry_of());
     detail::conv2d_call<T> call;
     call.path = path_;
     call.packed = packed_.data();
     call.bias = bias_.data();
     call.finite_weights = finite_weights_;
     call.function = function_;
-    detail::conv2d_execute<T>(g, call, detail::permute_axes(strided_view<const T, 4>(x), axes), r,
-                              detail::permute_axes(strided_view<T, 4>(y), axes), params_);
+    detail::conv2d_execute<T>(v.g, call, v.x, v.r, v.y, params_);
   }
 
   conv2d_params params_;

@@ -161,12 +161,11 @@ inline conv2d_geometry resolve_ragged_geometry(const ragged_structure& s,
                                     std::to_string(p.groups));
   }
   if (input_nchw[1] != s.in_channels) {
-    CVK_THROW(shape_error, std::string(fn) + ": input must have " +
-                               std::to_string(s.in_channels) +
+    CVK_THROW(shape_error, std::string(fn) + ": input must have " + std::to_string(s.in_channels) +
                                " channels (groups.in_offsets' last value), got " + shapes);
   }
-  return resolve_conv2d(input_nchw, {s.out_channels, s.in_channels, s.kernel_h, s.kernel_w}, p,
-                        fn, shapes);
+  return resolve_conv2d(input_nchw, {s.out_channels, s.in_channels, s.kernel_h, s.kernel_w}, p, fn,
+                        shapes);
 }
 
 template <class T>
@@ -184,6 +183,19 @@ inline index_t largest_segment(const ragged_structure& s, bool in) {
     m = std::max(m, seg.groups * (in ? seg.in_per_group : seg.out_per_group));
   }
   return m;
+}
+
+/// When `needed` (a permutation on that side), an NHWC buffer for the largest segment's slice of
+/// the input side (`in`) or the output side of geometry g; else null.
+template <class T>
+std::unique_ptr<T[]> segment_buffer(const ragged_structure& s, const conv2d_geometry& g, bool in,
+                                    bool needed, const char* fn, const char* what,
+                                    const std::string& shapes) {
+  if (!needed) return nullptr;
+  const index_t pixels =
+      in ? g.batch * g.in_height * g.in_width : g.batch * g.out_height * g.out_width;
+  return ragged_buffer<T>(checked_mul(pixels, largest_segment(s, in), fn, what, shapes), fn, what,
+                          shapes);
 }
 
 }  // namespace detail
@@ -274,10 +286,10 @@ class ragged_conv2d_plan {
                                       std::to_string(params_.groups));
     }
     const auto w = detail::checked_view<1>(weight, function_, "weight");
-    detail::expect_shape(w, {structure_.weight_size}, function_, "weight",
-                         (std::to_string(structure_.weight_size) +
-                          " values (Σ over the groups of O_g·I_g·KH·KW)")
-                             .c_str());
+    detail::expect_shape(
+        w, {structure_.weight_size}, function_, "weight",
+        (std::to_string(structure_.weight_size) + " values (Σ over the groups of O_g·I_g·KH·KW)")
+            .c_str());
     bias_.assign(static_cast<std::size_t>(structure_.out_channels), T(0));
     if constexpr (!std::is_same_v<Bias, no_bias_t>) {
       const auto b = detail::checked_view<1>(bias, function_, "bias");
@@ -325,64 +337,41 @@ class ragged_conv2d_plan {
                               structure_));
   }
 
+  [[nodiscard]] auto geometry_of() const {
+    return [this](const std::array<index_t, 4>& e, const std::string& text) {
+      return geometry(e, text);
+    };
+  }
+
   template <class Input, class Residual>
   tensor<T, 4> run_new(const Input& input, const Residual* residual) const {
     const auto x = detail::checked_view<4>(input, function_, "input");
-    const auto g = geometry(x.extents(), x.shape_string());
-    const auto extents = detail::from_nchw({g.batch, g.out_channels, g.out_height, g.out_width},
-                                           params_.data_layout);
-    const index_t count = g.batch * g.out_channels * g.out_height * g.out_width;  // checked
-    tensor<T, 4> result = detail::checked_allocation<T>(
-        count, function_, "the output", [&] { return detail::shape_string(extents, 4); },
-        [&] { return tensor<T, 4>(extents); });
+    tensor<T, 4> result = detail::plan_new_output<T>(x, params_, function_, geometry_of());
     run(x, residual, result);
     return result;
   }
 
   template <class Input, class Residual, class Out>
   void run(const Input& input, const Residual* residual, Out&& out) const {
-    if constexpr (std::is_same_v<Residual, std::nullptr_t>) {
-      detail::assert_conv_types<T, Input, Out>();
-    } else {
-      detail::assert_conv_types<T, Input, Residual, Out>();
-    }
-    const auto xv = detail::checked_view<4>(input, function_, "input");
-    const auto g = geometry(xv.extents(), xv.shape_string());
-    const auto extents = detail::from_nchw({g.batch, g.out_channels, g.out_height, g.out_width},
-                                           params_.data_layout);
-    const auto pattern = std::string(detail::layout_pattern(params_.data_layout)) + " = " +
-                         detail::shape_string(extents, 4);
-    auto yv = detail::checked_view<4>(std::forward<Out>(out), function_, "out");
-    static_assert(!std::is_const_v<typename decltype(yv)::element_type>,
-                  "cvk: the output of ragged_conv2d must be a mutable tensor");
-    detail::expect_shape(yv, extents, function_, "out", pattern.c_str());
-    const auto axes = detail::nchw_axes(params_.data_layout);
-    const auto x = detail::permute_axes(strided_view<const T, 4>(xv), axes);
-    const auto y = detail::permute_axes(strided_view<T, 4>(yv), axes);
-    strided_view<const T, 4> r;
-    if constexpr (!std::is_same_v<Residual, std::nullptr_t>) {
-      const auto rv = detail::checked_view<4>(*residual, function_, "residual");
-      detail::expect_shape(rv, extents, function_, "residual", pattern.c_str());
-      r = detail::permute_axes(strided_view<const T, 4>(rv), axes);
-    }
+    const auto v = detail::plan_call<T>(input, residual, std::forward<Out>(out), params_, function_,
+                                        geometry_of());
+    const detail::conv2d_geometry& g = v.g;
+    const auto& x = v.x;
+    const auto& r = v.r;
+    const auto& y = v.y;
     if (g.batch * g.out_height * g.out_width == 0) return;
-    const std::string shapes = xv.shape_string();
+    const std::string shapes =
+        detail::shape_string(detail::from_nchw(x.extents(), params_.data_layout), 4);
     const auto& in_perm = groups_.in_permutation;
     const bool gather = !in_perm.empty();
-    std::unique_ptr<T[]> gathered;
-    if (gather) {
-      gathered = detail::ragged_buffer<T>(
-          detail::checked_mul(g.batch * g.in_height * g.in_width,
-                              detail::largest_segment(structure_, true), function_,
-                              "the gathered input", shapes),
-          function_, "the gathered input", shapes);
-    }
+    const auto gathered = detail::segment_buffer<T>(structure_, g, true, gather, function_,
+                                                    "the gathered input", shapes);
     const auto segment_input = [&](const detail::ragged_segment& seg) {
       const index_t c = seg.groups * seg.in_per_group;
       if (!gather) return detail::channel_slice(x, seg.in_begin, c);
       detail::gather_channels<T>(x, in_perm, seg.in_begin, c, gathered.get(), params_.threads);
-      return strided_view<const T, 4>(detail::nhwc_buffer_view<T>(
-          gathered.get(), {g.batch, c, g.in_height, g.in_width}));
+      return strided_view<const T, 4>(
+          detail::nhwc_buffer_view<T>(gathered.get(), {g.batch, c, g.in_height, g.in_width}));
     };
     const detail::epilogue<T> act = detail::make_epilogue<T>(params_);
     if (groups_.out_permutation.empty()) {
@@ -391,9 +380,9 @@ class ragged_conv2d_plan {
         const auto ys = detail::channel_slice(y, s.seg.out_begin, c);
         if (!s.plan) {  // no input channels: act(bias + residual)
           for_each_pixel(ys, [&](index_t n, index_t o, index_t oy, index_t ox) {
-            T v = bias_[static_cast<std::size_t>(s.seg.out_begin + o)];
-            if (r.data() != nullptr) v += r(n, s.seg.out_begin + o, oy, ox);
-            ys(n, o, oy, ox) = act(v);
+            T sum = bias_[static_cast<std::size_t>(s.seg.out_begin + o)];
+            if (r.data() != nullptr) sum += r(n, s.seg.out_begin + o, oy, ox);
+            ys(n, o, oy, ox) = act(sum);
           });
         } else if (r.data() != nullptr) {
           (*s.plan)(segment_input(s.seg), detail::channel_slice(r, s.seg.out_begin, c), ys);
@@ -405,17 +394,16 @@ class ragged_conv2d_plan {
     }
     // Output permutation: the conv-order result in an NHWC buffer, then the epilogue scatters.
     const index_t o_total = g.out_channels;
-    auto buffer = detail::ragged_buffer<T>(
-        g.batch * g.out_height * g.out_width * o_total, function_, "the output buffer", shapes);
-    const auto b = detail::nhwc_buffer_view<T>(buffer.get(),
-                                               {g.batch, o_total, g.out_height, g.out_width});
+    auto buffer = detail::ragged_buffer<T>(g.batch * g.out_height * g.out_width * o_total,
+                                           function_, "the output buffer", shapes);
+    const auto b =
+        detail::nhwc_buffer_view<T>(buffer.get(), {g.batch, o_total, g.out_height, g.out_width});
     for (const auto& s : segments_) {
       const index_t c = s.seg.groups * s.seg.out_per_group;
       const auto bs = detail::channel_slice(b, s.seg.out_begin, c);
       if (!s.plan) {
-        for_each_pixel(bs, [&](index_t n, index_t o, index_t oy, index_t ox) {
-          bs(n, o, oy, ox) = T(0);
-        });
+        for_each_pixel(
+            bs, [&](index_t n, index_t o, index_t oy, index_t ox) { bs(n, o, oy, ox) = T(0); });
       } else {
         (*s.plan)(segment_input(s.seg), bs);
       }
@@ -493,8 +481,7 @@ template <tensor_of_rank<4> Input, tensor_of_rank<1> Weight, conv_bias Bias>
 }
 
 /// Writes act(ragged_conv2d(input) + bias) into `out`.
-template <tensor_of_rank<4> Input, tensor_of_rank<1> Weight, conv_bias Bias,
-          tensor_of_rank<4> Out>
+template <tensor_of_rank<4> Input, tensor_of_rank<1> Weight, conv_bias Bias, tensor_of_rank<4> Out>
 void ragged_conv2d(const Input& input, const ragged_groups& groups, const Weight& weight,
                    const std::array<index_t, 2>& kernel, const Bias& bias,
                    const conv2d_params& params, Out&& out) {
@@ -515,17 +502,16 @@ conv2d_geometry resolve_ragged_backward(const ragged_structure& s,
                                         const std::string& input_text, const char* input_what,
                                         const conv2d_params& p, const char* fn) {
   check_backward_params(p, fn);
-  const std::string shapes =
-      ragged_shapes(input_what, input_text, p,
-                    "weight of " + std::to_string(s.weight_size) + " values", s);
+  const std::string shapes = ragged_shapes(
+      input_what, input_text, p, "weight of " + std::to_string(s.weight_size) + " values", s);
   const auto g = resolve_ragged_geometry(s, input_nchw, p, fn, shapes);
   const std::array<index_t, 4> expected{g.batch, g.out_channels, g.out_height, g.out_width};
   if (dy_nchw.extents() != expected) {
-    CVK_THROW(shape_error,
-              std::string(fn) + ": grad_output must be " + layout_pattern(p.data_layout) + " = " +
-                  shape_string(from_nchw(expected, p.data_layout), 4) +
-                  " (the ragged_conv2d output of " + shapes + "), got " +
-                  shape_string(from_nchw(dy_nchw.extents(), p.data_layout), 4));
+    CVK_THROW(shape_error, std::string(fn) + ": grad_output must be " +
+                               layout_pattern(p.data_layout) + " = " +
+                               shape_string(from_nchw(expected, p.data_layout), 4) +
+                               " (the ragged_conv2d output of " + shapes + "), got " +
+                               shape_string(from_nchw(dy_nchw.extents(), p.data_layout), 4));
   }
   return g;
 }
@@ -546,17 +532,10 @@ void ragged_backward_input_run(const ragged_structure& s, const ragged_groups& r
                                const strided_view<const T, 4>& dy, const strided_view<T, 4>& gx,
                                const conv2d_params& p, const conv2d_geometry& g, const char* fn) {
   const std::string shapes = shape_string(from_nchw(gx.extents(), p.data_layout), 4);
-  std::unique_ptr<T[]> dy_buffer, gx_buffer;
-  if (!r.out_permutation.empty()) {
-    dy_buffer = ragged_buffer<T>(checked_mul(g.batch * g.out_height * g.out_width,
-                                             largest_segment(s, false), fn, "grad_output", shapes),
-                                 fn, "the gathered grad_output", shapes);
-  }
-  if (!r.in_permutation.empty()) {
-    gx_buffer = ragged_buffer<T>(checked_mul(g.batch * g.in_height * g.in_width,
-                                             largest_segment(s, true), fn, "grad_input", shapes),
-                                 fn, "the grad_input buffer", shapes);
-  }
+  const auto dy_buffer = segment_buffer<T>(s, g, false, !r.out_permutation.empty(), fn,
+                                           "the gathered grad_output", shapes);
+  const auto gx_buffer =
+      segment_buffer<T>(s, g, true, !r.in_permutation.empty(), fn, "the grad_input buffer", shapes);
   // Input channels of groups without outputs get no gradient: zero.
   for (std::size_t k = 0; k + 1 < r.in_offsets.size(); ++k) {
     if (r.out_offsets[k + 1] == r.out_offsets[k]) {
@@ -587,17 +566,10 @@ void ragged_backward_weight_run(const ragged_structure& s, const ragged_groups& 
                                 const strided_view<const T, 4>& x, const FlatOut& gw,
                                 const conv2d_params& p, const conv2d_geometry& g, const char* fn) {
   const std::string shapes = shape_string(from_nchw(x.extents(), p.data_layout), 4);
-  std::unique_ptr<T[]> dy_buffer, x_buffer;
-  if (!r.out_permutation.empty()) {
-    dy_buffer = ragged_buffer<T>(checked_mul(g.batch * g.out_height * g.out_width,
-                                             largest_segment(s, false), fn, "grad_output", shapes),
-                                 fn, "the gathered grad_output", shapes);
-  }
-  if (!r.in_permutation.empty()) {
-    x_buffer = ragged_buffer<T>(checked_mul(g.batch * g.in_height * g.in_width,
-                                            largest_segment(s, true), fn, "input", shapes),
-                                fn, "the gathered input", shapes);
-  }
+  const auto dy_buffer = segment_buffer<T>(s, g, false, !r.out_permutation.empty(), fn,
+                                           "the gathered grad_output", shapes);
+  const auto x_buffer =
+      segment_buffer<T>(s, g, true, !r.in_permutation.empty(), fn, "the gathered input", shapes);
   const index_t taps = s.kernel_h * s.kernel_w;
   for (const auto& seg : s.segments) {
     const index_t ci = seg.groups * seg.in_per_group, co = seg.groups * seg.out_per_group;
@@ -615,9 +587,8 @@ void ragged_backward_weight_run(const ragged_structure& s, const ragged_groups& 
       for (index_t o = 0; o < out_g; ++o) {
         for (index_t i = 0; i < in_g; ++i) {
           for (index_t t = 0; t < taps; ++t) {
-            const index_t at = p.weights == weight_layout::oihw
-                                   ? base + (o * in_g + i) * taps + t
-                                   : base + (t * in_g + i) * out_g + o;
+            const index_t at = p.weights == weight_layout::oihw ? base + (o * in_g + i) * taps + t
+                                                                : base + (t * in_g + i) * out_g + o;
             gw(at) = sg(gl * out_g + o, i, t / s.kernel_w, t % s.kernel_w);
           }
         }
@@ -684,16 +655,15 @@ void ragged_conv2d_backward_weight(const GradOut& grad_output, const Input& inpu
   detail::assert_conv_types<T, Input, GradWeight>();
   const char* fn = "ragged_conv2d_backward_weight";
   const auto s = detail::resolve_ragged(groups, kernel, fn);
-  const auto gw =
-      detail::output_view<1>(std::forward<GradWeight>(grad_weight), {s.weight_size}, fn,
-                             "grad_weight");
+  const auto gw = detail::output_view<1>(std::forward<GradWeight>(grad_weight), {s.weight_size}, fn,
+                                         "grad_weight");
   const auto axes = detail::nchw_axes(params.data_layout);
   const auto xv = detail::checked_view<4>(input, fn, "input");
   const auto x = detail::permute_axes(strided_view<const T, 4>(xv), axes);
   const auto dy = detail::permute_axes(
       strided_view<const T, 4>(detail::checked_view<4>(grad_output, fn, "grad_output")), axes);
-  const auto g =
-      detail::resolve_ragged_backward<T>(s, dy, x.extents(), xv.shape_string(), "input", params, fn);
+  const auto g = detail::resolve_ragged_backward<T>(s, dy, x.extents(), xv.shape_string(), "input",
+                                                    params, fn);
   detail::ragged_backward_weight_run<T>(s, groups, dy, x, gw, params, g, fn);
 }
 
@@ -722,19 +692,19 @@ template <tensor_of_rank<4> Dense>
   detail::assert_conv_types<T>();
   const char* fn = "ragged_weight_from_dense";
   const auto dv = detail::checked_view<4>(dense, fn, "dense");
-  const auto d = detail::permute_axes(strided_view<const T, 4>(dv),
-                                      detail::oihw_axes(params.weights));
+  const auto d =
+      detail::permute_axes(strided_view<const T, 4>(dv), detail::oihw_axes(params.weights));
   const auto s = detail::resolve_ragged(groups, {d.extent(2), d.extent(3)}, fn);
   const std::array<index_t, 4> expected =
       detail::from_oihw({s.out_channels, s.in_channels, s.kernel_h, s.kernel_w}, params.weights);
   detail::expect_shape(dv, expected, fn, "dense");
   auto result = detail::new_gradient<T>(std::array<index_t, 1>{s.weight_size}, fn, "the weight");
-  detail::for_each_ragged_weight(
-      groups, {s.kernel_h, s.kernel_w}, params.weights,
-      [&](index_t at, index_t o, index_t i, index_t ky, index_t kx) {
-        result(at) = d(detail::permuted(groups.out_permutation, o),
-                       detail::permuted(groups.in_permutation, i), ky, kx);
-      });
+  detail::for_each_ragged_weight(groups, {s.kernel_h, s.kernel_w}, params.weights,
+                                 [&](index_t at, index_t o, index_t i, index_t ky, index_t kx) {
+                                   result(at) =
+                                       d(detail::permuted(groups.out_permutation, o),
+                                         detail::permuted(groups.in_permutation, i), ky, kx);
+                                 });
   return result;
 }
 
