@@ -50,10 +50,9 @@ std::vector<index_t> ragged_offsets(index_t total, index_t groups, bool reversed
   std::vector<index_t> offsets{0};
   for (index_t g = 0; g < groups; ++g) {
     const std::size_t k = static_cast<std::size_t>(reversed ? groups - 1 - g : g) % 4;
-    const index_t size = g + 1 == groups
-                             ? total - offsets.back()
-                             : static_cast<index_t>(static_cast<double>(total / groups) *
-                                                    factors[k]);
+    const index_t size =
+        g + 1 == groups ? total - offsets.back()
+                        : static_cast<index_t>(static_cast<double>(total / groups) * factors[k]);
     offsets.push_back(offsets.back() + size);
   }
   return offsets;
@@ -98,8 +97,8 @@ void counters(benchmark::State& state, const shape& s, double macs) {
 
 void run_ragged(benchmark::State& state, const shape& s, index_t groups, bool perm) {
   cvk::rng gen(2019, static_cast<std::uint64_t>(groups));
-  cvk::ragged_groups rg{ragged_offsets(s.in, groups, false), ragged_offsets(s.out, groups, true),
-                        {}, {}};
+  cvk::ragged_groups rg{
+      ragged_offsets(s.in, groups, false), ragged_offsets(s.out, groups, true), {}, {}};
   if (perm) {
     rg.in_permutation = shuffled(s.in, gen);
     rg.out_permutation = shuffled(s.out, gen);
@@ -126,8 +125,8 @@ void run_ragged(benchmark::State& state, const shape& s, index_t groups, bool pe
 
 void run_dense(benchmark::State& state, const shape& s, index_t groups, bool masked) {
   cvk::rng gen(2019, static_cast<std::uint64_t>(groups));
-  const cvk::ragged_groups rg{ragged_offsets(s.in, groups, false),
-                              ragged_offsets(s.out, groups, true), {}, {}};
+  const cvk::ragged_groups rg{
+      ragged_offsets(s.in, groups, false), ragged_offsets(s.out, groups, true), {}, {}};
   const std::array<index_t, 2> k{s.kernel, s.kernel};
   const index_t ragged_size = cvk::ragged_weight_size(rg, k);
   const index_t in_per_group = masked ? s.in : s.in / groups;
@@ -153,10 +152,9 @@ const bool registered = [] {
   for (const shape& s : shapes) {
     for (const index_t groups : {4, 8}) {
       for (const bool perm : {false, true}) {
-        benchmark::RegisterBenchmark(bench_name("cvk", s, groups, perm).c_str(),
-                                     [s, groups, perm](benchmark::State& st) {
-                                       run_ragged(st, s, groups, perm);
-                                     })
+        benchmark::RegisterBenchmark(
+            bench_name("cvk", s, groups, perm).c_str(),
+            [s, groups, perm](benchmark::State& st) { run_ragged(st, s, groups, perm); })
             ->Unit(benchmark::kMicrosecond)
             ->UseRealTime();
       }

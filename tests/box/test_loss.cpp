@@ -1042,7 +1042,8 @@ TEST_CASE("errors table: the IoU-family losses and kl_loss, every form (docs/err
   CHECK_THROWS_AS(cvk::kl_loss(many, many, many), cvk::out_of_range);
 }
 
-TEST_CASE("complete_box_iou_loss: eps = 0 on identical boxes is 0, not NaN", "[box][loss][fuzz-finding]") {
+TEST_CASE("complete_box_iou_loss: eps = 0 on identical boxes is 0, not NaN",
+          "[box][loss][fuzz-finding]") {
   // 1 − IoU + v + eps = 0 there: α = 0 (v = 0), as the metric complete_box_iou (docs/boxes.md).
   cvk::box_loss_options o;
   o.eps = 0;

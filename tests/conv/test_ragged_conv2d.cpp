@@ -91,8 +91,8 @@ struct ragged_problem {
            std::to_string(dilation[0]) + "," + std::to_string(dilation[1]) + " pad " +
            std::to_string(pad[0]) + "," + std::to_string(pad[1]) + "," + std::to_string(pad[2]) +
            "," + std::to_string(pad[3]) + " in_offsets " + list(groups.in_offsets) +
-           "out_offsets " + list(groups.out_offsets) + "P " + list(groups.in_permutation) +
-           "Q " + list(groups.out_permutation);
+           "out_offsets " + list(groups.out_offsets) + "P " + list(groups.in_permutation) + "Q " +
+           list(groups.out_permutation);
   }
 };
 
@@ -275,7 +275,8 @@ void random_sweep(std::uint64_t seed) {
                   << (wl == cvk::weight_layout::hwio ? ", HWIO" : ", OIHW"));
     const auto x = random_reals<T>(gen, cvk_test::product(p.input_nchw()));
     const auto w = random_reals<T>(gen, at(p.weight_size()));
-    const auto bias = trial % 3 == 0 ? std::vector<T>{} : random_reals<T>(gen, at(p.out_channels()));
+    const auto bias =
+        trial % 3 == 0 ? std::vector<T>{} : random_reals<T>(gen, at(p.out_channels()));
     const auto dy = random_reals<T>(gen, cvk_test::product(p.output_nchw()));
     const auto xs = store(x, p.input_nchw(), l, s);
     const auto dys = store(dy, p.output_nchw(), l, s);
@@ -343,17 +344,17 @@ TEST_CASE("ragged_conv2d: uniform groups are conv2d with groups, bit for bit", "
       const auto w = random_reals<float>(gen, at(p.weight_size()));
       const auto b = random_reals<float>(gen, at(O));
       for (const cvk::layout l : cvk_test::both_layouts) {
-        INFO("I/g " << per_in << " O/g " << per_out << (l == cvk::layout::nhwc ? " NHWC" : " NCHW"));
+        INFO("I/g " << per_in << " O/g " << per_out
+                    << (l == cvk::layout::nhwc ? " NHWC" : " NCHW"));
         const auto xs = store(x, p.input_nchw(), l, storage::contiguous);
         auto params = p.params(l);
         params.act = cvk::activation::relu;
-        const auto y = cvk::ragged_conv2d(xs.view, p.groups, as_tensor(w), {3, 3}, as_tensor(b),
-                                          params);
+        const auto y =
+            cvk::ragged_conv2d(xs.view, p.groups, as_tensor(w), {3, 3}, as_tensor(b), params);
         auto grouped = params;
         grouped.groups = G;
         const auto want = cvk::conv2d(
-            xs.view, v4(w.data(), std::array<index_t, 4>{O, per_in, 3, 3}), as_tensor(b),
-            grouped);
+            xs.view, v4(w.data(), std::array<index_t, 4>{O, per_in, 3, 3}), as_tensor(b), grouped);
         REQUIRE(std::equal(y.data(), y.data() + y.size(), want.data()));
         const cvk::ragged_conv2d_plan<float> plan(p.groups, as_tensor(w), {3, 3}, as_tensor(b),
                                                   params);
@@ -374,13 +375,14 @@ TEST_CASE("ragged_conv2d: equals per-group dense convolutions concatenated", "[c
   p.kw = 3;
   p.stride = {2, 1};
   p.pad = {1, 1, 1, 1};
-  p.groups.in_offsets = {0, 1, 6, 6, 19, 20};  // sizes 1, 5, 0, 13, 1
+  p.groups.in_offsets = {0, 1, 6, 6, 19, 20};   // sizes 1, 5, 0, 13, 1
   p.groups.out_offsets = {0, 3, 3, 7, 24, 25};  // sizes 3, 0, 4, 17, 1
   const auto x = random_reals<double>(gen, cvk_test::product(p.input_nchw()));
   const auto w = random_reals<double>(gen, at(p.weight_size()));
   const auto params = p.params();
-  const auto y = cvk::ragged_conv2d(store(x, p.input_nchw(), cvk::layout::nchw, storage::contiguous).view,
-                                    p.groups, as_tensor(w), {3, 3}, params);
+  const auto y =
+      cvk::ragged_conv2d(store(x, p.input_nchw(), cvk::layout::nchw, storage::contiguous).view,
+                         p.groups, as_tensor(w), {3, 3}, params);
   index_t wbase = 0;
   for (std::size_t g = 0; g + 1 < p.groups.in_offsets.size(); ++g) {
     const index_t i0 = p.groups.in_offsets[g], ig = p.groups.in_offsets[g + 1] - i0;
@@ -395,16 +397,14 @@ TEST_CASE("ragged_conv2d: equals per-group dense convolutions concatenated", "[c
     }
     std::vector<double> xg(x.begin() + i0 * p.h * p.w, x.begin() + (i0 + ig) * p.h * p.w);
     const auto yg = cvk::conv2d(v4(xg.data(), std::array<index_t, 4>{1, ig, p.h, p.w}),
-                                v4(w.data() + wbase, std::array<index_t, 4>{og, ig, 3, 3}),
-                                params);
+                                v4(w.data() + wbase, std::array<index_t, 4>{og, ig, 3, 3}), params);
     wbase += og * ig * 9;
     // Each group ran alone as its own segment: the same conv2d, the same bits.
     REQUIRE(std::equal(yg.data(), yg.data() + yg.size(), y.data() + o0 * p.out_h() * p.out_w()));
   }
 }
 
-TEST_CASE("ragged_conv2d: gradients equal central finite differences in double",
-          "[conv][ragged]") {
+TEST_CASE("ragged_conv2d: gradients equal central finite differences in double", "[conv][ragged]") {
   cvk::rng gen(41);
   ragged_problem p;
   p.n = 1;
@@ -422,18 +422,16 @@ TEST_CASE("ragged_conv2d: gradients equal central finite differences in double",
   const auto dy = random_reals<double>(gen, cvk_test::product(p.output_nchw()));
   const std::array<index_t, 2> kernel{p.kh, p.kw};
   const auto loss = [&] {
-    const auto y = cvk::ragged_conv2d(v4(x.data(), p.input_nchw()), p.groups, as_tensor(w),
-                                      kernel, p.params());
+    const auto y = cvk::ragged_conv2d(v4(x.data(), p.input_nchw()), p.groups, as_tensor(w), kernel,
+                                      p.params());
     double s = 0;
     for (std::size_t i = 0; i < dy.size(); ++i) s += dy[i] * y.data()[i];
     return s;
   };
-  const auto gx = cvk::ragged_conv2d_backward_input(v4(dy.data(), p.output_nchw()), p.groups,
-                                                    as_tensor(w), kernel, p.input_nchw(),
-                                                    p.params());
-  const auto gw = cvk::ragged_conv2d_backward_weight(v4(dy.data(), p.output_nchw()),
-                                                     v4(x.data(), p.input_nchw()), p.groups,
-                                                     kernel, p.params());
+  const auto gx = cvk::ragged_conv2d_backward_input(
+      v4(dy.data(), p.output_nchw()), p.groups, as_tensor(w), kernel, p.input_nchw(), p.params());
+  const auto gw = cvk::ragged_conv2d_backward_weight(
+      v4(dy.data(), p.output_nchw()), v4(x.data(), p.input_nchw()), p.groups, kernel, p.params());
   const double h = 1e-6;
   const auto check = [&](std::vector<double>& v, const double* grad, const char* what) {
     for (std::size_t i = 0; i < v.size(); ++i) {
@@ -478,13 +476,15 @@ TEST_CASE("ragged_conv2d: residual (in place too), activations, the plan, thread
       params.act = cvk::activation::clamp;
       params.clamp_min = -0.5;
       params.clamp_max = 0.75;
-      const cvk::ragged_conv2d_plan<float> plan(p.groups, as_tensor(w), {3, 3}, as_tensor(b), params);
+      const cvk::ragged_conv2d_plan<float> plan(p.groups, as_tensor(w), {3, 3}, as_tensor(b),
+                                                params);
       CHECK(plan.segment_count() == 3);
       CHECK(plan.memory_bytes() >= (w.size() + b.size()) * sizeof(float));
       const auto y = plan.with_residual(xs.view, rs.view);
       auto want = reference_forward(p, x, w, b);
       for (std::size_t i = 0; i < want.size(); ++i) {
-        want[i] = std::clamp(static_cast<float>(static_cast<double>(want[i]) + res[i]), -0.5f, 0.75f);
+        want[i] =
+            std::clamp(static_cast<float>(static_cast<double>(want[i]) + res[i]), -0.5f, 0.75f);
       }
       const auto got = to_nchw(y.view(), l);
       for (std::size_t i = 0; i < want.size(); ++i) {
@@ -498,21 +498,21 @@ TEST_CASE("ragged_conv2d: residual (in place too), activations, the plan, thread
       for (const int threads : {2, 3}) {
         auto tp = params;
         tp.threads = threads;
-        const auto yt = cvk::ragged_conv2d_plan<float>(p.groups, as_tensor(w), {3, 3}, as_tensor(b),
-                                                       tp)
-                            .with_residual(xs.view, rs.view);
+        const auto yt =
+            cvk::ragged_conv2d_plan<float>(p.groups, as_tensor(w), {3, 3}, as_tensor(b), tp)
+                .with_residual(xs.view, rs.view);
         REQUIRE(std::equal(yt.data(), yt.data() + yt.size(), y.data()));
         const auto dys = store(res, p.output_nchw(), l, storage::contiguous);
         auto bp = p.params(l, cvk::weight_layout::oihw, 1);
         const auto g1 = cvk::ragged_conv2d_backward_weight(dys.view, xs.view, p.groups, {3, 3}, bp);
-        const auto i1 = cvk::ragged_conv2d_backward_input(dys.view, p.groups, as_tensor(w), {3, 3},
-                                                          cvk::detail::from_nchw(p.input_nchw(), l),
-                                                          bp);
+        const auto i1 =
+            cvk::ragged_conv2d_backward_input(dys.view, p.groups, as_tensor(w), {3, 3},
+                                              cvk::detail::from_nchw(p.input_nchw(), l), bp);
         bp.threads = threads;
         const auto gt = cvk::ragged_conv2d_backward_weight(dys.view, xs.view, p.groups, {3, 3}, bp);
-        const auto it = cvk::ragged_conv2d_backward_input(dys.view, p.groups, as_tensor(w), {3, 3},
-                                                          cvk::detail::from_nchw(p.input_nchw(), l),
-                                                          bp);
+        const auto it =
+            cvk::ragged_conv2d_backward_input(dys.view, p.groups, as_tensor(w), {3, 3},
+                                              cvk::detail::from_nchw(p.input_nchw(), l), bp);
         REQUIRE(std::equal(gt.data(), gt.data() + gt.size(), g1.data()));
         REQUIRE(std::equal(it.data(), it.data() + it.size(), i1.data()));
       }
@@ -528,34 +528,48 @@ TEST_CASE("ragged_conv2d: errors name the argument and the shapes", "[conv][ragg
   const std::array<index_t, 2> k{3, 3};
   CHECK(cvk::ragged_weight_size(g, k) == static_cast<index_t>(w.size()));
   const auto bad = [&](cvk::ragged_groups b) { return cvk::ragged_conv2d(x, b, w, k); };
-  CHECK_CVK_ERROR(bad({{0, 2, 5}, {0, 3}, {}, {}}), cvk::invalid_argument, "groups.in_offsets and groups.out_offsets must both hold G + 1");
+  CHECK_CVK_ERROR(bad({{0, 2, 5}, {0, 3}, {}, {}}), cvk::invalid_argument,
+                  "groups.in_offsets and groups.out_offsets must both hold G + 1");
   CHECK_CVK_ERROR(bad({{0}, {0}, {}, {}}), cvk::invalid_argument, "got 1 and 1");
-  CHECK_CVK_ERROR(bad({{1, 2, 5}, {0, 3, 4}, {}, {}}), cvk::invalid_argument, "groups.in_offsets must start at 0 and never decrease, got [1, 2, 5]");
-  CHECK_CVK_ERROR(bad({{0, 2, 5}, {0, 3, 2}, {}, {}}), cvk::invalid_argument, "groups.out_offsets must start at 0");
-  CHECK_CVK_ERROR(bad({{0, 2, 5}, {0, 3, 4}, {0, 1, 2}, {}}), cvk::invalid_argument, "groups.in_permutation must be empty or a permutation of 0 … 4");
-  CHECK_CVK_ERROR(bad({{0, 2, 5}, {0, 3, 4}, {0, 1, 2, 3, 5}, {}}), cvk::invalid_argument, "value 5 at position 4 is out of range");
-  CHECK_CVK_ERROR(bad({{0, 2, 5}, {0, 3, 4}, {}, {0, 1, 1, 2}}), cvk::invalid_argument, "value 1 appears twice");
-  CHECK_CVK_ERROR(cvk::ragged_conv2d(x, g, w, {0, 3}), cvk::invalid_argument, "kernel must be at least 1×1, got 0×3");
-  CHECK_CVK_ERROR(cvk::ragged_conv2d(x, g, std::vector<float>(5), k), cvk::shape_error, "weight must be 81 values");
+  CHECK_CVK_ERROR(bad({{1, 2, 5}, {0, 3, 4}, {}, {}}), cvk::invalid_argument,
+                  "groups.in_offsets must start at 0 and never decrease, got [1, 2, 5]");
+  CHECK_CVK_ERROR(bad({{0, 2, 5}, {0, 3, 2}, {}, {}}), cvk::invalid_argument,
+                  "groups.out_offsets must start at 0");
+  CHECK_CVK_ERROR(bad({{0, 2, 5}, {0, 3, 4}, {0, 1, 2}, {}}), cvk::invalid_argument,
+                  "groups.in_permutation must be empty or a permutation of 0 … 4");
+  CHECK_CVK_ERROR(bad({{0, 2, 5}, {0, 3, 4}, {0, 1, 2, 3, 5}, {}}), cvk::invalid_argument,
+                  "value 5 at position 4 is out of range");
+  CHECK_CVK_ERROR(bad({{0, 2, 5}, {0, 3, 4}, {}, {0, 1, 1, 2}}), cvk::invalid_argument,
+                  "value 1 appears twice");
+  CHECK_CVK_ERROR(cvk::ragged_conv2d(x, g, w, {0, 3}), cvk::invalid_argument,
+                  "kernel must be at least 1×1, got 0×3");
+  CHECK_CVK_ERROR(cvk::ragged_conv2d(x, g, std::vector<float>(5), k), cvk::shape_error,
+                  "weight must be 81 values");
   CHECK_CVK_ERROR(
-      cvk::ragged_conv2d(cvk::tensor<float, 4>(std::array<index_t, 4>{1, 4, 6, 6}), g, w, k), cvk::shape_error, "input must have 5 channels");
-  CHECK_CVK_ERROR(
-      cvk::ragged_conv2d(x, g, w, k, std::vector<float>(3), cvk::conv2d_params{}), cvk::shape_error, "bias must have 4 values");
-  CHECK_CVK_ERROR(cvk::ragged_conv2d(x, g, w, k, cvk::conv2d_params{.groups = 2}), cvk::invalid_argument, "params.groups must be 1");
+      cvk::ragged_conv2d(cvk::tensor<float, 4>(std::array<index_t, 4>{1, 4, 6, 6}), g, w, k),
+      cvk::shape_error, "input must have 5 channels");
+  CHECK_CVK_ERROR(cvk::ragged_conv2d(x, g, w, k, std::vector<float>(3), cvk::conv2d_params{}),
+                  cvk::shape_error, "bias must have 4 values");
+  CHECK_CVK_ERROR(cvk::ragged_conv2d(x, g, w, k, cvk::conv2d_params{.groups = 2}),
+                  cvk::invalid_argument, "params.groups must be 1");
   CHECK_CVK_ERROR(cvk::ragged_conv2d(x, g, std::vector<float>(2 * 3 * 21 + 3 * 21), {7, 3}),
                   cvk::shape_error, "larger than the padded input");
   cvk::tensor<float, 4> wrong_out(std::array<index_t, 4>{1, 4, 4, 3});
-  CHECK_CVK_ERROR(cvk::ragged_conv2d(x, g, w, k, cvk::no_bias, {}, wrong_out), cvk::shape_error, "out must be N×C×H×W = 1×4×4×4");
+  CHECK_CVK_ERROR(cvk::ragged_conv2d(x, g, w, k, cvk::no_bias, {}, wrong_out), cvk::shape_error,
+                  "out must be N×C×H×W = 1×4×4×4");
   const cvk::tensor<float, 4> dy(std::array<index_t, 4>{1, 4, 5, 4});
-  CHECK_CVK_ERROR(cvk::ragged_conv2d_backward_input(dy, g, w, k, {1, 5, 6, 6}), cvk::shape_error, "grad_output must be N×C×H×W = 1×4×4×4");
-  CHECK_CVK_ERROR(cvk::ragged_conv2d_backward_weight(dy, x, g, k), cvk::shape_error, "grad_output must be N×C×H×W = 1×4×4×4");
+  CHECK_CVK_ERROR(cvk::ragged_conv2d_backward_input(dy, g, w, k, {1, 5, 6, 6}), cvk::shape_error,
+                  "grad_output must be N×C×H×W = 1×4×4×4");
+  CHECK_CVK_ERROR(cvk::ragged_conv2d_backward_weight(dy, x, g, k), cvk::shape_error,
+                  "grad_output must be N×C×H×W = 1×4×4×4");
   cvk::conv2d_params relu;
   relu.act = cvk::activation::relu;
+  CHECK_CVK_ERROR(cvk::ragged_conv2d_backward_weight(
+                      cvk::tensor<float, 4>(std::array<index_t, 4>{1, 4, 4, 4}), x, g, k, relu),
+                  cvk::invalid_argument, "params.act must be activation::none");
   CHECK_CVK_ERROR(
-      cvk::ragged_conv2d_backward_weight(cvk::tensor<float, 4>(std::array<index_t, 4>{1, 4, 4, 4}),
-                                         x, g, k, relu), cvk::invalid_argument, "params.act must be activation::none");
-  CHECK_CVK_ERROR(
-      cvk::ragged_weight_from_dense(cvk::tensor<float, 4>(std::array<index_t, 4>{4, 4, 3, 3}), g), cvk::shape_error, "dense must be 4×5×3×3");
+      cvk::ragged_weight_from_dense(cvk::tensor<float, 4>(std::array<index_t, 4>{4, 4, 3, 3}), g),
+      cvk::shape_error, "dense must be 4×5×3×3");
   cvk::ragged_groups huge{{0, index_t{1} << 40}, {0, index_t{1} << 40}, {}, {}};
   CHECK_THROWS_AS(cvk::ragged_weight_size(huge, k), cvk::out_of_range);
 }

@@ -1157,26 +1157,30 @@ TEST_CASE("detection_ap: named argument groups equal the positional form", "[det
     INFO("round " << round);
     const auto s = random_scene<float>(gen, 1 + gen.below(6), 1 + gen.below(3), round % 2 == 0);
     const cvk::detection_ap_options o{.format = cvk::box_format::xyxy};
-    const auto positional = cvk::detection_ap(s.det_boxes, s.det_scores, s.det_classes,
-                                              s.det_images, s.gt_boxes, s.gt_classes, s.gt_images,
-                                              s.gt_crowd, o);
+    const auto positional =
+        cvk::detection_ap(s.det_boxes, s.det_scores, s.det_classes, s.det_images, s.gt_boxes,
+                          s.gt_classes, s.gt_images, s.gt_crowd, o);
     const std::vector<std::int64_t> det_images(s.det_images.begin(), s.det_images.end());
-    const auto grouped = cvk::detection_ap(
-        {.boxes = s.det_boxes, .scores = s.det_scores, .classes = s.det_classes,
-         .images = det_images},
-        {.boxes = s.gt_boxes, .classes = s.gt_classes, .images = s.gt_images,
-         .iscrowd = s.gt_crowd},
-        o);
+    const auto grouped = cvk::detection_ap({.boxes = s.det_boxes,
+                                            .scores = s.det_scores,
+                                            .classes = s.det_classes,
+                                            .images = det_images},
+                                           {.boxes = s.gt_boxes,
+                                            .classes = s.gt_classes,
+                                            .images = s.gt_images,
+                                            .iscrowd = s.gt_crowd},
+                                           o);
     CHECK(grouped.stats() == positional.stats());
     CHECK(grouped.classes == positional.classes);
     // Without .iscrowd: no crowd, as the positional form without gt_iscrowd.
-    const auto no_crowd = cvk::detection_ap(
-        {.boxes = s.det_boxes, .scores = s.det_scores, .classes = s.det_classes,
-         .images = s.det_images},
-        {.boxes = s.gt_boxes, .classes = s.gt_classes, .images = s.gt_images});
+    const auto no_crowd =
+        cvk::detection_ap({.boxes = s.det_boxes,
+                           .scores = s.det_scores,
+                           .classes = s.det_classes,
+                           .images = s.det_images},
+                          {.boxes = s.gt_boxes, .classes = s.gt_classes, .images = s.gt_images});
     CHECK(no_crowd.stats() == cvk::detection_ap(s.det_boxes, s.det_scores, s.det_classes,
-                                                s.det_images, s.gt_boxes, s.gt_classes,
-                                                s.gt_images)
+                                                s.det_images, s.gt_boxes, s.gt_classes, s.gt_images)
                                   .stats());
   }
   // Errors name the member.
@@ -1192,7 +1196,8 @@ TEST_CASE("detection_ap: named argument groups equal the positional form", "[det
                                       {.boxes = one, .classes = id, .images = huge}),
                     Contains("detection_ap: ground_truths.images holds an id"));
   const std::vector<int> two_ids{0, 1};
-  CHECK_THROWS_AS(cvk::detection_ap({.boxes = one, .scores = score, .classes = two_ids, .images = id},
-                                    {.boxes = one, .classes = id, .images = id}),
-                  cvk::shape_error);
+  CHECK_THROWS_AS(
+      cvk::detection_ap({.boxes = one, .scores = score, .classes = two_ids, .images = id},
+                        {.boxes = one, .classes = id, .images = id}),
+      cvk::shape_error);
 }

@@ -18,8 +18,8 @@
 
 namespace {
 
-using cvk::index_t;
 using Catch::Matchers::Contains;
+using cvk::index_t;
 
 struct scene {
   std::vector<std::array<double, 4>> boxes;
@@ -59,10 +59,10 @@ void check_indices(F&& write, const cvk::tensor<index_t, 1>& want, const char* f
   CHECK(buffer[static_cast<std::size_t>(k)] == -7);  // nothing written past the count
   std::vector<index_t> short_buffer(static_cast<std::size_t>(want.size() - 1));
   CHECK_THROWS_AS(write(short_buffer), cvk::shape_error);
-  CHECK_THROWS_WITH(write(short_buffer),
-                    Contains(std::string(fn) + ": indices holds " +
-                             std::to_string(want.size() - 1) + " values, but " +
-                             std::to_string(want.size()) + " boxes were selected"));
+  CHECK_THROWS_WITH(
+      write(short_buffer),
+      Contains(std::string(fn) + ": indices holds " + std::to_string(want.size() - 1) +
+               " values, but " + std::to_string(want.size()) + " boxes were selected"));
 }
 
 template <class S, class F>
@@ -81,8 +81,7 @@ void check_scored(F&& write, const cvk::scored_indices<S>& want, const char* fn)
 
 }  // namespace
 
-TEST_CASE("nms api: every NMS operator's write-into form equals its value form",
-          "[nms][api]") {
+TEST_CASE("nms api: every NMS operator's write-into form equals its value form", "[nms][api]") {
   const scene s = make_scene(40);
   const auto& b = s.boxes;
   const auto& r = s.rotated;

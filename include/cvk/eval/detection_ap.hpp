@@ -248,11 +248,10 @@ template <tensor_of_rank<2> DetBoxes, tensor_of_rank<1> DetScores, tensor_of_ran
     crowd.assign(c.data(), c.data() + c.extent(0));
     for (auto& flag : crowd) flag = flag != 0 ? 1 : 0;
   }
-  return detail::detection_ap_impl(detections.boxes.view(), detections.scores.view(),
-                                   detections.classes.view(), detections.images.view(),
-                                   ground_truths.boxes.view(), ground_truths.classes.view(),
-                                   ground_truths.images.view(),
-                                   ground_truths.iscrowd.given() ? &crowd : nullptr, options, fn);
+  return detail::detection_ap_impl(
+      detections.boxes.view(), detections.scores.view(), detections.classes.view(),
+      detections.images.view(), ground_truths.boxes.view(), ground_truths.classes.view(),
+      ground_truths.images.view(), ground_truths.iscrowd.given() ? &crowd : nullptr, options, fn);
 }
 
 CVK_END_NAMESPACE

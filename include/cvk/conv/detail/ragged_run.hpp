@@ -96,8 +96,8 @@ ragged_structure resolve_ragged(const Groups& r, const std::array<index_t, 2>& k
   check_ragged_offsets(r.in_offsets, fn, "in_offsets");
   check_ragged_offsets(r.out_offsets, fn, "out_offsets");
   if (kernel[0] < 1 || kernel[1] < 1) {
-    CVK_THROW(invalid_argument, std::string(fn) + ": kernel must be at least 1×1, got " +
-                                    shape_string(kernel, 2));
+    CVK_THROW(invalid_argument,
+              std::string(fn) + ": kernel must be at least 1×1, got " + shape_string(kernel, 2));
   }
   ragged_structure s;
   s.in_channels = r.in_offsets.back();
@@ -221,8 +221,8 @@ void zero_channels(const std::vector<index_t>& channels, index_t begin, index_t 
 /// Visits every weight element of the flat ragged weight: f(flat index, group's conv output
 /// channel o, conv input channel i, ky, kx), blocks in params.weights order.
 template <class Groups, class F>
-void for_each_ragged_weight(const Groups& r, const std::array<index_t, 2>& kernel,
-                            weight_layout wl, F&& f) {
+void for_each_ragged_weight(const Groups& r, const std::array<index_t, 2>& kernel, weight_layout wl,
+                            F&& f) {
   index_t at = 0;
   for (std::size_t g = 0; g + 1 < r.in_offsets.size(); ++g) {
     const index_t i0 = r.in_offsets[g], in_g = r.in_offsets[g + 1] - i0;
