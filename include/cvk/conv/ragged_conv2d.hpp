@@ -24,7 +24,9 @@
 #include "conv2d_backward.hpp"
 #include "detail/conv2d_run.hpp"
 #include "detail/geometry.hpp"
+#include "detail/ragged_conv2d.hpp"
 #include "detail/ragged_run.hpp"
+#include "ragged_groups.hpp"
 
 CVK_BEGIN_NAMESPACE
 
@@ -85,120 +87,11 @@ CVK_BEGIN_NAMESPACE
 // gradient). The groups run as segments — maximal runs of consecutive groups of one shape —
 // each a uniform grouped conv2d on a channel slice through conv2d's own paths (depthwise, small
 // groups, large groups, pointwise), one segment after the other, each threaded. Memory per call:
-// one copy of each segment's input slice in NHWC (made by conv2d's layout pass, or by the gather
-// when P is given — never both), and with Q a buffer of the whole output (the scatter runs the
-// epilogue). The plan keeps each segment's packed weight and the bias; nothing else between
-// calls. Results are bit-identical for any thread count.
-
-/// The group structure of a ragged-group convolution (see the contract above): group g reads
-/// the conv's input channels [in_offsets[g], in_offsets[g+1]) and writes its output channels
-/// [out_offsets[g], out_offsets[g+1]); the conv's j-th input channel is the tensor's channel
-/// in_permutation[j] (a gather) and its j-th output channel goes to the tensor's channel
-/// out_permutation[j] (a scatter); an empty permutation is the identity.
-struct ragged_groups {
-  std::vector<index_t> in_offsets;       // G + 1 values: 0, …, I (non-decreasing)
-  std::vector<index_t> out_offsets;      // G + 1 values: 0, …, O (non-decreasing)
-  std::vector<index_t> in_permutation;   // empty, or a permutation of 0 … I−1
-  std::vector<index_t> out_permutation;  // empty, or a permutation of 0 … O−1
-};
-
-namespace detail {
-
-/// A segment's weight as O_s×I_g×KH×KW (O_s = groups·O_g), read from the flat ragged weight.
-template <class T, class Flat>
-tensor<T, 4> segment_weight(const ragged_structure& s, const ragged_segment& seg, const Flat& w,
-                            weight_layout wl) {
-  const index_t out_g = seg.out_per_group, in_g = seg.in_per_group;
-  const index_t kh = s.kernel_h, kw = s.kernel_w, taps = kh * kw;
-  tensor<T, 4> result(std::array<index_t, 4>{seg.groups * out_g, in_g, kh, kw});
-  const index_t block = out_g * in_g * taps;
-  for (index_t gl = 0; gl < seg.groups; ++gl) {
-    const index_t base = seg.weight_begin + gl * block;
-    for (index_t o = 0; o < out_g; ++o) {
-      for (index_t i = 0; i < in_g; ++i) {
-        for (index_t t = 0; t < taps; ++t) {
-          const index_t at = wl == weight_layout::oihw ? base + (o * in_g + i) * taps + t
-                                                       : base + (t * in_g + i) * out_g + o;
-          result(gl * out_g + o, i, t / kw, t % kw) = w(at);
-        }
-      }
-    }
-  }
-  return result;
-}
-
-/// conv2d_params of one segment: a uniform grouped conv on (n, c, h, w)-ordered views.
-inline conv2d_params segment_params(const conv2d_params& p, const ragged_segment& seg,
-                                    bool epilogue) {
-  conv2d_params q = p;
-  q.groups = seg.groups;
-  q.data_layout = layout::nchw;
-  q.weights = weight_layout::oihw;
-  if (!epilogue) q.act = activation::none;
-  return q;
-}
-
-/// "input 1×8×5×5 (N×C×H×W), weight of 40 values (groups.in_offsets [0, 3, 8], …)".
-inline std::string ragged_shapes(const std::string& input_what, const std::string& input,
-                                 const conv2d_params& p, const std::string& weight,
-                                 const ragged_structure& s) {
-  return input_what + " " + input + " (" + layout_pattern(p.data_layout) + "), " + weight +
-         " (I = " + std::to_string(s.in_channels) + ", O = " + std::to_string(s.out_channels) +
-         ", kernel " + shape_string(std::array<index_t, 2>{s.kernel_h, s.kernel_w}, 2) + ")";
-}
-
-/// Checks params (groups = 1) and the input's (N, C, H, W) against the structure; the geometry
-/// of the whole conv.
-inline conv2d_geometry resolve_ragged_geometry(const ragged_structure& s,
-                                               const std::array<index_t, 4>& input_nchw,
-                                               const conv2d_params& p, const char* fn,
-                                               const std::string& shapes) {
-  check_conv2d_params(p, fn);
-  if (p.groups != 1) {
-    CVK_THROW(invalid_argument, std::string(fn) +
-                                    ": params.groups must be 1 (the groups are given by "
-                                    "`groups`), got " +
-                                    std::to_string(p.groups));
-  }
-  if (input_nchw[1] != s.in_channels) {
-    CVK_THROW(shape_error, std::string(fn) + ": input must have " + std::to_string(s.in_channels) +
-                               " channels (groups.in_offsets' last value), got " + shapes);
-  }
-  return resolve_conv2d(input_nchw, {s.out_channels, s.in_channels, s.kernel_h, s.kernel_w}, p, fn,
-                        shapes);
-}
-
-template <class T>
-std::unique_ptr<T[]> ragged_buffer(index_t count, const char* fn, const char* what,
-                                   const std::string& shapes) {
-  return checked_allocation<T>(count, fn, what, shapes, [count] {
-    return std::unique_ptr<T[]>(new T[static_cast<std::size_t>(std::max<index_t>(count, 1))]);
-  });
-}
-
-/// The largest segment's channel count on one side (in: true).
-inline index_t largest_segment(const ragged_structure& s, bool in) {
-  index_t m = 0;
-  for (const auto& seg : s.segments) {
-    m = std::max(m, seg.groups * (in ? seg.in_per_group : seg.out_per_group));
-  }
-  return m;
-}
-
-/// When `needed` (a permutation on that side), an NHWC buffer for the largest segment's slice of
-/// the input side (`in`) or the output side of geometry g; else null.
-template <class T>
-std::unique_ptr<T[]> segment_buffer(const ragged_structure& s, const conv2d_geometry& g, bool in,
-                                    bool needed, const char* fn, const char* what,
-                                    const std::string& shapes) {
-  if (!needed) return nullptr;
-  const index_t pixels =
-      in ? g.batch * g.in_height * g.in_width : g.batch * g.out_height * g.out_width;
-  return ragged_buffer<T>(checked_mul(pixels, largest_segment(s, in), fn, what, shapes), fn, what,
-                          shapes);
-}
-
-}  // namespace detail
+// at most one NHWC copy of the largest segment's input slice (none when the blocked paths read an
+// NHWC slice in place; conv2d's layout pass otherwise, or the gather when P is given — never
+// both), and with Q a buffer of the whole output (the scatter runs the epilogue). The plan keeps
+// each segment's packed weight and the bias; nothing else between calls. Results are bit-identical
+// for any thread count.
 
 /// Checks `groups` and `kernel`; the ragged weight's length Σ_g O_g·I_g·KH·KW.
 [[nodiscard]] inline index_t ragged_weight_size(const ragged_groups& groups,
@@ -490,114 +383,6 @@ void ragged_conv2d(const Input& input, const ragged_groups& groups, const Weight
   ragged_conv2d_plan<T>(detail::caller{"ragged_conv2d"}, groups, weight, kernel, bias, params)(
       input, std::forward<Out>(out));
 }
-
-namespace detail {
-
-/// The (n, c, h, w)-ordered views of a backward call, checked: grad_output against the conv
-/// output of `input_nchw`.
-template <class T>
-conv2d_geometry resolve_ragged_backward(const ragged_structure& s,
-                                        const strided_view<const T, 4>& dy_nchw,
-                                        const std::array<index_t, 4>& input_nchw,
-                                        const std::string& input_text, const char* input_what,
-                                        const conv2d_params& p, const char* fn) {
-  check_backward_params(p, fn);
-  const std::string shapes = ragged_shapes(
-      input_what, input_text, p, "weight of " + std::to_string(s.weight_size) + " values", s);
-  const auto g = resolve_ragged_geometry(s, input_nchw, p, fn, shapes);
-  const std::array<index_t, 4> expected{g.batch, g.out_channels, g.out_height, g.out_width};
-  if (dy_nchw.extents() != expected) {
-    CVK_THROW(shape_error, std::string(fn) + ": grad_output must be " +
-                               layout_pattern(p.data_layout) + " = " +
-                               shape_string(from_nchw(expected, p.data_layout), 4) +
-                               " (the ragged_conv2d output of " + shapes + "), got " +
-                               shape_string(from_nchw(dy_nchw.extents(), p.data_layout), 4));
-  }
-  return g;
-}
-
-/// A segment's slice of an (n, c, h, w)-ordered view in conv order: the slice itself without a
-/// permutation, else gathered into `buffer`.
-template <class T>
-strided_view<const T, 4> conv_order_slice(const strided_view<const T, 4>& v,
-                                          const std::vector<index_t>& perm, index_t begin,
-                                          index_t count, T* buffer, int threads) {
-  if (perm.empty()) return channel_slice(v, begin, count);
-  gather_channels<T>(v, perm, begin, count, buffer, threads);
-  return nhwc_buffer_view<T>(buffer, {v.extent(0), count, v.extent(2), v.extent(3)});
-}
-
-template <class T, class Flat>
-void ragged_backward_input_run(const ragged_structure& s, const ragged_groups& r, const Flat& w,
-                               const strided_view<const T, 4>& dy, const strided_view<T, 4>& gx,
-                               const conv2d_params& p, const conv2d_geometry& g, const char* fn) {
-  const std::string shapes = shape_string(from_nchw(gx.extents(), p.data_layout), 4);
-  const auto dy_buffer = segment_buffer<T>(s, g, false, !r.out_permutation.empty(), fn,
-                                           "the gathered grad_output", shapes);
-  const auto gx_buffer =
-      segment_buffer<T>(s, g, true, !r.in_permutation.empty(), fn, "the grad_input buffer", shapes);
-  // Input channels of groups without outputs get no gradient: zero.
-  for (std::size_t k = 0; k + 1 < r.in_offsets.size(); ++k) {
-    if (r.out_offsets[k + 1] == r.out_offsets[k]) {
-      zero_channels(r.in_permutation, r.in_offsets[k], r.in_offsets[k + 1] - r.in_offsets[k], gx);
-    }
-  }
-  for (const auto& seg : s.segments) {
-    const index_t ci = seg.groups * seg.in_per_group, co = seg.groups * seg.out_per_group;
-    if (ci == 0) continue;
-    const auto sw = segment_weight<T>(s, seg, w, p.weights);
-    const auto dys =
-        conv_order_slice<T>(dy, r.out_permutation, seg.out_begin, co, dy_buffer.get(), p.threads);
-    const auto sp = segment_params(p, seg, false);
-    if (r.in_permutation.empty()) {
-      conv2d_backward_input(dys, sw, sp, channel_slice(gx, seg.in_begin, ci));
-    } else {
-      conv2d_backward_input(
-          dys, sw, sp,
-          nhwc_buffer_view<T>(gx_buffer.get(), {g.batch, ci, g.in_height, g.in_width}));
-      scatter_channels<T>(gx_buffer.get(), r.in_permutation, seg.in_begin, ci, gx, p.threads);
-    }
-  }
-}
-
-template <class T, class FlatOut>
-void ragged_backward_weight_run(const ragged_structure& s, const ragged_groups& r,
-                                const strided_view<const T, 4>& dy,
-                                const strided_view<const T, 4>& x, const FlatOut& gw,
-                                const conv2d_params& p, const conv2d_geometry& g, const char* fn) {
-  const std::string shapes = shape_string(from_nchw(x.extents(), p.data_layout), 4);
-  const auto dy_buffer = segment_buffer<T>(s, g, false, !r.out_permutation.empty(), fn,
-                                           "the gathered grad_output", shapes);
-  const auto x_buffer =
-      segment_buffer<T>(s, g, true, !r.in_permutation.empty(), fn, "the gathered input", shapes);
-  const index_t taps = s.kernel_h * s.kernel_w;
-  for (const auto& seg : s.segments) {
-    const index_t ci = seg.groups * seg.in_per_group, co = seg.groups * seg.out_per_group;
-    if (ci == 0) continue;
-    const auto dys =
-        conv_order_slice<T>(dy, r.out_permutation, seg.out_begin, co, dy_buffer.get(), p.threads);
-    const auto xs =
-        conv_order_slice<T>(x, r.in_permutation, seg.in_begin, ci, x_buffer.get(), p.threads);
-    const auto sg = conv2d_backward_weight(dys, xs, {co, seg.in_per_group, s.kernel_h, s.kernel_w},
-                                           segment_params(p, seg, false));
-    const index_t out_g = seg.out_per_group, in_g = seg.in_per_group;
-    const index_t block = out_g * in_g * taps;
-    for (index_t gl = 0; gl < seg.groups; ++gl) {
-      const index_t base = seg.weight_begin + gl * block;
-      for (index_t o = 0; o < out_g; ++o) {
-        for (index_t i = 0; i < in_g; ++i) {
-          for (index_t t = 0; t < taps; ++t) {
-            const index_t at = p.weights == weight_layout::oihw ? base + (o * in_g + i) * taps + t
-                                                                : base + (t * in_g + i) * out_g + o;
-            gw(at) = sg(gl * out_g + o, i, t / s.kernel_w, t % s.kernel_w);
-          }
-        }
-      }
-    }
-  }
-}
-
-}  // namespace detail
 
 /// Writes grad_input (extents: the conv's input shape, in params.data_layout) of the ragged conv
 /// whose output gradient is `grad_output`.
