@@ -45,9 +45,10 @@ CVK_BEGIN_NAMESPACE
 // choices at ties: torch.max / torch.min split the gradient in half between equal arguments, the
 // intersection mask passes no gradient where it is false, and CIoU's α is a constant.
 // Errors: cvk::shape_error when pred or target is not N×4 (4 for single boxes), they disagree in
-// N, or grad_loss / an output has the wrong shape; cvk::invalid_argument for reduction none
-// without an output, an options.format outside the enum (which would be read as xyxy), or an
-// options.eps that is NaN or negative.
+// N, or grad_loss / an output has the wrong shape; cvk::invalid_argument for a runtime reduction
+// holding none in the reduced form, an options.format outside the enum (which would be read as
+// xyxy), or an options.eps that is NaN or negative. The literal loss_reduction::none in the
+// reduced form does not compile (a static_assert names the per-box overloads).
 #define CVK_DEFINE_BOX_LOSS(name, kind)                                                           \
   template <tensor_of_rank<2> P, tensor_of_rank<2> T>                                             \
   [[nodiscard]] auto name(const P& pred, const T& target, const box_loss_options& options = {}) { \
@@ -61,6 +62,13 @@ CVK_BEGIN_NAMESPACE
   [[nodiscard]] auto name(const P& pred, const T& target, loss_reduction reduction,               \
                           const box_loss_options& options = {}) {                                 \
     return detail::box_loss_reduced<kind>(pred, target, reduction, options);                      \
+  }                                                                                               \
+  template <tensor_of_rank<2> P, tensor_of_rank<2> T>                                             \
+  void name(const P&, const T&, loss_reduction::none_t, const box_loss_options& = {}) {           \
+    static_assert(detail::scalar_loss_with_none<P>,                                               \
+                  "cvk::" #name                                                                   \
+                  "(pred, target, loss_reduction::none): the reduced form returns "               \
+                  "one number; for one loss per box call " #name "(pred, target[, out])");        \
   }                                                                                               \
   template <tensor_of_static_rank<1> P, tensor_of_static_rank<1> T>                               \
   [[nodiscard]] auto name(const P& pred, const T& target, const box_loss_options& options = {}) { \
@@ -130,6 +138,15 @@ void kl_loss(const P& pred, const V& log_var, const T& target, Out&& out) {
   detail::kl_loss_rows<R>(p, v, t, [&](index_t i, index_t k, const detail::kl_terms<R>& terms) {
     dst(i, k) = static_cast<O>(terms.loss);
   });
+}
+
+/// The literal loss_reduction::none in the reduced form: rejected at compile time.
+template <tensor_of_rank<2> P, tensor_of_rank<2> V, tensor_of_rank<2> T>
+void kl_loss(const P&, const V&, const T&, loss_reduction::none_t) {
+  static_assert(detail::scalar_loss_with_none<P>,
+                "cvk::kl_loss(pred, log_var, target, loss_reduction::none): the reduced form "
+                "returns one number; for one loss per coordinate call kl_loss(pred, log_var, "
+                "target[, out])");
 }
 
 /// KL loss of each coordinate, returned as an N×4 tensor (see above).

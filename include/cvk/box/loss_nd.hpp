@@ -160,8 +160,18 @@ template <std::size_t Dim, tensor_of_rank<2> P, tensor_of_rank<2> T>
   }
 }
 
-/// The mean or sum of the N-D GIoU losses (mean of nothing is 0); `none` throws
-/// cvk::invalid_argument (use the overload above).
+/// The literal loss_reduction::none in the reduced N-D form: rejected at compile time.
+template <std::size_t Dim, tensor_of_rank<2> P, tensor_of_rank<2> T>
+void generalized_box_iou_loss(const P&, const T&, loss_reduction::none_t,
+                              const box_loss_options& = {}) {
+  static_assert(detail::scalar_loss_with_none<P>,
+                "cvk::generalized_box_iou_loss<Dim>(pred, target, loss_reduction::none): the "
+                "reduced form returns one number; for one loss per box call "
+                "generalized_box_iou_loss<Dim>(pred, target)");
+}
+
+/// The mean or sum of the N-D GIoU losses (mean of nothing is 0); a runtime reduction holding
+/// `none` throws cvk::invalid_argument (use the overload above).
 template <std::size_t Dim, tensor_of_rank<2> P, tensor_of_rank<2> T>
 [[nodiscard]] auto generalized_box_iou_loss(const P& pred, const T& target,
                                             loss_reduction reduction,

@@ -10,21 +10,48 @@
 
 CVK_BEGIN_NAMESPACE
 
-/// How per-box (or per-coordinate) losses are combined, as torch's `reduction` argument.
-enum class loss_reduction {
-  none,  ///< one loss per box (per coordinate for kl_loss)
-  mean,  ///< their mean; 0 when there are none (torchvision returns 0.0 * sum)
-  sum,   ///< their sum
+/// How per-box (or per-coordinate) losses are combined, as torch's `reduction` argument:
+/// `loss_reduction::none` (one loss per box, per coordinate for kl_loss), `loss_reduction::mean`
+/// (their mean; 0 when there are none, as torchvision returns 0.0 * sum) or `loss_reduction::sum`.
+/// A value type used like an enum (copy, compare, switch on value()). `none` has a type of its
+/// own, loss_reduction::none_t, that converts to loss_reduction: a scalar loss form named with
+/// the literal `loss_reduction::none` — a combination that can never be valid, since that form
+/// returns one number — fails to compile; a runtime loss_reduction holding none still gets
+/// cvk::invalid_argument there.
+class loss_reduction {
+ public:
+  enum class value_type : unsigned char { none, mean, sum };
+  /// The type of loss_reduction::none.
+  struct none_t {
+    constexpr operator loss_reduction() const noexcept;  // NOLINT(google-explicit-constructor)
+  };
+  static constexpr none_t none{};
+  static const loss_reduction mean;
+  static const loss_reduction sum;
+
+  constexpr loss_reduction() noexcept = default;  // mean
+  constexpr explicit loss_reduction(value_type value) noexcept : value_(value) {}
+  [[nodiscard]] constexpr value_type value() const noexcept { return value_; }
+  [[nodiscard]] constexpr bool operator==(const loss_reduction&) const noexcept = default;
+
+ private:
+  value_type value_ = value_type::mean;
 };
+
+constexpr loss_reduction::none_t::operator loss_reduction() const noexcept {
+  return loss_reduction(loss_reduction::value_type::none);
+}
+inline constexpr loss_reduction loss_reduction::mean{loss_reduction::value_type::mean};
+inline constexpr loss_reduction loss_reduction::sum{loss_reduction::value_type::sum};
 
 /// Name of a reduction, "none", "mean" or "sum".
 [[nodiscard]] constexpr const char* to_string(loss_reduction reduction) noexcept {
-  switch (reduction) {
-    case loss_reduction::none:
+  switch (reduction.value()) {
+    case loss_reduction::value_type::none:
       return "none";
-    case loss_reduction::mean:
+    case loss_reduction::value_type::mean:
       return "mean";
-    case loss_reduction::sum:
+    case loss_reduction::value_type::sum:
       return "sum";
   }
   return "unknown";

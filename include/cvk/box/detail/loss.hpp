@@ -441,6 +441,11 @@ struct upstream_real<loss_reduction, P, T> {
   using type = loss_real_t<P, T>;
 };
 
+/// False for every type: the condition of the static_assert in the scalar loss forms' overload for
+/// the literal loss_reduction::none, which fires only when that overload is chosen.
+template <class>
+inline constexpr bool scalar_loss_with_none = false;
+
 [[noreturn]] inline void reject_none_reduction(const char* function) {
   CVK_THROW(invalid_argument,
             std::string(function) +
