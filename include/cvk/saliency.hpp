@@ -13,6 +13,7 @@
 #include "saliency/extremal.hpp"
 #include "saliency/fickle.hpp"
 #include "saliency/gradient.hpp"
+#include "saliency/lrp.hpp"
 #include "saliency/metrics.hpp"
 #include "saliency/model.hpp"
 #include "saliency/perturbation.hpp"
