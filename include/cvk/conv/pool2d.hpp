@@ -51,12 +51,14 @@ CVK_BEGIN_NAMESPACE
 //   overlap inputs.
 //
 // Forms (T float or double):
+// clang-format off
 //   max_pool2d(input, params)                                → tensor<T, 4>
 //   max_pool2d(input, params, out)
-//   max_pool2d_with_indices(input, params)                   → max_pool2d_result<T>{output,
-//   indices} max_pool2d_with_indices(input, params, out, indices) max_pool2d_backward(grad_output,
-//   indices, input_shape, params)       → grad_input max_pool2d_backward(grad_output, indices,
-//   params, grad_input) avg_pool2d(input, params)                                → tensor<T, 4>
+//   max_pool2d_with_indices(input, params)                   → max_pool2d_result<T>{output, indices}
+//   max_pool2d_with_indices(input, params, out, indices)
+//   max_pool2d_backward(grad_output, indices, input_shape, params)       → grad_input
+//   max_pool2d_backward(grad_output, indices, params, grad_input)
+//   avg_pool2d(input, params)                                → tensor<T, 4>
 //   avg_pool2d(input, params, out)
 //   avg_pool2d_backward(grad_output, input_shape, params)    → grad_input
 //   avg_pool2d_backward(grad_output, params, grad_input)
@@ -65,6 +67,7 @@ CVK_BEGIN_NAMESPACE
 //   adaptive_avg_pool2d_backward(grad_output, input_shape, adaptive_params) → grad_input
 //   adaptive_avg_pool2d_backward(grad_output, adaptive_params, grad_input)
 //   pool2d_output_shape(input_shape, params)                 → output extents (params' layout)
+// clang-format on
 //   input_shape is in params.data_layout.
 //
 // Errors (each message names the function, the argument and the shapes):
