@@ -195,21 +195,15 @@ class ragged_conv2d_plan {
         bias_[static_cast<std::size_t>(o)] = b(o);
       }
     }
-    // Without an output permutation each segment writes its slice of y with the whole
-    // epilogue; with one, the segments fill a buffer and the scatter runs the epilogue.
-    const bool fused = groups_.out_permutation.empty();
+    // The segments write raw sums (no bias, no activation); one epilogue pass over the output
+    // (or the scatter of an output permutation) adds bias and residual and applies the
+    // activation, in conv2d's order: act(sum + bias + residual).
     for (const auto& seg : structure_.segments) {
       segment s{seg, std::nullopt};
       if (seg.in_per_group > 0) {
         const auto sw = detail::segment_weight<T>(structure_, seg, w, params_.weights);
-        const auto sp = detail::segment_params(params_, seg, fused);
-        if (fused) {
-          tensor<T, 1> sb(seg.groups * seg.out_per_group);
-          std::copy_n(bias_.begin() + seg.out_begin, sb.size(), sb.data());
-          s.plan.emplace(detail::caller{function_, seg.groups == 1}, sw, sb, sp);
-        } else {
-          s.plan.emplace(detail::caller{function_, seg.groups == 1}, sw, no_bias, sp);
-        }
+        s.plan.emplace(detail::caller{function_, seg.groups == 1}, sw, no_bias,
+                       detail::segment_params(params_, seg, false));
       }
       segments_.push_back(std::move(s));
     }
@@ -267,25 +261,25 @@ class ragged_conv2d_plan {
           detail::nhwc_buffer_view<T>(gathered.get(), {g.batch, c, g.in_height, g.in_width}));
     };
     const detail::epilogue<T> act = detail::make_epilogue<T>(params_);
-    if (groups_.out_permutation.empty()) {
+    // In place: each segment writes its raw sums into its channel slice of y (the blocked paths
+    // write the slice's rows directly), then one epilogue pass. A residual that is y itself
+    // would be overwritten first: that case takes the buffer below, as an output permutation.
+    if (groups_.out_permutation.empty() && (r.data() == nullptr || r.data() != y.data())) {
       for (const auto& s : segments_) {
-        const index_t c = s.seg.groups * s.seg.out_per_group;
-        const auto ys = detail::channel_slice(y, s.seg.out_begin, c);
-        if (!s.plan) {  // no input channels: act(bias + residual)
-          for_each_pixel(ys, [&](index_t n, index_t o, index_t oy, index_t ox) {
-            T sum = bias_[static_cast<std::size_t>(s.seg.out_begin + o)];
-            if (r.data() != nullptr) sum += r(n, s.seg.out_begin + o, oy, ox);
-            ys(n, o, oy, ox) = act(sum);
-          });
-        } else if (r.data() != nullptr) {
-          (*s.plan)(segment_input(s.seg), detail::channel_slice(r, s.seg.out_begin, c), ys);
+        const auto ys =
+            detail::channel_slice(y, s.seg.out_begin, s.seg.groups * s.seg.out_per_group);
+        if (!s.plan) {  // no input channels: the sums are 0
+          for_each_pixel(
+              ys, [&](index_t n, index_t o, index_t oy, index_t ox) { ys(n, o, oy, ox) = T(0); });
         } else {
           (*s.plan)(segment_input(s.seg), ys);
         }
       }
+      detail::ragged_epilogue<T>(y, r, bias_.data(), act, params_.threads);
       return;
     }
-    // Output permutation: the conv-order result in an NHWC buffer, then the epilogue scatters.
+    // Output permutation (or a residual that is y): the conv-order result in an NHWC buffer, then
+    // the epilogue scatters (an empty permutation is the identity).
     const index_t o_total = g.out_channels;
     auto buffer = detail::ragged_buffer<T>(g.batch * g.out_height * g.out_width * o_total,
                                            function_, "the output buffer", shapes);
@@ -315,13 +309,13 @@ class ragged_conv2d_plan {
               T* yx = y_row + ox * y.stride(3);
               if (r_row == nullptr) {
                 for (index_t j = 0; j < o_total; ++j) {
-                  const index_t c = q[static_cast<std::size_t>(j)];
+                  const index_t c = detail::permuted(q, j);
                   yx[c * y.stride(1)] = act(src[j] + bias_[static_cast<std::size_t>(c)]);
                 }
               } else {
                 const T* rx = r_row + ox * r.stride(3);
                 for (index_t j = 0; j < o_total; ++j) {
-                  const index_t c = q[static_cast<std::size_t>(j)];
+                  const index_t c = detail::permuted(q, j);
                   yx[c * y.stride(1)] =
                       act(src[j] + bias_[static_cast<std::size_t>(c)] + rx[c * r.stride(1)]);
                 }

@@ -124,13 +124,14 @@ void finish_row(const conv2d_geometry& g, const T* row, const T* bias, const row
   }
 }
 
-/// row = act(row + bias) for one contiguous [ox][O] output row, in place; the activation is a
-/// template argument so the loop vectorizes.
+/// row = act(row + bias) for one [ox][O] output row (pixels g.out_pixel apart, or O when 0), in
+/// place; the activation is a template argument so the loop vectorizes.
 template <class T, activation Act>
 void finish_row_in_place_as(const conv2d_geometry& g, T* row, const T* bias, const epilogue<T>& e) {
   const T lo = e.lo, hi = e.hi;
+  const index_t step = g.out_pixel > 0 ? g.out_pixel : g.out_channels;
   for (index_t ox = 0; ox < g.out_width; ++ox) {
-    T* __restrict pixel = row + ox * g.out_channels;
+    T* __restrict pixel = row + ox * step;
     for (index_t o = 0; o < g.out_channels; ++o) {
       const T v = pixel[o] + bias[o];
       if constexpr (Act == activation::relu) {
@@ -291,8 +292,12 @@ void conv_rows_execute(const conv2d_geometry& g, const image_layout& layout, con
   // output) takes the kernel's row directly, and the epilogue runs on it in place — or not at
   // all without a bias, a residual or an activation (a zero bias changes no sum: sums start at
   // +0, so none is -0). A residual may be the output itself, so it keeps the row buffer.
+  // The blocked paths (strided_pixels) also write a row whose pixels are further apart than O —
+  // a channel slice of an NHWC output (a ragged conv's segment) — in place (gk.out_pixel).
   const bool direct = residual.data() == nullptr && (g.out_channels <= 1 || out.stride(1) == 1) &&
-                      (g.out_width <= 1 || out.stride(3) == g.out_channels);
+                      (g.out_width <= 1 || out.stride(3) == g.out_channels ||
+                       (strided_pixels && out.stride(3) > g.out_channels && out.stride(1) == 1));
+  if (direct && g.out_width > 1 && out.stride(3) != g.out_channels) gk.out_pixel = out.stride(3);
   const bool epilogue_needed =
       act.act != activation::none ||
       !std::all_of(bias, bias + g.out_channels, [](T b) { return b == T(0); });
@@ -304,7 +309,7 @@ void conv_rows_execute(const conv2d_geometry& g, const image_layout& layout, con
             const index_t n = r / g.out_height, oy = r % g.out_height;
             T* out_row = out.data() + n * out.stride(0) + oy * out.stride(2);
             row_kernel(gk, images + n * image_stride, oy, out_row);
-            if (epilogue_needed) finish_row_in_place(g, out_row, bias, act);
+            if (epilogue_needed) finish_row_in_place(gk, out_row, bias, act);
           }
           return;
         }

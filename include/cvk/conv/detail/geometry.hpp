@@ -66,6 +66,10 @@ struct conv2d_geometry {
   index_t stride_h = 1, stride_w = 1, dilation_h = 1, dilation_w = 1;
   index_t pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
   index_t out_height = 0, out_width = 0;
+  /// Distance between the output pixels of a row the blocked row kernel writes; 0: out_channels
+  /// (a contiguous [ox][O] row). Larger when the row is written in place into a channel slice of
+  /// an NHWC output (conv_rows_execute, blocked paths only).
+  index_t out_pixel = 0;
 };
 
 /// Checks the parameters that do not depend on any shape.

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "../../core/parallel.hpp"
 #include "../../core/strided_view.hpp"
 #include "../../detail/checks.hpp"
+#include "conv2d_run.hpp"
 #include "geometry.hpp"
 
 CVK_BEGIN_NAMESPACE
@@ -196,6 +198,85 @@ void scatter_channels(const T* src, const std::vector<index_t>& channels, index_
               for (index_t j = 0; j < count; ++j) dx[(begin + j) * cs] = sx[j];
             } else {
               for (index_t j = 0; j < count; ++j) dx[index[j] * cs] = sx[j];
+            }
+          }
+        }
+      },
+      threads);
+}
+
+/// y[o] = act(y[o] + bias[o] (+ r[o])) over c contiguous channels of one pixel.
+template <class T, activation Act>
+void ragged_finish_pixel(T* __restrict y, const T* r, const T* bias, index_t c,
+                         const epilogue<T>& e) {
+  const auto apply = [&](T v) {
+    if constexpr (Act == activation::relu) {
+      return v < T(0) ? T(0) : v;
+    } else if constexpr (Act == activation::clamp) {
+      return v < e.lo ? e.lo : (v > e.hi ? e.hi : v);
+    } else {
+      return v;
+    }
+  };
+  if (r == nullptr) {
+    for (index_t o = 0; o < c; ++o) y[o] = apply(y[o] + bias[o]);
+  } else {
+    for (index_t o = 0; o < c; ++o) y[o] = apply(y[o] + bias[o] + r[o]);
+  }
+}
+
+/// y = act(y + bias + residual) in place over an (n, c, h, w)-ordered view (residual: null data,
+/// or y's shape and not y itself), in conv2d's order; skipped when there is nothing to add or
+/// apply. Rows split over threads; channels inner when they are y's closest axis.
+template <class T>
+void ragged_epilogue(const strided_view<T, 4>& y, const strided_view<const T, 4>& residual,
+                     const T* bias, const epilogue<T>& act, int threads) {
+  const index_t n = y.extent(0), c = y.extent(1), h = y.extent(2), w = y.extent(3);
+  const bool has_residual = residual.data() != nullptr;
+  if (!has_residual && act.act == activation::none &&
+      std::all_of(bias, bias + c, [](T b) { return b == T(0); })) {
+    return;
+  }
+  const bool channels_inner = std::abs(y.stride(1)) <= std::abs(y.stride(3));
+  parallel_for(
+      0, n * h, 8,
+      [&](index_t lo, index_t hi) {
+        for (index_t row = lo; row < hi; ++row) {
+          const index_t b = row / h, oy = row % h;
+          T* yr = y.data() + b * y.stride(0) + oy * y.stride(2);
+          const T* rr = has_residual
+                            ? residual.data() + b * residual.stride(0) + oy * residual.stride(2)
+                            : nullptr;
+          const auto one = [&](index_t ox, index_t o) {
+            T& v = yr[o * y.stride(1) + ox * y.stride(3)];
+            T sum = v + bias[o];
+            if (rr != nullptr) sum += rr[o * residual.stride(1) + ox * residual.stride(3)];
+            v = act(sum);
+          };
+          if (y.stride(1) == 1 && (rr == nullptr || residual.stride(1) == 1)) {
+            for (index_t ox = 0; ox < w; ++ox) {  // unit-stride channels: vectorizes
+              T* __restrict yp = yr + ox * y.stride(3);
+              const T* rp = rr == nullptr ? nullptr : rr + ox * residual.stride(3);
+              switch (act.act) {
+                case activation::none:
+                  ragged_finish_pixel<T, activation::none>(yp, rp, bias, c, act);
+                  break;
+                case activation::relu:
+                  ragged_finish_pixel<T, activation::relu>(yp, rp, bias, c, act);
+                  break;
+                case activation::relu6:
+                case activation::clamp:
+                  ragged_finish_pixel<T, activation::clamp>(yp, rp, bias, c, act);
+                  break;
+              }
+            }
+          } else if (channels_inner) {
+            for (index_t ox = 0; ox < w; ++ox) {
+              for (index_t o = 0; o < c; ++o) one(ox, o);
+            }
+          } else {
+            for (index_t o = 0; o < c; ++o) {
+              for (index_t ox = 0; ox < w; ++ox) one(ox, o);
             }
           }
         }
