@@ -86,10 +86,13 @@ CVK_BEGIN_NAMESPACE
 // Complexity: N·Ho·Wo·KH·KW·Σ_g (a_{g+1} − a_g)(b_{g+1} − b_g) multiply-adds (forward and each
 // gradient). The groups run as segments — maximal runs of consecutive groups of one shape —
 // each a uniform grouped conv2d on a channel slice through conv2d's own paths (depthwise, small
-// groups, large groups, pointwise), one segment after the other, each threaded. Memory per call:
+// groups, large groups, pointwise), one segment after the other, each threaded, writing raw sums
+// into its slice of the output (the blocked paths write an NHWC slice's rows in place); then one
+// pass adds bias and residual and applies the activation, in conv2d's order. Memory per call:
 // at most one NHWC copy of the largest segment's input slice (none when the blocked paths read an
 // NHWC slice in place; conv2d's layout pass otherwise, or the gather when P is given — never
-// both), and with Q a buffer of the whole output (the scatter runs the epilogue). The plan keeps
+// both), and with Q, or a residual that is the output itself, a buffer of the whole output (the
+// scatter runs the epilogue). The plan keeps
 // each segment's packed weight and the bias; nothing else between calls. Results are bit-identical
 // for any thread count.
 
