@@ -1468,7 +1468,8 @@ TEST_CASE("lrp: every error of the contract names the layer", "[saliency][lrp]")
                  (void)cvk::lrp(good, x, std::vector<std::int64_t>{-1, 0}, rules);
                }),
                Contains("targets") && Contains("-1"));
-    CHECK_THROWS(cvk::lrp(good, x, std::vector<int>{0, 4}, rules));
+    CHECK_THROWS_AS(cvk::lrp(good, x, std::vector<int>{0, 4}, rules), cvk::out_of_range);
+    CHECK_THROWS_AS(cvk::lrp(good, x, std::vector<std::int64_t>{-1, 0}, rules), cvk::out_of_range);
   }
   SECTION("rules of the wrong count") {
     CHECK_THROWS_AS(cvk::lrp(good, x, targets, std::vector<lrp_rule>(3)), cvk::invalid_argument);
@@ -1516,3 +1517,30 @@ TEST_CASE("lrp: every error of the contract names the layer", "[saliency][lrp]")
 }
 
 }  // namespace
+
+TEST_CASE("lrp: epsilon = 0 gives 0 where a denominator is 0, never inf or NaN",
+          "[saliency][lrp]") {
+  using layers_t = std::vector<cvk::lrp_layer<double>>;
+  // A linear layer whose pre-activation is exactly 0: z = 1·1 + 1·(−1).
+  cvk::tensor<double, 2> w(1, 2);
+  w(0, 0) = 1.0;
+  w(0, 1) = 1.0;
+  const layers_t linear{cvk::lrp_flatten{}, cvk::lrp_linear<double>{w, {}}};
+  cvk::tensor<double, 4> x(extents4{1, 2, 1, 1});
+  x(0, 0, 0, 0) = 1.0;
+  x(0, 1, 0, 0) = -1.0;
+  for (const lrp_rule& rule : {lrp_rule::eps(0.0), lrp_rule::zero()}) {
+    const auto r = cvk::lrp(linear, x, std::vector<int>{0}, std::vector<lrp_rule>{rule, rule},
+                            {.start = cvk::lrp_start::one});
+    CHECK(r.relevance(0, 0, 0, 0) == 0.0);
+    CHECK(r.relevance(0, 1, 0, 0) == 0.0);
+  }
+  // ReLU, then an average pool over a window of zeros, with the pooling stabiliser 0.
+  cvk::tensor<double, 4> neg(extents4{1, 1, 2, 2}, -1.0);
+  neg(0, 0, 0, 0) = -2.0;
+  const layers_t pooled{cvk::lrp_relu{}, cvk::lrp_avg_pool{{.kernel = {2, 2}}}};
+  const auto r = cvk::lrp(pooled, neg, std::vector<int>{0}, std::vector<lrp_rule>(2),
+                          {.start = cvk::lrp_start::one, .epsilon = 0.0});
+  for (const double v : r.relevance) CHECK(v == 0.0);
+  for (const double v : r.layer_totals) CHECK(std::isfinite(v));
+}

@@ -44,7 +44,7 @@ CVK_BEGIN_NAMESPACE
 // to its input's R_j:
 //   conv / linear, by rule (z_k = Σ_j a_j w_jk + b_k, the layer's own pre-activation; every
 //   rule's denominator z is stabilised as z + ε·sign(z) with sign(0) = +1 — zennit's
-//   stabilize —, ε = the rule's epsilon):
+//   stabilize —, ε = the rule's epsilon; with ε = 0 a term whose z is 0 gets 0, never inf or NaN):
 //     zero         R_j = a_j Σ_k w_jk R_k / z_k, and 0 where z_k = 0 (no stabiliser)
 //     epsilon      the same with z_k stabilised (ε: rule.epsilon)
 //     gamma        the epsilon rule with w → w + γ·w⁺ and b → b + γ·b⁺ (Montavon et al. 2019,
@@ -60,8 +60,9 @@ CVK_BEGIN_NAMESPACE
 //                  its window reads (zero padding excluded)
 //     w_square     the same with w² as the weights: R_j = Σ_k w²_jk / Σ_j w²_jk · R_k
 //   ReLU, flatten: R passes unchanged (reshaped). Batch norm: merged, see above.
-//   avg and adaptive avg pool: R_j = a_j Σ_k R_k / z_k over the windows reading j, z_k the
-//   window's sum (zennit's Norm rule; stabilised with lrp_options::epsilon).
+//   avg and adaptive avg pool: R_j = a_j Σ_k R_k / (d_k·stab(z_k)) over the windows reading j,
+//   z_k the pool's output (the window's mean, divisor d_k) stabilised with lrp_options::epsilon
+//   — a_j R_k / (sum + d_k·ε): zennit's Norm rule on the pooled output.
 //   max pool: winner_take_all (all of R_k to the window's maximum, torch's argmax: the gradient
 //   of max_pool2d; zennit's default) or proportional (as avg pool over the same windows; needs
 //   dilation 1).
@@ -91,9 +92,10 @@ CVK_BEGIN_NAMESPACE
 // the shapes): an empty layer list; a layer whose input does not chain (channels, a linear's D,
 // a window larger than the padded input); a batch norm not after a conv or linear, or whose
 // vectors do not match its channels; a conv with a fused activation or another layout; a last
-// output that is not N×K×1×1; targets of the wrong length or outside [0, K); rules of the wrong
-// count; α − β ≠ 1, α < 0 or β < 0, a negative or NaN ε or γ, z_box bounds of the wrong length or
-// with low > high; proportional max pool with dilation.
+// output that is not N×K×1×1; targets of the wrong length; rules of the wrong count; α − β ≠ 1,
+// α < 0 or β < 0, a negative or NaN ε or γ, z_box bounds of the wrong length or with low > high;
+// proportional max pool with dilation. cvk::out_of_range (as cam's class ids): a target outside
+// [0, K).
 //
 // Complexity: one forward pass (every layer's input kept: the activations' memory), then per conv
 // or linear layer one conv forward and one conv2d_backward_input per term of its rule (ε, γ, 0,

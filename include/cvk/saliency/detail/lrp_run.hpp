@@ -317,15 +317,15 @@ tensor<T, 1> lrp_map(const tensor<T, 1>& a, F&& f) {
   return r;
 }
 
-/// R / stabilised z, elementwise (zennit's stabilize: z + ε·sign(z), sign(0) = +1); ε < 0 means
-/// the zero rule: R / z, 0 where z = 0.
+/// R / stabilised z, elementwise (zennit's stabilize: z + ε·sign(z), sign(0) = +1); ε <= 0 (the
+/// zero rule, or a rule or pooling given ε = 0): R / z, and 0 where z = 0 (never inf or NaN).
 template <class T>
 tensor<T, 4> lrp_ratio(const tensor<T, 4>& r, const tensor<T, 4>& z, double epsilon) {
   tensor<T, 4> s(r.extents());
   const T e = static_cast<T>(epsilon);
   for (index_t k = 0; k < r.size(); ++k) {
     const T zk = z.data()[k];
-    if (epsilon < 0) {
+    if (!(epsilon > 0)) {
       s.data()[k] = zk == T(0) ? T(0) : r.data()[k] / zk;
     } else {
       s.data()[k] = r.data()[k] / (zk + (zk >= T(0) ? e : -e));
@@ -588,9 +588,9 @@ lrp_result<T> lrp_run(const std::vector<lrp_layer<T>>& layers, const Input& inpu
   for (index_t i = 0; i < n; ++i) {
     const auto c = t(i);
     if (c < Id(0) || static_cast<long long>(c) >= static_cast<long long>(k)) {
-      CVK_THROW(invalid_argument, std::string(fn) + ": targets(" + std::to_string(i) +
-                                      ") = " + std::to_string(static_cast<long long>(c)) +
-                                      " is not a class in [0, " + std::to_string(k) + ")");
+      CVK_THROW(out_of_range, std::string(fn) + ": targets(" + std::to_string(i) +
+                                  ") = " + std::to_string(static_cast<long long>(c)) +
+                                  " is not a class in [0, " + std::to_string(k) + ")");
     }
   }
   for (const auto& step : steps) {
