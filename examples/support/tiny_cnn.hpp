@@ -71,9 +71,9 @@ using cvk::index_t;
 //
 // State: forward keeps each layer's input (the activations) and a max pool's argmax, a train-mode
 // batch norm's batch statistics; backward reads them, so call backward after the forward whose
-// gradient it is. One network runs one forward / backward at a time (not thread-safe); the
-// saliency hooks (score_gradients, activations_and_gradients) run forward and backward in eval
-// mode and leave the parameter gradients as they were only when they skip them (they do).
+// gradient it is. One network runs one forward / backward at a time (not thread-safe). The
+// saliency hooks (score_gradients, target_scores, activations_and_gradients and the callables)
+// run in eval mode and skip the parameter gradients, which keep their values.
 
 /// One trainable tensor with its gradient and SGD velocity.
 template <class T, std::size_t Rank>
