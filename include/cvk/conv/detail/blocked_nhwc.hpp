@@ -26,19 +26,18 @@
 CVK_BEGIN_NAMESPACE
 namespace detail {
 
-/// Output channels of a group rounded up to whole vectors of T — or to whole vectors plus one
-/// half vector when the last outputs fit in half a register (simd_half): 8 outputs per group
-/// take one ymm FMA per tap in an AVX-512 float build, not a zmm half of zeros.
+/// Output channels of a group rounded up to whole vectors of T — or to half a vector
+/// (simd_half) when the group has no more outputs than that: 8 outputs per group take one ymm
+/// FMA per tap in an AVX-512 float build, not a zmm of which half is zeros. (A half vector
+/// after whole ones would cost a second pass over the tile's inputs, so larger groups keep
+/// whole vectors.)
 template <class T>
 constexpr index_t blocked_padded_outputs(index_t out_per_group) noexcept {
   constexpr index_t lanes = simd<T>::lanes;
-  const index_t whole = (out_per_group + lanes - 1) / lanes * lanes;
   if constexpr (simd_has_half) {
-    constexpr index_t half = simd_half<T>::lanes;
-    const index_t rest = out_per_group % lanes;
-    if (rest > 0 && rest <= half) return whole - lanes + half;
+    if (out_per_group <= simd_half<T>::lanes) return simd_half<T>::lanes;
   }
-  return whole;
+  return (out_per_group + lanes - 1) / lanes * lanes;
 }
 
 /// Elements of the packed weight of the blocked path.
