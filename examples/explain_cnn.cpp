@@ -1,7 +1,7 @@
 // cvk — computer-vision kernels, header-only C++20.
 // A CNN trained from cvk kernels, then explained. Part 1 (here): a synthetic localisation data
 // set made in code (examples/support/shapes_dataset.hpp: one square, disk, triangle or cross of
-// random colour and size on clutter per 32×32 image) and a small network composed of cvk's
+// random colour and size on clutter per 40×40 image) and a small network composed of cvk's
 // conv2d, pooling and their backward passes (examples/support/tiny_cnn.hpp: conv 3→16, a conv
 // with 2 groups 16→32, a depthwise 3×3 and a pointwise 1×1 conv, batch norm, ReLU, max and
 // global average pooling, a linear layer), trained with SGD, momentum and weight decay and a
@@ -29,10 +29,10 @@ using cvk::index_t;
 using cvk_example::sequential_net;
 using cvk_example::shapes_data;
 
-constexpr index_t image_side = 32;
+constexpr index_t image_side = 40;  // shapes_options' default
 constexpr index_t classes = cvk_example::shape_classes;
 
-/// The network: 32×32×3 → 16×16×16 → 8×8×32 → 8×8×64 → 64 → 4 logits.
+/// The network: 40×40×3 → 20×20×16 → 10×10×32 → 10×10×64 → 64 → 4 logits.
 sequential_net<float> make_network(std::uint64_t seed) {
   const cvk::conv2d_params same{.padding = {1, 1, 1, 1}};
   cvk::conv2d_params grouped = same, depthwise = same;

@@ -403,7 +403,8 @@ TEST_CASE("tiny_cnn: errors name the layer", "[tiny_cnn]") {
 TEST_CASE("shapes_dataset: seeded, per-image draws, ranges, boxes", "[tiny_cnn]") {
   const auto small = cvk_example::make_shapes<float>(6, 3);
   const auto large = cvk_example::make_shapes<double>(12, 3);
-  const index_t image = 32 * 32 * 3;
+  const cvk_example::shapes_options o;
+  const index_t image = o.side * o.side * 3;
   // Image i depends on (seed, i) only: the same in a larger set (float rounding of a double).
   bool same = true;
   for (index_t i = 0; i < 6 * image; ++i) {
@@ -423,12 +424,12 @@ TEST_CASE("shapes_dataset: seeded, per-image draws, ranges, boxes", "[tiny_cnn]"
     REQUIRE(many.labels[i] < 4);
     ++seen[static_cast<std::size_t>(many.labels[i])];
     CHECK(b.x1 - b.x0 == b.y1 - b.y0);
-    CHECK(b.x1 - b.x0 >= 10);
-    CHECK(b.x1 - b.x0 <= 16);
+    CHECK(b.x1 - b.x0 >= o.min_size);
+    CHECK(b.x1 - b.x0 <= o.max_size);
     CHECK(b.x0 >= 1);
     CHECK(b.y0 >= 1);
-    CHECK(b.x1 <= 31);
-    CHECK(b.y1 <= 31);
+    CHECK(b.x1 <= o.side - 1);
+    CHECK(b.y1 <= o.side - 1);
     // The object's colour has a channel of at least 0.8 − noise: the box holds a bright pixel.
     float brightest = 0;
     for (index_t y = b.y0; y < b.y1; ++y) {
