@@ -215,11 +215,12 @@ TEMPLATE_TEST_CASE(
       {2, 40, 2, 8, 1, 8, 1, 3},   // small groups
       {1, 3, 1, 20, 8, 70, 1, 3},  // large groups (and pointwise with 1×1)
       {1, 4, 9, 24, 3, 40, 1, 1},  // pointwise
-      {1, 1, 9, 16, 1, 3, 2, 3},   // generic
+      {2, 3, 9, 16, 1, 3, 2, 3},   // generic
+      {1, 1, 1, 16, 1, 3, 2, 3},   // one group, few outputs: large groups on (half) vectors
   };
   std::array<int, 5> hits{};
-  for (int trial = 0; trial < 64; ++trial) {  // every family often enough to reach its path
-    const family& f = families[trial % 4];
+  for (int trial = 0; trial < 80; ++trial) {  // every family often enough to reach its path
+    const family& f = families[trial % 5];
     conv_problem p;
     p.n = draw(gen, 1, 2);
     p.groups = draw(gen, f.groups_lo, f.groups_hi);

@@ -89,10 +89,6 @@ namespace detail {
 /// The public function whose name error messages carry.
 struct caller {
   const char* function;
-  /// Ragged-group segments of one group: the vector tile paths even for few outputs per group
-  /// (a padded vector beats the generic path's scalar loops; there are no groups to vectorise
-  /// across).
-  bool vector_tiles_for_few_outputs = false;
 };
 
 template <class X>
@@ -289,9 +285,6 @@ class conv2d_plan {
     g.kernel_w = oihw_[3];
     path_ = detail::choose_conv2d_path<T>(g.groups, g.in_per_group, g.out_per_group, g.kernel_h,
                                           g.kernel_w);
-    if (who.vector_tiles_for_few_outputs && path_ == conv2d_path::generic_nhwc) {
-      path_ = conv2d_path::large_group_nhwc;
-    }
     // The vector paths pad groups or outputs to whole vectors: at most lanes × the weight.
     detail::checked_mul(count, detail::simd<T>::lanes, function_, "the packed weight", desc);
     packed_ = detail::checked_vector<T>(detail::packed_weight_size<T>(path_, g), function_,

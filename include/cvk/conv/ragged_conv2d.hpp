@@ -205,7 +205,7 @@ class ragged_conv2d_plan {
       segment s{seg, std::nullopt};
       if (seg.in_per_group > 0) {
         const auto sw = detail::segment_weight<T>(structure_, seg, w, params_.weights);
-        s.plan.emplace(detail::caller{function_, seg.groups == 1}, sw, no_bias,
+        s.plan.emplace(detail::caller{function_}, sw, no_bias,
                        detail::segment_params(params_, seg, false));
       }
       segments_.push_back(std::move(s));

@@ -57,7 +57,9 @@ namespace detail {
 ///   - I/g = 1: depthwise.
 ///   - I/g and O/g in [1, 8] (I/g ≥ 2), when the groups fill the lanes at least as well as the
 ///     group's outputs would (groups / (L·⌈groups/L⌉) ≥ (O/g) / (L·⌈(O/g)/L⌉)): small groups.
-///   - otherwise 1×1 kernels: pointwise; O/g ≥ L/2: large groups; the rest: generic.
+///   - otherwise 1×1 kernels: pointwise; O/g ≥ L/2, or one group (a padded vector — half a
+///     register for at most L/2 outputs — beats scalar loops when there are no groups to
+///     vectorise across: a 3-channel stem's input gradient): large groups; the rest: generic.
 template <class T>
 constexpr conv2d_path choose_conv2d_path(index_t groups, index_t in_per_group,
                                          index_t out_per_group, index_t kernel_h,
@@ -72,7 +74,7 @@ constexpr conv2d_path choose_conv2d_path(index_t groups, index_t in_per_group,
     return conv2d_path::small_group_nhwc;
   }
   if (kernel_h == 1 && kernel_w == 1) return conv2d_path::pointwise_nhwc;
-  if (2 * out_per_group >= lanes) return conv2d_path::large_group_nhwc;
+  if (2 * out_per_group >= lanes || groups == 1) return conv2d_path::large_group_nhwc;
   return conv2d_path::generic_nhwc;
 }
 
