@@ -318,6 +318,40 @@ def bench_deform_conv2d_backward(torch, ops, case, dtype, generator):
     return lambda: backward(grad, x, weight, offset, mask, bias, 1, 1, 1, 1, 1, 1, 1, 1, use_mask)
 
 
+# explain_cnn_train_step: the network of examples/support/shapes_network.hpp in torch (NCHW
+# float32, torch's CPU convolutions), one SGD step (momentum 0.9, weight decay 5e-4) on a batch of
+# 32 40×40 images: the same name and items (images) as benchmarks/bench_explain_cnn.cpp.
+def explain_cnn_model(torch):
+    nn = torch.nn
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1, groups=2), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 32, 3, padding=1, groups=32), nn.Conv2d(32, 64, 1), nn.BatchNorm2d(64),
+        nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 4))
+
+
+@op("explain_cnn_train_step", [{"batch": 32}],
+    "examples/support/shapes_network.hpp's layers in torch.nn, NCHW, one SGD step",
+    items=lambda case: case["batch"], impl="torch", dtypes=("float",))
+def bench_explain_cnn_train_step(torch, ops, case, dtype, generator):
+    del ops
+    torch.manual_seed(SEED)
+    model = explain_cnn_model(torch).to(dtype)
+    optimiser = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    x = torch.rand((case["batch"], 3, 40, 40), generator=generator, dtype=dtype)
+    y = torch.randint(0, 4, (case["batch"],), generator=generator)
+    loss_fn = torch.nn.functional.cross_entropy
+
+    def step():
+        with torch.inference_mode(False), torch.enable_grad():  # timed under inference_mode
+            optimiser.zero_grad()
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            optimiser.step()
+
+    return step
+
+
 def time_repetitions(fn, repetitions, min_time):
     """Per-call wall and CPU seconds of each repetition; each runs at least `min_time` seconds."""
     fn()  # warm-up: allocator, lazy initialisation
