@@ -52,6 +52,19 @@ struct epilogue {
   }
 };
 
+/// The activation Act of one value, as a template argument so that loops over it vectorize (the
+/// epilogue's switch per value does not); [lo, hi] is the clamp's range.
+template <activation Act, class T>
+constexpr T activate(T v, T lo, T hi) noexcept {
+  if constexpr (Act == activation::relu) {
+    return v < T(0) ? T(0) : v;
+  } else if constexpr (Act == activation::clamp || Act == activation::relu6) {
+    return v < lo ? lo : (v > hi ? hi : v);
+  } else {
+    return v;
+  }
+}
+
 template <class T>
 epilogue<T> make_epilogue(const conv2d_params& p) noexcept {
   epilogue<T> e;
@@ -81,15 +94,8 @@ struct row_target {
 template <class T, activation Act>
 void finish_row(const conv2d_geometry& g, const T* row, const T* bias, const row_target<T>& t,
                 const epilogue<T>& e, bool channels_inner) {
-  const auto apply = [&](T v) {  // [&]: e is used by the clamp only
-    if constexpr (Act == activation::relu) {
-      return v < T(0) ? T(0) : v;
-    } else if constexpr (Act == activation::clamp) {
-      return v < e.lo ? e.lo : (v > e.hi ? e.hi : v);
-    } else {
-      return v;
-    }
-  };
+  const T lo = e.lo, hi = e.hi;
+  const auto apply = [lo, hi](T v) { return activate<Act>(v, lo, hi); };
   const index_t outs = g.out_channels;
   if (channels_inner && t.out_channel_stride == 1 &&
       (t.residual == nullptr || t.residual_channel_stride == 1)) {
@@ -133,14 +139,7 @@ void finish_row_in_place_as(const conv2d_geometry& g, T* row, const T* bias, con
   for (index_t ox = 0; ox < g.out_width; ++ox) {
     T* __restrict pixel = row + ox * step;
     for (index_t o = 0; o < g.out_channels; ++o) {
-      const T v = pixel[o] + bias[o];
-      if constexpr (Act == activation::relu) {
-        pixel[o] = v < T(0) ? T(0) : v;
-      } else if constexpr (Act == activation::clamp) {
-        pixel[o] = v < lo ? lo : (v > hi ? hi : v);
-      } else {
-        pixel[o] = v;
-      }
+      pixel[o] = activate<Act>(pixel[o] + bias[o], lo, hi);
     }
   }
 }

@@ -209,15 +209,8 @@ void scatter_channels(const T* src, const std::vector<index_t>& channels, index_
 template <class T, activation Act>
 void ragged_finish_pixel(T* __restrict y, const T* r, const T* bias, index_t c,
                          const epilogue<T>& e) {
-  const auto apply = [&](T v) {
-    if constexpr (Act == activation::relu) {
-      return v < T(0) ? T(0) : v;
-    } else if constexpr (Act == activation::clamp) {
-      return v < e.lo ? e.lo : (v > e.hi ? e.hi : v);
-    } else {
-      return v;
-    }
-  };
+  const T lo = e.lo, hi = e.hi;
+  const auto apply = [lo, hi](T v) { return activate<Act>(v, lo, hi); };
   if (r == nullptr) {
     for (index_t o = 0; o < c; ++o) y[o] = apply(y[o] + bias[o]);
   } else {
