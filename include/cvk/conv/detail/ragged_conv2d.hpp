@@ -27,13 +27,13 @@ CVK_BEGIN_NAMESPACE
 
 namespace detail {
 
-/// A segment's weight as O_s×I_g×KH×KW (O_s = groups·O_g), read from the flat ragged weight.
-template <class T, class Flat>
-tensor<T, 4> segment_weight(const ragged_structure& s, const ragged_segment& seg, const Flat& w,
-                            weight_layout wl) {
+/// Visits a segment's weights: f(flat index in the ragged weight (wl order), row gl·O_g + o of
+/// the segment's O_s×I_g×KH×KW weight, i, ky, kx).
+template <class F>
+void for_each_segment_weight(const ragged_structure& s, const ragged_segment& seg, weight_layout wl,
+                             F&& f) {
   const index_t out_g = seg.out_per_group, in_g = seg.in_per_group;
-  const index_t kh = s.kernel_h, kw = s.kernel_w, taps = kh * kw;
-  tensor<T, 4> result(std::array<index_t, 4>{seg.groups * out_g, in_g, kh, kw});
+  const index_t kw = s.kernel_w, taps = s.kernel_h * kw;
   const index_t block = out_g * in_g * taps;
   for (index_t gl = 0; gl < seg.groups; ++gl) {
     const index_t base = seg.weight_begin + gl * block;
@@ -42,11 +42,23 @@ tensor<T, 4> segment_weight(const ragged_structure& s, const ragged_segment& seg
         for (index_t t = 0; t < taps; ++t) {
           const index_t at = wl == weight_layout::oihw ? base + (o * in_g + i) * taps + t
                                                        : base + (t * in_g + i) * out_g + o;
-          result(gl * out_g + o, i, t / kw, t % kw) = w(at);
+          f(at, gl * out_g + o, i, t / kw, t % kw);
         }
       }
     }
   }
+}
+
+/// A segment's weight as O_s×I_g×KH×KW (O_s = groups·O_g), read from the flat ragged weight.
+template <class T, class Flat>
+tensor<T, 4> segment_weight(const ragged_structure& s, const ragged_segment& seg, const Flat& w,
+                            weight_layout wl) {
+  tensor<T, 4> result(std::array<index_t, 4>{seg.groups * seg.out_per_group, seg.in_per_group,
+                                             s.kernel_h, s.kernel_w});
+  for_each_segment_weight(s, seg, wl,
+                          [&](index_t at, index_t row, index_t i, index_t ky, index_t kx) {
+                            result(row, i, ky, kx) = w(at);
+                          });
   return result;
 }
 
@@ -202,7 +214,6 @@ void ragged_backward_weight_run(const ragged_structure& s, const ragged_groups& 
                                            "the gathered grad_output", shapes);
   const auto x_buffer =
       segment_buffer<T>(s, g, true, !r.in_permutation.empty(), fn, "the gathered input", shapes);
-  const index_t taps = s.kernel_h * s.kernel_w;
   for (const auto& seg : s.segments) {
     const index_t ci = seg.groups * seg.in_per_group, co = seg.groups * seg.out_per_group;
     if (ci == 0) continue;
@@ -212,20 +223,10 @@ void ragged_backward_weight_run(const ragged_structure& s, const ragged_groups& 
         conv_order_slice<T>(x, r.in_permutation, seg.in_begin, ci, x_buffer.get(), p.threads);
     const auto sg = conv2d_backward_weight(dys, xs, {co, seg.in_per_group, s.kernel_h, s.kernel_w},
                                            segment_params(p, seg, false));
-    const index_t out_g = seg.out_per_group, in_g = seg.in_per_group;
-    const index_t block = out_g * in_g * taps;
-    for (index_t gl = 0; gl < seg.groups; ++gl) {
-      const index_t base = seg.weight_begin + gl * block;
-      for (index_t o = 0; o < out_g; ++o) {
-        for (index_t i = 0; i < in_g; ++i) {
-          for (index_t t = 0; t < taps; ++t) {
-            const index_t at = p.weights == weight_layout::oihw ? base + (o * in_g + i) * taps + t
-                                                                : base + (t * in_g + i) * out_g + o;
-            gw(at) = sg(gl * out_g + o, i, t / s.kernel_w, t % s.kernel_w);
-          }
-        }
-      }
-    }
+    for_each_segment_weight(s, seg, p.weights,
+                            [&](index_t at, index_t row, index_t i, index_t ky, index_t kx) {
+                              gw(at) = sg(row, i, ky, kx);
+                            });
   }
 }
 
